@@ -1,0 +1,3 @@
+from mcode.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""The command line: `mcode` and its subcommands."""
+
+from mcode.cli.app import app, main
+
+__all__ = ["app", "main"]

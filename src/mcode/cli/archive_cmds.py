@@ -1,0 +1,218 @@
+"""`mcode index`, `search`, `map` and `watch`: the commands over archival memory of the code.
+
+Each parses its arguments, opens the workspace and delegates; heavy modules load inside the commands so
+`mcode --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mcode.cli.common import (
+    EXIT_USAGE,
+    REPO_OPTION_HELP,
+    fail,
+    print_json,
+    read_text_argument,
+    resolve_settings,
+)
+
+RepoOption = Annotated[
+    Path | None, typer.Option("--repo", help=REPO_OPTION_HELP, show_default=False)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _human_report(report: dict) -> str:
+    lines = [
+        f"indexed {report['files']} files: {report['changed']} changed, "
+        f"{report['deleted']} deleted, {report['unchanged']} unchanged; "
+        f"{report['total_chunks']} chunks"
+    ]
+    skipped = report["skipped"]
+    if skipped:
+        parts = ", ".join(f"{reason} {info['count']}" for reason, info in skipped.items())
+        lines.append(f"skipped: {parts}")
+    if report["syntax_errors"]:
+        lines.append(f"parsed with syntax errors: {len(report['syntax_errors'])} files")
+    if report["embedder"] != "none":
+        lines.append(
+            f"vectors: {report['vectors_written']} computed, {report['vectors_pending']} pending"
+            f" ({report['embedder']})"
+        )
+    return "\n".join(lines)
+
+
+def _open_writer(settings, progress=None):
+    from mcode.embed import EmbedderUnavailable
+    from mcode.store import IndexLockedError
+    from mcode.workspace import open_writer
+
+    try:
+        return open_writer(settings, progress)
+    except IndexLockedError as exc:
+        fail(str(exc))
+    except (EmbedderUnavailable, ValueError) as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def index(
+    repo: RepoOption = None,
+    json_output: JsonOption = False,
+    no_embed: Annotated[
+        bool,
+        typer.Option(
+            "--no-embed", help="Skip vectors now (lexical search only until a later run)."
+        ),
+    ] = False,
+    max_file_bytes: Annotated[
+        int | None, typer.Option("--max-file-bytes", help="Skip files larger than this.")
+    ] = None,
+) -> None:
+    """Build or update archival memory of the code (incremental: unchanged files cost a stat)."""
+    from mcode.cli.progress import progress_for_terminal
+    from mcode.embed import EmbedderUnavailable
+
+    settings = resolve_settings(repo, max_file_bytes=max_file_bytes)
+    started = time.perf_counter()
+    indexer, lock = _open_writer(settings, progress_for_terminal())
+    try:
+        report = indexer.update(embed=not no_embed)
+    except EmbedderUnavailable as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted: what was written is kept; run `mcode index` again to finish", 130)
+    finally:
+        lock.release()
+    data = report.as_json()
+    data["seconds"] = round(time.perf_counter() - started, 3)
+    if json_output:
+        print_json(data)
+    else:
+        typer.echo(_human_report(data) + f"\ntook {data['seconds']:.2f} s")
+
+
+def _open_reader(settings):
+    from mcode.embed import EmbedderUnavailable
+    from mcode.workspace import IndexMissingError, Workspace
+
+    try:
+        return Workspace.open_reader(settings)
+    except IndexMissingError as exc:
+        fail(str(exc))
+    except (EmbedderUnavailable, ValueError) as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for; '-' reads it from stdin.")],
+    repo: RepoOption = None,
+    k: Annotated[int, typer.Option("-k", help="How many results.", min=1, max=1000)] = 10,
+    level: Annotated[str, typer.Option("--level", help="symbol or file")] = "symbol",
+    json_output: JsonOption = False,
+) -> None:
+    """Search archival memory of the code: prose, identifiers, paths or a whole bug report."""
+    if level not in ("symbol", "file"):
+        fail(f"--level must be 'symbol' or 'file', not {level!r}", EXIT_USAGE)
+    text = read_text_argument(query)
+    if not text.strip():
+        fail("the query is empty", EXIT_USAGE)
+    settings = resolve_settings(repo)
+    workspace = _open_reader(settings)
+    results = workspace.searcher().search(text, k=k, level=level)
+    if json_output:
+        print_json({"results": [r.as_json() for r in results]})
+        return
+    if not results:
+        typer.echo("no results")
+        return
+    for result in results:
+        label = f"  {result.symbol} ({result.kind})" if result.symbol else f"  ({result.kind})"
+        typer.echo(
+            f"{result.path}:{result.start_line}-{result.end_line}{label}  {result.score:.4f}"
+        )
+        for line in result.snippet.split("\n")[:4]:
+            typer.echo(f"    {line}")
+
+
+def repo_map(
+    repo: RepoOption = None,
+    tokens: Annotated[int, typer.Option("--tokens", help="Token budget.", min=1)] = 1024,
+    focus: Annotated[
+        list[str] | None, typer.Option("--focus", help="A file in play (repeatable).")
+    ] = None,
+    query: Annotated[str, typer.Option("--query", help="Personalise the ranking by a task.")] = "",
+    json_output: JsonOption = False,
+) -> None:
+    """Print a ranked outline of the repository (files and key definitions) within a token budget."""
+    from mcode.retrieval.outline import repo_map_from_manifest
+
+    settings = resolve_settings(repo)
+    workspace = _open_reader(settings)
+    result = repo_map_from_manifest(
+        workspace.manifest, tokens, focus_files=focus or (), query=query
+    )
+    if json_output:
+        print_json(
+            {
+                "tokens": result.tokens,
+                "files": [
+                    {
+                        "path": e.path,
+                        "score": round(e.score, 6),
+                        "definitions": [
+                            {
+                                "symbol": d.symbol,
+                                "kind": d.kind,
+                                "line": d.line,
+                                "signature": d.signature,
+                            }
+                            for d in e.definitions
+                        ],
+                    }
+                    for e in result.entries
+                ],
+            }
+        )
+    else:
+        sys.stdout.write(
+            result.text + ("\n" if result.text and not result.text.endswith("\n") else "")
+        )
+
+
+def watch(repo: RepoOption = None) -> None:
+    """Keep archival memory fresh as files change, until interrupted (Ctrl-C)."""
+    from mcode.index.ignore import IgnoreRules
+    from mcode.watch import RepoWatcher
+
+    settings = resolve_settings(repo)
+    indexer, lock = _open_writer(settings, None)
+    try:
+        report = indexer.update()
+        typer.echo(_human_report(report.as_json()), err=True)
+
+        def on_batch(paths: list[str]) -> None:
+            started = time.perf_counter()
+            result = indexer.process_changes(paths)
+            elapsed = (time.perf_counter() - started) * 1000
+            typer.echo(
+                f"updated {result.changed} changed, {result.deleted} deleted "
+                f"({len(paths)} paths) in {elapsed:.0f} ms",
+                err=True,
+            )
+
+        rules = IgnoreRules.load(settings.paths.repo)
+        with RepoWatcher(settings.paths.repo, on_batch, ignore=rules.ignored) as watcher:
+            typer.echo(f"watching {watcher.watched_dirs} directories; Ctrl-C to stop", err=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        lock.release()

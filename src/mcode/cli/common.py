@@ -1,0 +1,62 @@
+"""What every command shares: resolving the repository and settings, and failing with one clear line.
+
+Exit codes are the contract in DESIGN.md: 0 ok, 1 the work failed, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from mcode.config import (
+    ConfigError,
+    Paths,
+    RepoNotFoundError,
+    Settings,
+    find_repo_root,
+    load_settings,
+)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+REPO_OPTION_HELP = "Repository to work on (default: the git top level of the current directory)."
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    """Print a one-line reason on stderr and exit with `code`."""
+    first_line = " ".join(message.strip().splitlines()) or "failed"
+    sys.stderr.write(f"mcode: {first_line}\n")
+    raise typer.Exit(code)
+
+
+def resolve_paths(repo: Path | None) -> Paths:
+    try:
+        root = find_repo_root(explicit=repo)
+    except RepoNotFoundError as exc:
+        fail(str(exc), EXIT_USAGE)
+    return Paths.for_repo(root)
+
+
+def resolve_settings(repo: Path | None, **overrides: Any) -> Settings:
+    paths = resolve_paths(repo)
+    try:
+        return load_settings(paths, overrides=overrides)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def read_text_argument(value: str) -> str:
+    """`-` means: read the text from standard input."""
+    if value == "-":
+        return sys.stdin.read()
+    return value

@@ -1,0 +1,15 @@
+"""Configuration: where things live and which settings are in force, resolved once at the edge."""
+
+from mcode.config.paths import MEMORY_DIRNAME, Paths, RepoNotFoundError, find_repo_root
+from mcode.config.settings import ConfigError, Settings, load_settings, read_toml
+
+__all__ = [
+    "MEMORY_DIRNAME",
+    "ConfigError",
+    "Paths",
+    "RepoNotFoundError",
+    "Settings",
+    "find_repo_root",
+    "load_settings",
+    "read_toml",
+]

@@ -1,0 +1,83 @@
+"""Where things live: the repository, its `.agentmemory/`, and the user's config and cache directories.
+
+Only this package reads the environment; everyone else receives resolved paths.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+MEMORY_DIRNAME = ".agentmemory"
+
+
+class RepoNotFoundError(Exception):
+    """The path given as the repository does not exist or is not a directory."""
+
+
+def find_repo_root(start: Path | None = None, explicit: Path | None = None) -> Path:
+    """The repository to work on: `explicit` if given, else the git top level of `start`, else `start`."""
+    if explicit is not None:
+        path = explicit.expanduser()
+        if not path.exists():
+            raise RepoNotFoundError(f"repository path does not exist: {path}")
+        if not path.is_dir():
+            raise RepoNotFoundError(f"repository path is not a directory: {path}")
+        return path.resolve()
+    start = (start or Path.cwd()).resolve()
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return start
+    if out.returncode == 0 and out.stdout.strip():
+        return Path(out.stdout.strip()).resolve()
+    return start
+
+
+def _xdg(var: str, fallback: str, env: dict[str, str]) -> Path:
+    value = env.get(var)
+    return Path(value) if value else Path.home() / fallback
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """Resolved locations for one repository and one user."""
+
+    repo: Path
+    user_config: Path  # ~/.config/mcode: user blocks, user config.toml, REPL history
+    cache: Path  # ~/.cache/mcode: the embedding cache shared across checkouts
+
+    @property
+    def memory(self) -> Path:
+        """The repo's `.agentmemory/`: committed blocks and config, plus the git-ignored index."""
+        return self.repo / MEMORY_DIRNAME
+
+    @property
+    def index(self) -> Path:
+        """Archival memory of the code: rebuildable, git-ignored."""
+        return self.memory / "index"
+
+    @property
+    def project_config(self) -> Path:
+        return self.memory / "config.toml"
+
+    @property
+    def user_config_file(self) -> Path:
+        return self.user_config / "config.toml"
+
+    @classmethod
+    def for_repo(cls, repo: Path, env: dict[str, str] | None = None) -> Paths:
+        env = dict(os.environ) if env is None else env
+        return cls(
+            repo=repo,
+            user_config=_xdg("XDG_CONFIG_HOME", ".config", env) / "mcode",
+            cache=_xdg("XDG_CACHE_HOME", ".cache", env) / "mcode",
+        )

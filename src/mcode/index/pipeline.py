@@ -1,0 +1,343 @@
+"""Keeping archival memory in step with the files: discover → read/parse → write → embed.
+
+An unchanged file costs one stat (its mtime and size match the manifest). Changed files are parsed in
+worker processes when there are many. Rows reach the chunk store before the manifest records them, so a
+run killed at any point leaves work that the next run redoes, never rows the manifest has forgotten.
+Vectors come last: the lexical index is complete and searchable before the first vector is computed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mcode.config import Settings
+from mcode.index.discover import Discovery, SourceFile, discover
+from mcode.index.rows import embedding_text
+from mcode.index.worker import FileResult, FileTask, process_file
+from mcode.store import IndexLock, Manifest
+
+if TYPE_CHECKING:
+    from mcode.embed import Embedder
+    from mcode.store.chunks import ChunkStore
+
+POOL_MIN_FILES = 48
+WRITE_BATCH_ROWS = 8_000
+MERGE_BATCH_FILES = 200
+EMBED_BATCH = 256
+OPTIMIZE_EVERY_WRITES = 64
+
+
+class Progress(Protocol):
+    """How long work reports itself; the CLI draws it on a TTY, tests and scripts pass nothing."""
+
+    def start(self, stage: str, total: int) -> None: ...
+    def advance(self, count: int = 1) -> None: ...
+    def finish(self) -> None: ...
+
+
+class _NoProgress:
+    def start(self, stage: str, total: int) -> None:
+        pass
+
+    def advance(self, count: int = 1) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class IndexReport:
+    files: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    chunks_written: int = 0
+    vectors_written: int = 0
+    vectors_pending: int = 0
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    syntax_errors: list[str] = field(default_factory=list)
+    invalid_utf8: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    embedder: str = "none"
+    total_chunks: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "deleted": self.deleted,
+            "chunks_written": self.chunks_written,
+            "total_chunks": self.total_chunks,
+            "vectors_written": self.vectors_written,
+            "vectors_pending": self.vectors_pending,
+            "embedder": self.embedder,
+            "skipped": {
+                reason: {"count": len(paths), "paths": paths}
+                for reason, paths in sorted(self.skipped.items())
+            },
+            "syntax_errors": self.syntax_errors,
+            "invalid_utf8": self.invalid_utf8,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+
+    def stage(self, name: str) -> _Stage:
+        return _Stage(self.timings, name)
+
+
+class _Stage:
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self.t0
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + elapsed
+
+
+def _worker_count() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _run_tasks(tasks: Sequence[FileTask], progress: Progress) -> Iterator[FileResult]:
+    """Results in any order; worker processes when the job is big enough to repay starting them."""
+    workers = _worker_count()
+    if len(tasks) < POOL_MIN_FILES or workers == 1:
+        for task in tasks:
+            yield process_file(task)
+            progress.advance()
+        return
+    # forkserver: LanceDB's runtime threads must not be forked into the workers.
+    context = multiprocessing.get_context("forkserver")
+    chunksize = max(1, min(32, len(tasks) // (workers * 8)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for result in pool.map(process_file, tasks, chunksize=chunksize):
+            yield result
+            progress.advance()
+
+
+class Indexer:
+    """Brings one repository's archival memory up to date. Holds the writer's lock while open."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ChunkStore,
+        manifest: Manifest,
+        embedder: Embedder | None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.root = settings.paths.repo
+        self.store = store
+        self.manifest = manifest
+        self.embedder = embedder
+        self.progress: Progress = progress or _NoProgress()
+
+    # -- the whole run -------------------------------------------------------------------------
+
+    def update(self, *, embed: bool = True, only: Collection[str] | None = None) -> IndexReport:
+        """Index what changed; with `only`, look at just those paths (the watcher's batches)."""
+        report = IndexReport(embedder=self.embedder.id if self.embedder else "none")
+        timer = _Timer(report.timings)
+        with timer.stage("discover"):
+            found = discover(self.root, self.settings.max_file_bytes)
+            states = self.manifest.states()
+        report.files = len(found.files)
+        tasks, deleted = self._plan(found, states, only)
+        report.unchanged = len(found.files) - len(tasks) if only is None else 0
+        cold = self.store.count() == 0
+        self._delete(deleted, report)
+        self._parse_and_write(tasks, cold, report, timer)
+        if embed and self.embedder is not None:
+            with timer.stage("embed"):
+                self.embed_pending(report)
+        with timer.stage("optimize"):
+            self._maintain(cold)
+        report.vectors_pending = self.store.count_pending_vectors() if self.embedder else 0
+        report.total_chunks = self.store.count()
+        report.skipped = _merge_skips(found.skipped, self.manifest.skipped())
+        report.syntax_errors = self.manifest.flagged("syntax_errors")
+        report.invalid_utf8 = self.manifest.flagged("invalid_utf8")
+        return report
+
+    def _plan(
+        self, found: Discovery, states: dict, only: Collection[str] | None
+    ) -> tuple[list[FileTask], list[str]]:
+        wanted = None if only is None else _expand(only)
+        current: dict[str, SourceFile] = {f.path: f for f in found.files}
+        tasks = []
+        for path, source in current.items():
+            if wanted is not None and not wanted(path):
+                continue
+            state = states.get(path)
+            if state is not None and (state.mtime_ns, state.size) == (source.mtime_ns, source.size):
+                continue
+            tasks.append(
+                FileTask(
+                    path,
+                    str(source.abspath),
+                    source.size,
+                    source.mtime_ns,
+                    self.settings.max_file_bytes,
+                    state.hash if state else None,
+                )
+            )
+        deleted = [p for p in states if p not in current and (wanted is None or wanted(p))]
+        return tasks, deleted
+
+    def _delete(self, deleted: list[str], report: IndexReport) -> None:
+        if not deleted:
+            return
+        self.store.delete_files(deleted)
+        self.manifest.delete(deleted)
+        report.deleted = len(deleted)
+
+    def _parse_and_write(
+        self, tasks: list[FileTask], cold: bool, report: IndexReport, timer: _Timer
+    ) -> None:
+        self.progress.start("parse", len(tasks))
+        pending: list[FileResult] = []
+        pending_rows = 0
+        started = time.perf_counter()
+        write_time = 0.0
+        for result in _run_tasks(tasks, self.progress):
+            if result.unchanged:
+                self.manifest.touch(
+                    [(result.record.path, result.record.mtime_ns, result.record.size)]
+                )
+                continue
+            report.changed += 1
+            pending.append(result)
+            pending_rows += len(result.rows)
+            if pending_rows >= WRITE_BATCH_ROWS or (not cold and len(pending) >= MERGE_BATCH_FILES):
+                t0 = time.perf_counter()
+                report.chunks_written += self._write(pending, cold)
+                write_time += time.perf_counter() - t0
+                pending, pending_rows = [], 0
+        t0 = time.perf_counter()
+        report.chunks_written += self._write(pending, cold)
+        write_time += time.perf_counter() - t0
+        self.progress.finish()
+        total = time.perf_counter() - started
+        report.timings["parse"] = report.timings.get("parse", 0.0) + total - write_time
+        report.timings["write"] = report.timings.get("write", 0.0) + write_time
+
+    def _write(self, results: list[FileResult], cold: bool) -> int:
+        if not results:
+            return 0
+        rows = [row for result in results for row in result.rows]
+        if cold:
+            self.store.append(rows)
+        else:
+            self.store.replace_files([r.record.path for r in results], rows)
+        self.manifest.upsert(r.record for r in results)
+        return len(rows)
+
+    # -- vectors --------------------------------------------------------------------------------
+
+    def embed_pending(self, report: IndexReport | None = None, batch: int = EMBED_BATCH) -> int:
+        """Compute vectors for rows that lack them; safe to stop at any point and resume."""
+        if self.embedder is None:
+            return 0
+        total = self.store.count_pending_vectors()
+        if total == 0:
+            return 0
+        self.progress.start("embed", total)
+        written = 0
+        try:
+            while True:
+                rows = self.store.pending_vectors(batch)
+                if not rows:
+                    break
+                texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in rows]
+                vectors = self.embedder.embed_documents(texts)
+                self.store.set_vectors(
+                    [(r["id"], r["hash"], vectors[i]) for i, r in enumerate(rows)]
+                )
+                written += len(rows)
+                self.progress.advance(len(rows))
+                if len(rows) < batch:
+                    break
+        finally:
+            self.progress.finish()
+        if report is not None:
+            report.vectors_written += written
+        return written
+
+    # -- upkeep --------------------------------------------------------------------------------
+
+    def _maintain(self, cold: bool) -> None:
+        self.store.ensure_vector_index()
+        if cold or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
+            self.store.optimize(keep_versions_for=timedelta(seconds=30))
+
+    def process_changes(self, paths: Collection[str]) -> IndexReport:
+        """The watcher's entry point: re-index exactly these repo-relative paths (or dirs ending '/')."""
+        return self.update(only=paths)
+
+
+def _expand(only: Collection[str]) -> Callable[[str], bool]:
+    files = {p for p in only if not p.endswith("/")}
+    dirs = tuple(p for p in only if p.endswith("/"))
+    return lambda path: path in files or path.startswith(dirs)
+
+
+def _merge_skips(*sources: dict[str, list[str]]) -> dict[str, list[str]]:
+    merged: dict[str, set[str]] = {}
+    for source in sources:
+        for reason, paths in source.items():
+            merged.setdefault(reason, set()).update(paths)
+    return {reason: sorted(paths) for reason, paths in merged.items()}
+
+
+def index_identity(embedder: Embedder | None) -> dict[str, object]:
+    """What the stored rows depend on: a change of either means a rebuild, not a crash."""
+    from mcode.store.chunks import SCHEMA_VERSION
+
+    return {"schema": SCHEMA_VERSION, "embedder": embedder.id if embedder else "none"}
+
+
+def open_index(
+    settings: Settings,
+    embedder: Embedder | None,
+    progress: Progress | None = None,
+) -> tuple[Indexer, IndexLock]:
+    """Take the writer's lock and open the store, rebuilding it when its format or embedder changed."""
+    from mcode.store.chunks import ChunkStore, StoreFormatError
+
+    lock = IndexLock(settings.paths.index / "write.lock")
+    lock.acquire()
+    try:
+        manifest = Manifest(settings.paths.index / "manifest.db")
+        identity = index_identity(embedder)
+        dim = embedder.dim if embedder else 0
+        lance_dir = settings.paths.index / "lance"
+        try:
+            if manifest.get_meta("identity") != identity:
+                raise StoreFormatError("identity changed")
+            store = ChunkStore(lance_dir, dim)
+        except StoreFormatError:
+            ChunkStore.destroy(lance_dir)
+            manifest.clear()
+            manifest.set_meta("identity", identity)
+            store = ChunkStore(lance_dir, dim)
+        return Indexer(settings, store, manifest, embedder, progress), lock
+    except BaseException:
+        lock.release()
+        raise

@@ -1,0 +1,57 @@
+"""Turning parsed chunks into store rows, and the text each chunk is embedded from.
+
+The embedding text is rebuilt from stored columns when vectors are filled in later, so both places call
+`embedding_text` and agree on the hash that keys the shared vector cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from mcode.index.model import Chunk
+from mcode.index.terms import name_terms, path_terms
+
+DOCSTRING_IN_HEAD = 600
+
+
+def embedding_text(path: str, symbol: str, text: str) -> str:
+    label = f"{path} {symbol}".strip()
+    return f"{label}\n{text}"
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def head_text(chunk: Chunk) -> str:
+    """Names that say what the chunk is: path words, symbol words, signature, docstring."""
+    words = path_terms(chunk.path)
+    for part in chunk.symbol.split("."):
+        words.extend(name_terms(part))
+    # The symbol's own name twice: being *the* definition of a name beats mentioning it.
+    if chunk.symbol:
+        words.extend(name_terms(chunk.symbol.rsplit(".", 1)[-1]))
+    return " ".join([*words, chunk.signature, chunk.docstring[:DOCSTRING_IN_HEAD]])
+
+
+def chunk_rows(chunks: list[Chunk]) -> list[dict[str, Any]]:
+    rows = []
+    for ordinal, chunk in enumerate(chunks):
+        rows.append(
+            {
+                "id": f"{chunk.path}#{ordinal}",
+                "path": chunk.path,
+                "language": chunk.language,
+                "kind": chunk.kind,
+                "symbol": chunk.symbol,
+                "signature": chunk.signature,
+                "docstring": chunk.docstring,
+                "start_line": chunk.start_line,
+                "end_line": chunk.end_line,
+                "text": chunk.text,
+                "head": head_text(chunk),
+                "hash": text_hash(embedding_text(chunk.path, chunk.symbol, chunk.text)),
+            }
+        )
+    return rows

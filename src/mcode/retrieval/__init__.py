@@ -1,0 +1,1 @@
+"""Retrieval: finding the right code for a task (hybrid search) and outlining the repository (repo map)."""

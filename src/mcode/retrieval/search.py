@@ -1,0 +1,255 @@
+"""Hybrid code search: full-text and vector candidates fused by rank, then weighed by the structure of
+code — definitions the query names (rarer names count more), paths and stack-trace frames it mentions —
+and pooled to files when asked for files.
+
+Every signal contributes in reciprocal-rank units, weight / (RRF_K + rank), so they add up on one scale
+without calibrating BM25 scores against cosine distances.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcode.retrieval.query import QueryAnalysis, analyze
+from mcode.store import Manifest
+
+if TYPE_CHECKING:
+    from mcode.embed import Embedder
+    from mcode.store.chunks import ChunkStore
+
+RRF_K = 60
+CANDIDATES = 100
+W_FTS = 1.0
+W_VECTOR = 1.0
+W_SYMBOL = 1.5  # the query names a symbol this chunk defines
+W_PATH = 1.0  # the query names this chunk's file
+W_FRAME = 2.0  # a stack-trace frame points inside this chunk
+MAX_DEFS_PER_NAME = 25  # a name defined in more places than this says little
+TEST_PENALTY = 0.6
+SNIPPET_LINES = 12
+
+_TEST_PATH = re.compile(
+    r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str
+    kind: str
+    score: float
+    snippet: str
+    language: str = ""
+    signature: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "score": round(self.score, 6),
+            "snippet": self.snippet,
+        }
+
+
+def is_test_path(path: str) -> bool:
+    return bool(_TEST_PATH.search(path))
+
+
+def _snippet(text: str, lines: int = SNIPPET_LINES) -> str:
+    head = text.split("\n", lines)
+    return "\n".join(head[:lines]) + ("\n…" if len(head) > lines else "")
+
+
+class _Scores:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.score: dict[str, float] = {}
+
+    def add(self, row: dict[str, Any], weight: float, rank: int = 0) -> None:
+        key = row["id"]
+        self.rows.setdefault(key, row)
+        self.score[key] = self.score.get(key, 0.0) + weight / (RRF_K + rank)
+
+    def add_ranked(self, rows: Iterable[dict[str, Any]], weight: float) -> None:
+        for rank, row in enumerate(rows):
+            self.add(row, weight, rank)
+
+
+class Searcher:
+    """Answers queries over one repository's archival memory."""
+
+    def __init__(
+        self,
+        repo: Path,
+        store: ChunkStore,
+        manifest: Manifest,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.repo = repo
+        self.store = store
+        self.manifest = manifest
+        self.embedder = embedder
+
+    def search(self, query: str, k: int = 10, level: str = "symbol") -> list[SearchResult]:
+        if level not in ("symbol", "file"):
+            raise ValueError(f"unknown level {level!r}: use 'symbol' or 'file'")
+        analysis = analyze(query)
+        scores = _Scores()
+        scores.add_ranked(self.store.full_text(" ".join(analysis.terms), CANDIDATES), W_FTS)
+        if self.embedder is not None and analysis.text.strip():
+            vector = self.embedder.embed_query(analysis.vector_text)
+            scores.add_ranked(self.store.nearest(vector, CANDIDATES), W_VECTOR)
+        self._symbol_evidence(analysis, scores)
+        self._path_evidence(analysis, scores)
+        ranked = self._finalise(analysis, scores)
+        if level == "file":
+            return self._pool_files(ranked, k)
+        return ranked[:k]
+
+    # -- structural evidence -------------------------------------------------------------------
+
+    def _symbol_evidence(self, analysis: QueryAnalysis, scores: _Scores) -> None:
+        names = {n: c for n, c in analysis.identifiers.items() if len(n) >= 3}
+        if not names:
+            return
+        defs = self.manifest.definitions_named(names)
+        by_name: dict[str, list] = {}
+        for d in defs:
+            by_name.setdefault(d.name, []).append(d)
+        wanted: dict[str, list[tuple[str, float]]] = {}  # path -> [(symbol, weight)]
+        for name, rows in by_name.items():
+            files = {d.path for d in rows}
+            if len(files) > MAX_DEFS_PER_NAME:
+                continue
+            weight = W_SYMBOL * names[name] / math.sqrt(len(files))
+            for d in rows:
+                wanted.setdefault(d.path, []).append((d.symbol, weight))
+        if not wanted:
+            return
+        # The strongest few files only: each costs a lookup.
+        top = sorted(wanted, key=lambda p: -max(w for _, w in wanted[p]))[:30]
+        for row in self.store.rows_for_paths(top):
+            for symbol, weight in wanted.get(row["path"], ()):
+                if row["symbol"] == symbol:
+                    scores.add(row, weight)
+
+    def _path_evidence(self, analysis: QueryAnalysis, scores: _Scores) -> None:
+        if not analysis.paths and not analysis.frames:
+            return
+        indexed = list(self.manifest.states())
+        file_weight: dict[str, float] = {}
+        frame_lines: dict[str, list[int]] = {}
+        for fragment in analysis.paths:
+            matches = _match_paths(fragment, indexed)
+            if 0 < len(matches) <= 10:
+                for path in matches:
+                    file_weight[path] = file_weight.get(path, 0.0) + W_PATH / len(matches)
+        for frame in analysis.frames:
+            matches = _match_paths(frame.path, indexed)
+            if 0 < len(matches) <= 3:
+                for path in matches:
+                    file_weight[path] = file_weight.get(path, 0.0) + W_PATH / len(matches)
+                    frame_lines.setdefault(path, []).append(frame.line)
+        if not file_weight:
+            return
+        top = sorted(file_weight, key=lambda p: -file_weight[p])[:20]
+        for row in self.store.rows_for_paths(top):
+            path = row["path"]
+            lines = frame_lines.get(path, ())
+            hit = any(row["start_line"] <= line <= row["end_line"] for line in lines)
+            weight = file_weight[path] * (0.5 if row["kind"] in ("module", "window") else 0.35)
+            if hit:
+                weight += W_FRAME
+            scores.add(row, weight)
+
+    # -- ranking --------------------------------------------------------------------------------
+
+    def _finalise(self, analysis: QueryAnalysis, scores: _Scores) -> list[SearchResult]:
+        results = []
+        exists: dict[str, bool] = {}
+        for key, score in scores.score.items():
+            row = scores.rows[key]
+            path = row["path"]
+            if path not in exists:
+                # Never answer with a file that is gone, even if the index has not caught up.
+                exists[path] = os.path.isfile(self.repo / path)
+            if not exists[path]:
+                continue
+            if not analysis.mentions_tests and is_test_path(path):
+                score *= TEST_PENALTY
+            results.append(
+                SearchResult(
+                    path=path,
+                    start_line=int(row["start_line"]),
+                    end_line=int(row["end_line"]),
+                    symbol=row["symbol"] or "",
+                    kind=row["kind"] or "",
+                    score=score,
+                    snippet=_snippet(row["text"] or ""),
+                    language=row.get("language") or "",
+                    signature=row.get("signature") or "",
+                )
+            )
+        results.sort(key=lambda r: (-r.score, r.path, r.start_line))
+        return results
+
+    @staticmethod
+    def _pool_files(ranked: list[SearchResult], k: int) -> list[SearchResult]:
+        """One row per file: its best chunk, scored by that chunk plus a little for its others."""
+        best: dict[str, SearchResult] = {}
+        extra: dict[str, list[float]] = {}
+        for result in ranked:
+            if result.path not in best:
+                best[result.path] = result
+            else:
+                extra.setdefault(result.path, []).append(result.score)
+        pooled = []
+        for path, result in best.items():
+            bonus = sum(s * 0.5 ** (i + 1) for i, s in enumerate(extra.get(path, [])[:3]))
+            pooled.append(
+                SearchResult(
+                    result.path,
+                    result.start_line,
+                    result.end_line,
+                    result.symbol,
+                    result.kind,
+                    result.score + 0.5 * bonus,
+                    result.snippet,
+                    result.language,
+                    result.signature,
+                )
+            )
+        pooled.sort(key=lambda r: (-r.score, r.path))
+        return pooled[:k]
+
+
+def _match_paths(fragment: str, indexed: list[str]) -> list[str]:
+    """Indexed paths a mentioned path or dotted module refers to (suffix match on whole parts)."""
+    fragment = fragment.replace("\\", "/").lstrip("./")
+    if not fragment:
+        return []
+    suffix = "/" + fragment
+    exact = [p for p in indexed if p == fragment or p.endswith(suffix)]
+    if exact:
+        return exact
+    if "." in fragment.rsplit("/", 1)[-1]:
+        return []
+    # A module path without extension: pkg/mod → pkg/mod.py or pkg/mod/__init__.py
+    stems = []
+    for path in indexed:
+        stem = path.rsplit(".", 1)[0]
+        if stem == fragment or stem.endswith(suffix) or stem.endswith(suffix + "/__init__") or stem == fragment + "/__init__":
+            stems.append(path)
+    return stems

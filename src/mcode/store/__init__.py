@@ -1,0 +1,16 @@
+"""Storage of archival memory: the LanceDB chunk table, the SQLite manifest and the writer's lock.
+
+The rest of mcode sees these three classes; only `store.chunks` imports lancedb.
+"""
+
+from mcode.store.lock import IndexLock, IndexLockedError
+from mcode.store.manifest import DefRow, FileRecord, FileState, Manifest
+
+__all__ = [
+    "DefRow",
+    "FileRecord",
+    "FileState",
+    "IndexLock",
+    "IndexLockedError",
+    "Manifest",
+]

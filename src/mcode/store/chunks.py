@@ -1,0 +1,256 @@
+"""Archival memory of the code: the LanceDB chunk table.
+
+This is the only module that uses lancedb (imported through `lancedb_import`). Rows for a file are replaced in one `merge_insert`, so a
+reader sees either the old or the new version of a file, never a mix or a gap. Vectors are optional per
+row: the lexical columns land first and are searchable at once, and vectors are filled in afterwards by
+(id, hash), which cannot attach a vector to text that has changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mcode.store.lancedb_import import import_lancedb
+
+lancedb = import_lancedb()
+from lancedb.query import MultiMatchQuery  # noqa: E402 - after the import shim
+
+SCHEMA_VERSION = 1
+TABLE = "chunks"
+# Brute-force vector search over 10k rows of 384 dims costs ~15 ms here; past that an index pays off.
+VECTOR_INDEX_MIN_ROWS = 10_000
+# The `head` column holds names (path parts, symbols split into words, signature, docstring): a match
+# there says what the chunk *is*, a match in `text` only that it mentions the word.
+HEAD_BOOST = 3.0
+RESULT_COLUMNS = [
+    "id",
+    "path",
+    "language",
+    "kind",
+    "symbol",
+    "signature",
+    "docstring",
+    "start_line",
+    "end_line",
+    "text",
+]
+
+warnings.filterwarnings("ignore", module="lancedb")
+
+
+class StoreFormatError(Exception):
+    """The table on disk was written by another schema or embedder; the index must be rebuilt."""
+
+
+def chunk_schema(dim: int) -> pa.Schema:
+    fields = [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("language", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("symbol", pa.string()),
+        pa.field("signature", pa.string()),
+        pa.field("docstring", pa.string()),
+        pa.field("start_line", pa.int32()),
+        pa.field("end_line", pa.int32()),
+        pa.field("text", pa.string()),
+        pa.field("head", pa.string()),
+        pa.field("hash", pa.string()),
+    ]
+    if dim > 0:
+        fields.append(pa.field("vector", pa.list_(pa.float32(), dim), nullable=True))
+    return pa.schema(fields, metadata={"mcode_schema": str(SCHEMA_VERSION)})
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def path_filter(paths: Iterable[str]) -> str:
+    return "path IN (" + ",".join(_quote(p) for p in paths) + ")"
+
+
+class ChunkStore:
+    """The chunk table of one repository, with its full-text and vector indexes."""
+
+    def __init__(self, directory: Path, dim: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.dim = dim
+        self.schema = chunk_schema(dim)
+        self._db = lancedb.connect(str(directory))
+        self._table: Any = None
+        self.writes_since_optimize = 0
+        if TABLE in self._db.table_names():
+            try:
+                table = self._db.open_table(TABLE)
+            except Exception as exc:  # a table whose creation was killed half-way
+                raise StoreFormatError(f"the index in {directory} is damaged ({exc})") from exc
+            if not self._compatible(table.schema):
+                raise StoreFormatError(f"the index in {directory} has an older format")
+            self._table = table
+
+    def _compatible(self, schema: pa.Schema) -> bool:
+        meta = schema.metadata or {}
+        return (
+            meta.get(b"mcode_schema") == str(SCHEMA_VERSION).encode()
+            and schema.names == (self.schema.names)
+            and schema.equals(self.schema, check_metadata=False)
+        )
+
+    @staticmethod
+    def destroy(directory: Path) -> None:
+        """Remove the chunk table and everything beside it: it is rebuildable, and may be damaged."""
+        shutil.rmtree(directory, ignore_errors=True)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _arrow(self, rows: Sequence[dict[str, Any]]) -> pa.Table:
+        if self.dim > 0:
+            for row in rows:
+                row.setdefault("vector", None)
+        return pa.Table.from_pylist(list(rows), schema=self.schema)
+
+    def _create(self, data: pa.Table) -> None:
+        self._table = self._db.create_table(TABLE, data=data, schema=self.schema)
+        self._table.create_scalar_index("path", index_type="BTREE")
+        self._table.create_scalar_index("id", index_type="BTREE")
+        for column in ("text", "head"):
+            self._table.create_fts_index(column, use_tantivy=False, replace=True)
+
+    def replace_files(self, paths: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+        """Make `rows` the complete set of rows for `paths`, atomically."""
+        if not paths:
+            return
+        data = self._arrow(rows)
+        if self._table is None:
+            if data.num_rows:
+                self._create(data)
+            return
+        merge = self._table.merge_insert("id")
+        merge = merge.when_matched_update_all().when_not_matched_insert_all()
+        merge = merge.when_not_matched_by_source_delete(path_filter(paths))
+        merge.execute(data, on_bad_vectors="null")
+        self.writes_since_optimize += 1
+
+    def append(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Add rows for files that have none yet (a cold build): cheaper than a merge."""
+        if not rows:
+            return
+        data = self._arrow(rows)
+        if self._table is None:
+            self._create(data)
+        else:
+            self._table.add(data, on_bad_vectors="null")
+            self.writes_since_optimize += 1
+
+    def delete_files(self, paths: Sequence[str]) -> None:
+        if self._table is None or not paths:
+            return
+        for start in range(0, len(paths), 500):
+            self._table.delete(path_filter(paths[start : start + 500]))
+        self.writes_since_optimize += 1
+
+    def pending_vectors(self, limit: int) -> list[dict[str, Any]]:
+        """Rows whose vector has not been computed yet."""
+        if self._table is None or self.dim <= 0:
+            return []
+        query = self._table.search().where("vector IS NULL")
+        columns = ["id", "hash", "path", "symbol", "signature", "docstring", "text"]
+        return query.select(columns).limit(limit).to_list()
+
+    def count_pending_vectors(self) -> int:
+        if self._table is None or self.dim <= 0:
+            return 0
+        return self._table.count_rows("vector IS NULL")
+
+    def set_vectors(self, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        """Attach vectors to rows by (id, hash); rows whose text changed since are left alone."""
+        if self._table is None or not items:
+            return
+        schema = pa.schema(
+            [
+                pa.field("id", pa.string(), nullable=False),
+                pa.field("hash", pa.string()),
+                pa.field("vector", pa.list_(pa.float32(), self.dim), nullable=True),
+            ]
+        )
+        vectors = np.asarray([v for _, _, v in items], dtype=np.float32).reshape(-1)
+        data = pa.Table.from_arrays(
+            [
+                pa.array([i for i, _, _ in items], pa.string()),
+                pa.array([h for _, h, _ in items], pa.string()),
+                pa.FixedSizeListArray.from_arrays(pa.array(vectors), self.dim),
+            ],
+            schema=schema,
+        )
+        self._table.merge_insert(["id", "hash"]).when_matched_update_all().execute(data)
+        self.writes_since_optimize += 1
+
+    # -- maintenance -----------------------------------------------------------------------------
+
+    def optimize(self, keep_versions_for: timedelta = timedelta(seconds=30)) -> None:
+        """Compact files, fold new rows into the indexes and drop old versions so disk stays flat."""
+        if self._table is None:
+            return
+        self._table.optimize(cleanup_older_than=keep_versions_for)
+        self.writes_since_optimize = 0
+
+    def ensure_vector_index(self, min_rows: int = VECTOR_INDEX_MIN_ROWS) -> bool:
+        """Build the ANN index once enough rows have vectors; returns whether one exists."""
+        if self._table is None or self.dim <= 0:
+            return False
+        if any(ix.index_type.upper().startswith("IVF") for ix in self._table.list_indices()):
+            return True
+        with_vectors = self._table.count_rows("vector IS NOT NULL")
+        if with_vectors < min_rows:
+            return False
+        self._table.create_index(
+            metric="cosine", index_type="IVF_HNSW_SQ", vector_column_name="vector"
+        )
+        return True
+
+    def count(self) -> int:
+        return 0 if self._table is None else self._table.count_rows()
+
+    def version_count(self) -> int:
+        return 0 if self._table is None else len(self._table.list_versions())
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def full_text(self, query: str, k: int, where: str | None = None) -> list[dict[str, Any]]:
+        """BM25 over names and code; `_score` is higher for better matches."""
+        if self._table is None or not query.strip():
+            return []
+        mm = MultiMatchQuery(query, ["head", "text"], boosts=[HEAD_BOOST, 1.0])
+        search = self._table.search(mm, query_type="fts")
+        if where:
+            search = search.where(where, prefilter=True)
+        return search.select([*RESULT_COLUMNS, "hash", "_score"]).limit(k).to_list()
+
+    def nearest(self, vector: np.ndarray, k: int, where: str | None = None) -> list[dict[str, Any]]:
+        """Cosine neighbours; `_distance` is lower for better matches."""
+        if self._table is None or self.dim <= 0:
+            return []
+        search = self._table.search(vector.astype(np.float32), vector_column_name="vector")
+        search = search.metric("cosine")
+        if where:
+            search = search.where(where, prefilter=True)
+        return search.select([*RESULT_COLUMNS, "hash"]).limit(k).to_list()
+
+    def rows_for_paths(self, paths: Sequence[str], limit: int = 10_000) -> list[dict[str, Any]]:
+        if self._table is None or not paths:
+            return []
+        search = self._table.search().where(path_filter(paths))
+        return search.select([*RESULT_COLUMNS, "hash"]).limit(limit).to_list()

@@ -1,0 +1,221 @@
+"""The index's bookkeeping: what was indexed from which file, and each file's definitions and references.
+
+SQLite (in the standard library) suits this small, update-heavy table: a per-file upsert is one
+transaction, a name lookup is an index probe, and the repo map reads every file's symbols in one query
+without touching the chunk table. Rows here are written only after the file's chunks are in the chunk
+store, so a crash leaves at worst a stale row, which makes the next run redo that file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    language TEXT NOT NULL,
+    skip_reason TEXT,
+    chunks INTEGER NOT NULL,
+    syntax_errors INTEGER NOT NULL DEFAULT 0,
+    invalid_utf8 INTEGER NOT NULL DEFAULT 0,
+    refs TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS defs (
+    path TEXT NOT NULL,
+    name TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS defs_name ON defs(name);
+CREATE INDEX IF NOT EXISTS defs_path ON defs(path);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What the last successful index of a file saw; equal stat means the file need not be read."""
+
+    mtime_ns: int
+    size: int
+    hash: str
+    skip_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    path: str
+    mtime_ns: int
+    size: int
+    hash: str
+    language: str
+    skip_reason: str | None
+    chunks: int
+    syntax_errors: bool = False
+    invalid_utf8: bool = False
+    refs: Sequence[str] = ()
+    # (name, symbol, kind, line, signature) for each definition
+    defs: Sequence[tuple[str, str, str, int, str]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DefRow:
+    path: str
+    name: str
+    symbol: str
+    kind: str
+    line: int
+    signature: str
+
+
+class Manifest:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def states(self) -> dict[str, FileState]:
+        rows = self._db.execute("SELECT path, mtime_ns, size, hash, skip_reason FROM files")
+        return {p: FileState(m, s, h, r) for p, m, s, h, r in rows}
+
+    def upsert(self, records: Iterable[FileRecord]) -> None:
+        records = list(records)
+        if not records:
+            return
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            paths = [(r.path,) for r in records]
+            db.executemany("DELETE FROM defs WHERE path = ?", paths)
+            db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        r.path,
+                        r.mtime_ns,
+                        r.size,
+                        r.hash,
+                        r.language,
+                        r.skip_reason,
+                        r.chunks,
+                        int(r.syntax_errors),
+                        int(r.invalid_utf8),
+                        json.dumps(list(r.refs)),
+                    )
+                    for r in records
+                ],
+            )
+            db.executemany(
+                "INSERT INTO defs VALUES (?,?,?,?,?,?)",
+                [(r.path, *d) for r in records for d in r.defs],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def touch(self, stats: Iterable[tuple[str, int, int]]) -> None:
+        """Record a new stat for files whose bytes did not change (a checkout that restored them)."""
+        self._db.executemany(
+            "UPDATE files SET mtime_ns = ?, size = ? WHERE path = ?",
+            [(mtime, size, path) for path, mtime, size in stats],
+        )
+
+    def delete(self, paths: Iterable[str]) -> None:
+        keys = [(p,) for p in paths]
+        if not keys:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("DELETE FROM files WHERE path = ?", keys)
+            self._db.executemany("DELETE FROM defs WHERE path = ?", keys)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def clear(self) -> None:
+        self._db.executescript("DELETE FROM files; DELETE FROM defs; DELETE FROM meta;")
+
+    def file_count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM files WHERE skip_reason IS NULL").fetchone()[
+            0
+        ]
+
+    def languages(self) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT language, count(*) FROM files WHERE skip_reason IS NULL GROUP BY language"
+        )
+        return dict(rows.fetchall())
+
+    def skipped(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        rows = self._db.execute(
+            "SELECT skip_reason, path FROM files WHERE skip_reason IS NOT NULL ORDER BY path"
+        )
+        for reason, path in rows:
+            out.setdefault(reason, []).append(path)
+        return out
+
+    def flagged(self, column: str) -> list[str]:
+        if column not in ("syntax_errors", "invalid_utf8"):
+            raise ValueError(column)
+        rows = self._db.execute(f"SELECT path FROM files WHERE {column} = 1 ORDER BY path")
+        return [p for (p,) in rows]
+
+    def definitions_named(self, names: Iterable[str]) -> list[DefRow]:
+        names = list(dict.fromkeys(names))
+        out: list[DefRow] = []
+        for start in range(0, len(names), 500):
+            part = names[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT path, name, symbol, kind, line, signature FROM defs WHERE name IN ({marks})",
+                part,
+            )
+            out.extend(DefRow(*row) for row in rows)
+        return out
+
+    def definition_counts(self, names: Iterable[str]) -> dict[str, int]:
+        """How many files define each name: a name defined in one place is strong evidence."""
+        counts: dict[str, set[str]] = {}
+        for row in self.definitions_named(names):
+            counts.setdefault(row.name, set()).add(row.path)
+        return {name: len(paths) for name, paths in counts.items()}
+
+    def symbols(self) -> Iterator[tuple[str, list[DefRow], list[str]]]:
+        """Every indexed file with its definitions and references, for the repo map."""
+        defs: dict[str, list[DefRow]] = {}
+        for row in self._db.execute(
+            "SELECT path, name, symbol, kind, line, signature FROM defs ORDER BY path, line"
+        ):
+            defs.setdefault(row[0], []).append(DefRow(*row))
+        for path, refs in self._db.execute(
+            "SELECT path, refs FROM files WHERE skip_reason IS NULL ORDER BY path"
+        ):
+            yield path, defs.get(path, []), json.loads(refs)
+
+    def get_meta(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, sort_keys=True))
+        )

@@ -1,0 +1,1 @@
+"""Test helpers shared across test files (scripted servers, fixtures' building blocks)."""

@@ -191,6 +191,10 @@ def test_skipped_files_are_counted_by_reason(repo, env):
     assert search(repo, env, "good_function")[0]["path"] == "broken.py"
 
 
+def skipped_paths(report: dict, reason: str) -> list[str]:
+    return report["skipped"].get(reason, {}).get("paths", [])
+
+
 def test_missing_repo_is_a_usage_error_with_one_line(tmp_path, env):
     out = run_mcode(["index", "--repo", str(tmp_path / "nope")], env)
     assert out.returncode == 2
@@ -290,3 +294,8 @@ def test_git_checkout_of_another_branch_reindexes_only_what_changed(repo, env):
     report = index(repo, env)
     assert report["changed"] == 1
     assert search(repo, env, "total_price")[0]["symbol"] == "Cart.total_price"
+
+
+def test_indexing_leaves_git_status_clean(repo, env):
+    index(repo, env)
+    assert git(repo, "status", "--porcelain") == ""

@@ -1,6 +1,12 @@
 """Configuration: where things live and which settings are in force, resolved once at the edge."""
 
-from mcode.config.paths import MEMORY_DIRNAME, Paths, RepoNotFoundError, find_repo_root
+from mcode.config.paths import (
+    MEMORY_DIRNAME,
+    Paths,
+    RepoNotFoundError,
+    ensure_private_dir,
+    find_repo_root,
+)
 from mcode.config.settings import ConfigError, Settings, load_settings, read_toml
 
 __all__ = [
@@ -9,6 +15,7 @@ __all__ = [
     "Paths",
     "RepoNotFoundError",
     "Settings",
+    "ensure_private_dir",
     "find_repo_root",
     "load_settings",
     "read_toml",

@@ -42,6 +42,19 @@ def find_repo_root(start: Path | None = None, explicit: Path | None = None) -> P
     return start
 
 
+def ensure_private_dir(directory: Path) -> Path:
+    """Create a directory that git must never pick up (index, caches, transcripts).
+
+    A `.gitignore` of `*` inside it keeps it out of `git status` in any repository, whether or not the
+    user ever ran `mcode init`, without touching any file of theirs.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / ".gitignore"
+    if not marker.exists():
+        marker.write_text("# Created by mcode: rebuildable or private, never committed.\n*\n")
+    return directory
+
+
 def _xdg(var: str, fallback: str, env: dict[str, str]) -> Path:
     value = env.get(var)
     return Path(value) if value else Path.home() / fallback
@@ -64,6 +77,20 @@ class Paths:
     def index(self) -> Path:
         """Archival memory of the code: rebuildable, git-ignored."""
         return self.memory / "index"
+
+    @property
+    def sessions(self) -> Path:
+        """Conversation transcripts (recall memory's source of truth): private, git-ignored."""
+        return self.memory / "sessions"
+
+    @property
+    def notes_file(self) -> Path:
+        """Archival notes the agent files away: plain JSON lines, committable."""
+        return self.memory / "notes.jsonl"
+
+    @property
+    def recall_index(self) -> Path:
+        return self.index / "recall"
 
     @property
     def project_config(self) -> Path:

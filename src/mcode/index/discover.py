@@ -35,6 +35,7 @@ from mcode.index.ignore import (
     read_spec,
     walk,
 )
+from mcode.index.secrets import is_secret
 
 SKIP_REASONS: tuple[str, ...] = (
     "oversized",
@@ -47,6 +48,7 @@ SKIP_REASONS: tuple[str, ...] = (
     "broken-symlink",
     "symlink-duplicate",
     "unreadable",
+    "secret",
 )
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
@@ -120,7 +122,10 @@ class SourceText:
 
 
 def path_skip_reason(path: str) -> str | None:
-    """Judge a repo-relative path by its name alone: "vendored", "generated", "binary" or None."""
+    """Judge a repo-relative path by its name alone: "vendored", "generated", "binary", "secret" or
+    None. Secrets (`.env`, keys) never enter archival memory, where any search could surface them."""
+    if is_secret(path):
+        return "secret"
     slash = path.rfind("/")
     if slash != -1 and not VENDORED_DIRS.isdisjoint(path[:slash].split("/")):
         return "vendored"

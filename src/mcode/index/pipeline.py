@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mcode.config import Settings
+from mcode.config import Settings, ensure_private_dir
 from mcode.index.discover import Discovery, SourceFile, discover
 from mcode.index.rows import embedding_text
 from mcode.index.worker import FileResult, FileTask, process_file
@@ -321,6 +321,7 @@ def open_index(
     """Take the writer's lock and open the store, rebuilding it when its format or embedder changed."""
     from mcode.store.chunks import ChunkStore, StoreFormatError
 
+    ensure_private_dir(settings.paths.index)
     lock = IndexLock(settings.paths.index / "write.lock")
     lock.acquire()
     try:

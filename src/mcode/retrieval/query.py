@@ -31,7 +31,16 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CODE_SPAN = re.compile(r"`([^`\n]{1,200})`")
 
 STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "let", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "get", "got", "use", "used", "using", "like", "want", "need", "make", "makes", "made", "way", "work", "works", "working", "please", "thanks", "hi", "hello", "issue", "bug", "problem", "error", "fix", "happens"]
+    """
+    a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers him his how i if in into is it its itself just let me more
+    most my no nor not now of off on once only or other our out over own same she should so some
+    such than that the their them then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your yours get
+    got use used using like want need make makes made way work works working please thanks hi hello
+    issue bug problem error fix happens
+    """.split()  # noqa: SIM905 - a word list reads best as words
 )
 
 

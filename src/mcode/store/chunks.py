@@ -30,17 +30,16 @@ VECTOR_INDEX_MIN_ROWS = 10_000
 # The `head` column holds names (path parts, symbols split into words, signature, docstring): a match
 # there says what the chunk *is*, a match in `text` only that it mentions the word.
 HEAD_BOOST = 3.0
-RESULT_COLUMNS = [
+# What ranking needs; the chunk text (the bulk of a row) is fetched only for the rows finally shown.
+META_COLUMNS = [
     "id",
     "path",
     "language",
     "kind",
     "symbol",
     "signature",
-    "docstring",
     "start_line",
     "end_line",
-    "text",
 ]
 
 warnings.filterwarnings("ignore", module="lancedb")
@@ -120,7 +119,8 @@ class ChunkStore:
         return pa.Table.from_pylist(list(rows), schema=self.schema)
 
     def _create(self, data: pa.Table) -> None:
-        self._table = self._db.create_table(TABLE, data=data, schema=self.schema)
+        self._table = self._db.create_table(TABLE, schema=self.schema)
+        self._table.add(data, on_bad_vectors="null")
         self._table.create_scalar_index("path", index_type="BTREE")
         self._table.create_scalar_index("id", index_type="BTREE")
         for column in ("text", "head"):
@@ -237,7 +237,7 @@ class ChunkStore:
         search = self._table.search(mm, query_type="fts")
         if where:
             search = search.where(where, prefilter=True)
-        return search.select([*RESULT_COLUMNS, "hash", "_score"]).limit(k).to_list()
+        return search.select([*META_COLUMNS, "_score"]).limit(k).to_list()
 
     def nearest(self, vector: np.ndarray, k: int, where: str | None = None) -> list[dict[str, Any]]:
         """Cosine neighbours; `_distance` is lower for better matches."""
@@ -247,10 +247,18 @@ class ChunkStore:
         search = search.metric("cosine")
         if where:
             search = search.where(where, prefilter=True)
-        return search.select([*RESULT_COLUMNS, "hash"]).limit(k).to_list()
+        return search.select([*META_COLUMNS, "_distance"]).limit(k).to_list()
 
     def rows_for_paths(self, paths: Sequence[str], limit: int = 10_000) -> list[dict[str, Any]]:
         if self._table is None or not paths:
             return []
         search = self._table.search().where(path_filter(paths))
-        return search.select([*RESULT_COLUMNS, "hash"]).limit(limit).to_list()
+        return search.select(META_COLUMNS).limit(limit).to_list()
+
+    def texts(self, ids: Sequence[str]) -> dict[str, str]:
+        """The text of the given chunks, by id."""
+        if self._table is None or not ids:
+            return {}
+        where = "id IN (" + ",".join(_quote(i) for i in ids) + ")"
+        rows = self._table.search().where(where).select(["id", "text"]).limit(len(ids)).to_list()
+        return {row["id"]: row["text"] for row in rows}

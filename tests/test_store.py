@@ -1,0 +1,99 @@
+"""The LanceDB chunk table: per-file replace, vectors by (id, hash), the vector index, and upkeep that
+keeps versions and disk flat over many updates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcode.store.chunks import ChunkStore, StoreFormatError
+
+DIM = 16
+
+
+def rows_for(path: str, n: int, tag: str = "v1") -> list[dict]:
+    return [
+        {
+            "id": f"{path}#{i}",
+            "path": path,
+            "language": "python",
+            "kind": "function",
+            "symbol": f"func_{i}",
+            "signature": f"def func_{i}():",
+            "docstring": "",
+            "start_line": i * 3 + 1,
+            "end_line": i * 3 + 2,
+            "text": f"def func_{i}():\n    return '{tag} {path} {i}'",
+            "head": f"func {i} {tag}",
+            "hash": f"{path}-{i}-{tag}",
+        }
+        for i in range(n)
+    ]
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_replace_files_swaps_one_files_rows_and_leaves_the_others(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "lance", DIM)
+    store.append(rows_for("a.py", 3) + rows_for("b.py", 2))
+    store.replace_files(["a.py"], rows_for("a.py", 1, tag="v2"))
+    rows = store.rows_for_paths(["a.py", "b.py"])
+    assert sorted((r["path"], r["symbol"]) for r in rows) == [
+        ("a.py", "func_0"),
+        ("b.py", "func_0"),
+        ("b.py", "func_1"),
+    ]
+    assert "v2" in store.texts(["a.py#0"])["a.py#0"]
+    assert [r["path"] for r in store.full_text("v2", 5)] == ["a.py"]
+
+
+def test_vectors_attach_only_to_the_text_they_were_computed_for(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "lance", DIM)
+    store.append(rows_for("a.py", 2))
+    assert store.count_pending_vectors() == 2
+    store.replace_files(["a.py"], rows_for("a.py", 2, tag="v2"))  # text changed meanwhile
+    store.set_vectors([("a.py#0", "a.py-0-v1", unit(0)), ("a.py#1", "a.py-1-v2", unit(1))])
+    assert store.count_pending_vectors() == 1
+    assert store.nearest(unit(1), 1)[0]["id"] == "a.py#1"
+
+
+def test_vector_index_is_built_once_the_table_is_large_enough(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "lance", DIM)
+    rows = [r for i in range(40) for r in rows_for(f"m{i}.py", 10)]
+    store.append(rows)
+    assert not store.ensure_vector_index(min_rows=300)  # no vectors yet
+    store.set_vectors([(r["id"], r["hash"], unit(i)) for i, r in enumerate(rows)])
+    assert store.ensure_vector_index(min_rows=300)
+    assert store.nearest(unit(123), 1)[0]["id"] == rows[123]["id"]
+
+
+def test_versions_and_disk_stay_flat_over_many_updates(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "lance", DIM)
+    store.append([r for i in range(20) for r in rows_for(f"f{i}.py", 5)])
+    sizes = []
+    for step in range(240):
+        path = f"f{step % 20}.py"
+        store.replace_files([path], rows_for(path, 5, tag=f"v{step}"))
+        if store.writes_since_optimize >= 60:
+            store.optimize(keep_versions_for=timedelta(0))
+            sizes.append((store.version_count(), store.disk_bytes()))
+    versions = [v for v, _ in sizes]
+    disk = [d for _, d in sizes]
+    assert max(versions) <= 3
+    assert max(disk) < 2 * min(disk)
+    assert store.count() == 100
+    assert {r["path"] for r in store.full_text("v239", 10)} == {"f19.py"}
+
+
+def test_a_table_of_another_format_is_refused_so_the_indexer_rebuilds(tmp_path: Path) -> None:
+    ChunkStore(tmp_path / "lance", DIM).append(rows_for("a.py", 1))
+    with pytest.raises(StoreFormatError):
+        ChunkStore(tmp_path / "lance", DIM * 2)
+    ChunkStore.destroy(tmp_path / "lance")
+    assert ChunkStore(tmp_path / "lance", DIM * 2).count() == 0

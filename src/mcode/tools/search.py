@@ -1,0 +1,239 @@
+"""Searching the repository: `grep` by regular expression over the files git does not ignore, and
+`code_search` by meaning over archival memory (the index), when there is one.
+
+Secret files are left out of both unless the model names one as the path to grep, which asks the
+user first; files a `Read(...)` deny rule covers are left out too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pathspec import GitIgnoreSpec
+
+from mcode.index.secrets import is_secret
+from mcode.tools.context import CodingContext, ToolError, coding_tool
+from mcode.tools.files import authorize_read, is_binary, missing_path, number_lines
+from mcode.tools.paths import RepoPath, repo_files, resolve
+
+DEFAULT_MAX_RESULTS = 100
+MAX_GREP_FILE_BYTES = 5_000_000
+MAX_MATCH_CHARS = 300
+_SNIFF = 8192
+
+
+class _Found:
+    """Matches as they are found: the first `limit` lines kept, everything counted."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lines: list[str] = []
+        self.per_file: dict[str, int] = {}
+        self.skipped: dict[str, list[str]] = {}
+
+    def skip(self, why: str, rel: str) -> None:
+        self.skipped.setdefault(why, []).append(rel)
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_file.values())
+
+
+def _grep_file(
+    path: Path, rel: str, regex: re.Pattern[str], anywhere: re.Pattern[str], found: _Found
+) -> None:
+    """Add a file's matching lines; `anywhere` is the pattern in MULTILINE mode, which rules
+    out most files with one search over the whole text."""
+    try:
+        if path.stat().st_size > MAX_GREP_FILE_BYTES:
+            found.skip("larger than 5 MB", rel)
+            return
+        raw = path.read_bytes()
+    except OSError:
+        return
+    if is_binary(rel, raw[:_SNIFF]):
+        return
+    text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
+    if anywhere.search(text) is None:
+        return
+    for number, line in enumerate(text.split("\n"), 1):
+        if regex.search(line) is None:
+            continue
+        found.per_file[rel] = found.per_file.get(rel, 0) + 1
+        if len(found.lines) < found.limit:
+            shown = line if len(line) <= MAX_MATCH_CHARS else line[:MAX_MATCH_CHARS] + "…"
+            found.lines.append(f"{rel}:{number}:{shown}")
+
+
+def _candidates(
+    ctx: CodingContext, base: RepoPath, glob: str | None, found: _Found
+) -> list[tuple[Path, str]]:
+    """The files under `base` to search, with secret and deny-ruled ones set aside."""
+    prefix = "" if base.rel == "." else base.rel + "/"
+    spec = GitIgnoreSpec.from_lines([glob]) if glob else None
+    chosen = []
+    for rel in repo_files(ctx.root):
+        if not rel.startswith(prefix) or (spec and not spec.match_file(rel[len(prefix) :])):
+            continue
+        try:
+            target = resolve(ctx.root, rel)
+        except ToolError:
+            continue  # a symlink leading out of the repository
+        if is_secret(rel) or is_secret(target.real_rel):
+            found.skip("secret", rel)
+        elif ctx.permissions.denies_read(rel) or ctx.permissions.denies_read(target.real_rel):
+            found.skip("denied by a Read rule", rel)
+        elif target.path.is_file():
+            chosen.append((target.path, rel))
+    return chosen
+
+
+@coding_tool(
+    {
+        "properties": {
+            "pattern": {
+                "type": "string",
+                "description": "A Python regular expression, matched against each line.",
+            },
+            "path": {
+                "type": "string",
+                "description": "File or directory to search, relative to the repository root "
+                "(default: the whole repository).",
+            },
+            "glob": {
+                "type": "string",
+                "description": "Only files matching this gitignore-style glob, e.g. `*.py` or "
+                "`src/**/*.ts` (relative to `path`).",
+            },
+            "ignore_case": {"type": "boolean", "description": "Match case-insensitively."},
+            "files_only": {
+                "type": "boolean",
+                "description": "List the matching files with their match counts, not the lines.",
+            },
+            "max_results": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1000,
+                "description": f"How many matching lines to show (default {DEFAULT_MAX_RESULTS}).",
+            },
+        },
+        "required": ["pattern"],
+    }
+)
+def grep(
+    ctx: CodingContext,
+    pattern: str,
+    path: str = ".",
+    glob: str | None = None,
+    ignore_case: bool = False,
+    files_only: bool = False,
+    max_results: int = DEFAULT_MAX_RESULTS,
+) -> str:
+    """Search file contents with a regular expression; git-ignored files are skipped.
+
+    Results come back as `path:line:text`. Use it to find exact identifiers, strings and usages;
+    to find code by what it does, use code_search.
+    """
+    flags = re.IGNORECASE if ignore_case else 0
+    try:
+        regex = re.compile(pattern, flags)
+        anywhere = re.compile(pattern, flags | re.MULTILINE)
+    except re.error as exc:
+        raise ToolError(
+            f"invalid regular expression {pattern!r}: {exc}. It is Python `re` syntax; escape "
+            "literal characters such as ( [ . * with a backslash."
+        ) from None
+    base = resolve(ctx.root, path)
+    found = _Found(max_results)
+    if base.path.is_file():
+        authorize_read(ctx, "grep", base)  # naming a secret file asks the user
+        _grep_file(base.path, base.rel, regex, anywhere, found)
+    elif base.path.is_dir():
+        authorize_read(ctx, "grep", base)
+        for file_path, rel in _candidates(ctx, base, glob, found):
+            _grep_file(file_path, rel, regex, anywhere, found)
+    else:
+        raise missing_path(ctx, base.rel)
+    return _report(found, pattern, base.rel, files_only)
+
+
+def _report(found: _Found, pattern: str, where: str, files_only: bool) -> str:
+    place = "the repository" if where == "." else where
+    notes = [
+        f"Skipped {len(rels)} {why} file{'s' * (len(rels) > 1)}: {', '.join(rels[:5])}"
+        + ("…" if len(rels) > 5 else "")
+        + (". Pass one as path to search it; the user is asked first." if why == "secret" else ".")
+        for why, rels in found.skipped.items()
+    ]
+    if not found.per_file:
+        return "\n".join([f"No matches for {pattern!r} in {place}.", *notes])
+    files = len(found.per_file)
+    summary = f"{found.total} matches in {files} file{'s' * (files > 1)}"
+    if files_only:
+        body = [f"{rel} ({n})" for rel, n in found.per_file.items()]
+    else:
+        body = found.lines
+        if found.total > len(body):
+            summary += (
+                f"; showing the first {len(body)}. Narrow the pattern, path or glob, or use "
+                "files_only to see every file"
+            )
+    return "\n".join([*body, f"({summary}.)", *notes])
+
+
+@coding_tool(
+    {
+        "properties": {
+            "query": {
+                "type": "string",
+                "description": "What you are looking for, in words or code: a behaviour, an "
+                "error message, identifiers, a traceback.",
+            },
+            "k": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 50,
+                "description": "How many results (default 10).",
+            },
+            "level": {
+                "type": "string",
+                "enum": ["symbol", "file"],
+                "description": "`symbol` (default) for functions and classes, `file` for one "
+                "result per file.",
+            },
+        },
+        "required": ["query"],
+    }
+)
+def code_search(ctx: CodingContext, query: str, k: int = 10, level: str = "symbol") -> str:
+    """Search the indexed codebase by meaning and by the names it mentions, best match first.
+
+    Use it to find where something is implemented when you do not know the exact identifier, or to
+    locate the code a bug report is about. For exact text, grep is better.
+    """
+    if ctx.searcher is None:
+        raise ToolError(
+            "code search is not available: this repository has no archival index (the user can "
+            "build one with `mcode index`). Use grep to search by pattern, or list_files."
+        )
+    if not query.strip():
+        raise ToolError("query must not be empty")
+    hits = [
+        hit
+        for hit in ctx.searcher.search(query, k, level)
+        if not is_secret(hit.path) and not ctx.permissions.denies_read(hit.path)
+    ]
+    if not hits:
+        return f"No results for {query!r}. Try other words, or grep for an exact identifier."
+    blocks = []
+    for rank, hit in enumerate(hits, 1):
+        name = f" {hit.kind} {hit.symbol}".rstrip() if hit.symbol else ""
+        lines = hit.snippet.split("\n")
+        more = lines[-1] == "…"
+        body = number_lines(lines[:-1] if more else lines, hit.start_line)
+        blocks.append(
+            f"{rank}. {hit.path}:{hit.start_line}-{hit.end_line}{name}\n{body}"
+            + ("\n      …" if more else "")
+        )
+    return "\n\n".join(blocks)

@@ -1,0 +1,269 @@
+"""Permission modes and rules as users write them (Claude Code's conventions): parsing, precedence
+(deny, then ask, then allow, then the mode), command and path matching, secrets, and "always"."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcode.tools import Permissions, parse_mode, parse_rule
+from mcode.tools.permissions import Rule, command_segments
+
+
+def decide(perms: Permissions, tool: str, **args: object) -> str:
+    return perms.check(tool, args).behavior
+
+
+def shell(perms: Permissions, command: str) -> str:
+    return decide(perms, "run_shell", command=command)
+
+
+# Parsing -------------------------------------------------------------------------------------------
+
+
+def test_rules_parse_as_written() -> None:
+    assert parse_rule("Bash(rm -rf:*)") == Rule("Bash", "rm -rf:*")
+    assert parse_rule("Bash(npm test)") == Rule("Bash", "npm test")
+    assert parse_rule("Edit(src/**)") == Rule("Edit", "src/**")
+    assert parse_rule("  Read(.env) ") == Rule("Read", ".env")
+    assert parse_rule("Edit") == Rule("Edit", None)
+    assert str(parse_rule("Write(*.lock)")) == "Write(*.lock)"
+
+
+@pytest.mark.parametrize("bad", ["", "Bash(", "Bash()", "(rm)", "Bash(x) y"])
+def test_malformed_rules_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="invalid permission rule"):
+        parse_rule(bad)
+
+
+def test_settings_name_the_bad_rule() -> None:
+    with pytest.raises(ValueError, match="Bash\\("):
+        Permissions.from_settings("ask", allow=["Bash("])
+
+
+def test_modes_accept_claude_code_spellings() -> None:
+    assert parse_mode("default") == "ask"
+    assert parse_mode("acceptEdits") == "accept-edits"
+    assert parse_mode("accept-edits") == "accept-edits"
+    assert parse_mode("bypassPermissions") == "auto"
+    assert parse_mode("auto") == "auto"
+    with pytest.raises(ValueError, match="ask, accept-edits, auto"):
+        parse_mode("yolo-ish")
+
+
+# Modes ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "read", "edit", "shell_cmd", "commit"),
+    [
+        ("ask", "allow", "ask", "ask", "ask"),
+        ("accept-edits", "allow", "allow", "ask", "ask"),
+        ("auto", "allow", "allow", "allow", "allow"),
+    ],
+)
+def test_modes_decide_by_kind_of_tool(
+    mode: str, read: str, edit: str, shell_cmd: str, commit: str
+) -> None:
+    perms = Permissions.from_settings(mode)
+    for tool in ("read_file", "grep", "list_files", "code_search", "git_status", "git_diff"):
+        assert decide(perms, tool, path="src/a.py") == read
+    for tool in ("edit_file", "multi_edit", "create_file"):
+        assert decide(perms, tool, path="src/a.py") == edit
+    assert shell(perms, "make test") == shell_cmd
+    assert decide(perms, "git_commit", message="x", files=["a.py"]) == commit
+
+
+def test_mode_can_change_during_the_session() -> None:
+    perms = Permissions()
+    perms.set_mode("acceptEdits")
+    assert decide(perms, "edit_file", path="a.py") == "allow"
+
+
+# Command rules -------------------------------------------------------------------------------------
+
+
+def test_prefix_rule_matches_the_command_and_its_arguments_only() -> None:
+    perms = Permissions.from_settings("auto", deny=["Bash(rm -rf:*)"])
+    assert shell(perms, "rm -rf build") == "deny"
+    assert shell(perms, "rm -rf") == "deny"
+    assert shell(perms, "rm   -rf   build") == "deny"
+    assert shell(perms, "rm file") == "allow"
+    assert shell(perms, "rmdir -rf x") == "allow"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cd src && rm -rf build",
+        "make; rm -rf build",
+        "ls | xargs rm -rf",
+        "sudo rm -rf /",
+        "echo $(rm -rf build)",
+        "FOO=1 rm -rf build",
+        'bash -c "rm -rf build"',
+        "ls\nrm -rf build",
+    ],
+)
+def test_deny_rules_catch_the_command_anywhere_in_the_line(command: str) -> None:
+    perms = Permissions.from_settings("auto", deny=["Bash(rm -rf:*)"])
+    assert shell(perms, command) == "deny"
+
+
+def test_deny_beats_allow_beats_mode() -> None:
+    perms = Permissions.from_settings("ask", allow=["Bash(rm:*)"], deny=["Bash(rm -rf:*)"])
+    denied = perms.check("run_shell", {"command": "rm -rf build"})
+    assert denied.behavior == "deny"
+    assert denied.rule == "Bash(rm -rf:*)"
+    allowed = perms.check("run_shell", {"command": "rm notes.txt"})
+    assert (allowed.behavior, allowed.rule) == ("allow", "Bash(rm:*)")
+    assert shell(perms, "make") == "ask"
+
+
+def test_ask_rules_ask_even_in_auto_mode_and_beat_allow() -> None:
+    perms = Permissions.from_settings("auto", allow=["Bash(git:*)"], ask=["Bash(git push:*)"])
+    assert shell(perms, "git push origin main") == "ask"
+    assert shell(perms, "git status") == "allow"
+
+
+def test_allow_rules_must_cover_every_part_of_a_command_line() -> None:
+    perms = Permissions.from_settings("ask", allow=["Bash(ls:*)", "Bash(grep:*)"])
+    assert shell(perms, "ls -la") == "allow"
+    assert shell(perms, "ls | grep x") == "allow"
+    assert shell(perms, "ls && rm -rf x") == "ask"
+    assert shell(perms, "ls $(rm -rf x)") == "ask"
+    assert shell(perms, "ls `rm x`") == "ask"
+    assert shell(perms, "ls\nrm x") == "ask"
+    assert shell(perms, "lsblk") == "ask"
+
+
+def test_exact_rule_matches_only_that_command() -> None:
+    perms = Permissions.from_settings("ask", allow=["Bash(npm test)"])
+    assert shell(perms, "npm test") == "allow"
+    assert shell(perms, "npm  test") == "allow"
+    assert shell(perms, "npm test -- --watch") == "ask"
+
+
+def test_bash_rules_also_govern_git_commit() -> None:
+    perms = Permissions.from_settings("ask", allow=["Bash(git commit:*)"])
+    assert decide(perms, "git_commit", message="m", files=["a.py"]) == "allow"
+    perms = Permissions.from_settings("auto", deny=["Bash(git commit:*)"])
+    assert decide(perms, "git_commit", message="m", files=["a.py"]) == "deny"
+
+
+def test_command_segments_split_on_operators_and_drop_assignments() -> None:
+    assert command_segments("A=1 make test && ls -l | wc -l; echo 'a && b'") == [
+        "make test",
+        "ls -l",
+        "wc -l",
+        "echo a && b",
+    ]
+    assert command_segments("echo $(date)") is None
+    assert command_segments("echo 'unclosed") is None
+
+
+# Path rules ----------------------------------------------------------------------------------------
+
+
+def test_edit_rules_use_gitignore_globs_from_the_repo_root() -> None:
+    perms = Permissions.from_settings("ask", allow=["Edit(src/**)"])
+    assert decide(perms, "edit_file", path="src/pkg/a.py") == "allow"
+    assert decide(perms, "create_file", path="src/new.py") == "allow"
+    assert decide(perms, "edit_file", path="tests/test_a.py") == "ask"
+    assert decide(perms, "edit_file", path="./src/a.py") == "allow"
+
+
+def test_write_rule_denies_every_kind_of_change_at_any_depth() -> None:
+    perms = Permissions.from_settings("auto", deny=["Write(*.lock)"])
+    for tool in ("edit_file", "multi_edit", "create_file"):
+        assert decide(perms, tool, path="frontend/yarn.lock") == "deny"
+    assert decide(perms, "edit_file", path="frontend/app.ts") == "allow"
+    assert decide(perms, "read_file", path="frontend/yarn.lock") == "allow"
+
+
+def test_a_symlink_cannot_dodge_a_path_rule() -> None:
+    perms = Permissions.from_settings("auto", deny=["Edit(vendor/**)"])
+    assert decide(perms, "edit_file", path="link.py", real_path="vendor/lib.py") == "deny"
+    perms = Permissions.from_settings("ask", allow=["Edit(src/**)"])
+    assert decide(perms, "edit_file", path="src/link.py", real_path="other/x.py") == "ask"
+
+
+def test_read_deny_rules_hide_files() -> None:
+    perms = Permissions.from_settings("auto", deny=["Read(private/**)"])
+    assert decide(perms, "read_file", path="private/notes.md") == "deny"
+    assert perms.denies_read("private/notes.md")
+    assert not perms.denies_read("public/notes.md")
+
+
+def test_tool_names_work_as_rules() -> None:
+    perms = Permissions.from_settings("auto", deny=["git_commit"])
+    assert decide(perms, "git_commit", message="m", files=["a"]) == "deny"
+    assert shell(perms, "git commit -m x") == "allow"
+
+
+# Secrets -------------------------------------------------------------------------------------------
+
+
+def test_secret_files_ask_even_in_auto_mode() -> None:
+    perms = Permissions.from_settings("auto", allow=["Read"])
+    decision = perms.check("read_file", {"path": "config/.env"})
+    assert decision.behavior == "ask"
+    assert "secret" in decision.reason
+    assert decide(perms, "read_file", path="config/.env.example") == "allow"
+    assert decide(perms, "read_file", path="deploy/server.pem") == "ask"
+    assert decide(perms, "read_file", path="link.txt", real_path=".env") == "ask"
+
+
+def test_only_a_rule_naming_the_secret_unlocks_it() -> None:
+    perms = Permissions.from_settings("ask", allow=["Read(.env)"])
+    assert decide(perms, "read_file", path=".env") == "allow"
+    assert decide(perms, "read_file", path="keys/id_rsa") == "ask"
+
+
+def test_committing_a_secret_file_asks_even_when_commits_are_allowed() -> None:
+    perms = Permissions.from_settings("auto", allow=["Bash(git commit:*)"])
+    assert decide(perms, "git_commit", message="m", files=["a.py", ".env"]) == "ask"
+    assert decide(perms, "git_commit", message="m", files=["a.py"]) == "allow"
+
+
+# "always" ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "rules"),
+    [
+        ("npm test -- -x", ["Bash(npm test:*)"]),
+        ("git push origin main", ["Bash(git push:*)"]),
+        ("pytest -q tests", ["Bash(pytest:*)"]),
+        ("python -m pytest -q", ["Bash(python -m pytest:*)"]),
+        ("cd src && make", ["Bash(cd:*)", "Bash(make:*)"]),
+        ("echo $(date)", []),
+    ],
+)
+def test_always_remembers_the_first_words_of_a_command(command: str, rules: list[str]) -> None:
+    assert Permissions().always_rules("run_shell", {"command": command}) == rules
+
+
+def test_always_is_remembered_for_the_session() -> None:
+    perms = Permissions.from_settings("ask")
+    assert shell(perms, "npm test") == "ask"
+    perms.remember(perms.always_rules("run_shell", {"command": "npm test"}))
+    assert shell(perms, "npm test -- --coverage") == "allow"
+    assert shell(perms, "npm publish") == "ask"
+    perms.remember(perms.always_rules("edit_file", {"path": "a.py"}))
+    assert decide(perms, "create_file", path="b/c.py") == "allow"
+
+
+def test_always_for_a_secret_names_that_file_only() -> None:
+    perms = Permissions.from_settings("auto")
+    perms.remember(perms.always_rules("read_file", {"path": ".env"}))
+    assert decide(perms, "read_file", path=".env") == "allow"
+    assert decide(perms, "read_file", path="sub/.env") == "ask"
+    through_link = {"path": "env-link", "real_path": "config/.env"}
+    perms.remember(perms.always_rules("read_file", through_link))
+    assert decide(perms, "read_file", **through_link) == "allow"
+
+
+def test_remembered_rules_do_not_override_deny() -> None:
+    perms = Permissions.from_settings("ask", deny=["Bash(rm -rf:*)"])
+    perms.remember(["Bash(rm:*)"])
+    assert shell(perms, "rm -rf /") == "deny"

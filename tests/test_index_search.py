@@ -299,3 +299,39 @@ def test_git_checkout_of_another_branch_reindexes_only_what_changed(repo, env):
 def test_indexing_leaves_git_status_clean(repo, env):
     index(repo, env)
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_watch_keeps_search_fresh_as_files_are_saved(repo, env):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcode", "watch", "--repo", str(repo)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "watching" in proc.stderr.readline() + proc.stderr.readline()
+        write_files(repo, {"shop/fresh.py": "def freshly_saved_function():\n    return 1\n"})
+        deadline = time.monotonic() + 30
+        found = []
+        while time.monotonic() < deadline and not found:
+            found = [
+                r
+                for r in search(repo, env, "freshly_saved_function")
+                if r["path"] == "shop/fresh.py"
+            ]
+        assert found, "the saved file never became searchable"
+        (repo / "shop/fresh.py").unlink()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and found:
+            found = [
+                r
+                for r in search(repo, env, "freshly_saved_function")
+                if r["path"] == "shop/fresh.py"
+            ]
+        assert not found
+        out = run_mcode(["index", "--repo", str(repo)], env)
+        assert out.returncode == 1 and "being written by mcode watch" in out.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0

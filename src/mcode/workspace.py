@@ -70,7 +70,10 @@ class Workspace:
         return self.store.count() > self.store.count_pending_vectors()
 
 
-def open_writer(settings: Settings, progress: Progress | None = None) -> tuple[Indexer, IndexLock]:
+def open_writer(
+    settings: Settings, progress: Progress | None = None, purpose: str = "mcode index"
+) -> tuple[Indexer, IndexLock]:
+    """Take the writer's lock (naming `purpose` to anyone who finds it held) and open the index."""
     from mcode.index.pipeline import open_index
 
-    return open_index(settings, build_embedder(settings), progress)
+    return open_index(settings, build_embedder(settings), progress, purpose)

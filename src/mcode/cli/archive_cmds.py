@@ -6,6 +6,7 @@ Each parses its arguments, opens the workspace and delegates; heavy modules load
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -48,13 +49,13 @@ def _human_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _open_writer(settings, progress=None):
+def _open_writer(settings, progress=None, purpose="mcode index"):
     from mcode.embed import EmbedderUnavailable
     from mcode.store import IndexLockedError
     from mcode.workspace import open_writer
 
     try:
-        return open_writer(settings, progress)
+        return open_writer(settings, progress, purpose)
     except IndexLockedError as exc:
         fail(str(exc))
     except (EmbedderUnavailable, ValueError) as exc:
@@ -187,32 +188,41 @@ def repo_map(
 
 def watch(repo: RepoOption = None) -> None:
     """Keep archival memory fresh as files change, until interrupted (Ctrl-C)."""
+    import threading
+
     from mcode.index.ignore import IgnoreRules
     from mcode.watch import RepoWatcher
 
     settings = resolve_settings(repo)
-    indexer, lock = _open_writer(settings, None)
-    try:
-        report = indexer.update()
-        typer.echo(_human_report(report.as_json()), err=True)
+    indexer, lock = _open_writer(settings, None, "mcode watch")
+    busy = threading.Lock()  # the first full pass and the watcher's batches take turns
+    rules = IgnoreRules.load(settings.paths.repo)
 
-        def on_batch(paths: list[str]) -> None:
-            started = time.perf_counter()
+    def ignored(path: str, is_dir: bool) -> bool:
+        return rules.ignored(path, is_dir)
+
+    def on_batch(paths: list[str]) -> None:
+        nonlocal rules
+        if any(p.rsplit("/", 1)[-1] in (".gitignore", ".mcodeignore") for p in paths):
+            rules = IgnoreRules.load(settings.paths.repo)
+        started = time.perf_counter()
+        with busy:
             result = indexer.process_changes(paths)
-            elapsed = (time.perf_counter() - started) * 1000
-            typer.echo(
-                f"updated {result.changed} changed, {result.deleted} deleted "
-                f"({len(paths)} paths) in {elapsed:.0f} ms",
-                err=True,
-            )
+        elapsed = (time.perf_counter() - started) * 1000
+        typer.echo(
+            f"updated {result.changed} changed, {result.deleted} deleted "
+            f"({len(paths)} paths) in {elapsed:.0f} ms",
+            err=True,
+        )
 
-        rules = IgnoreRules.load(settings.paths.repo)
-        with RepoWatcher(settings.paths.repo, on_batch, ignore=rules.ignored) as watcher:
+    try:
+        # Watch first, so nothing changed during the first pass is missed.
+        with RepoWatcher(settings.paths.repo, on_batch, ignore=ignored) as watcher:
+            with busy:
+                report = indexer.update()
+            typer.echo(_human_report(report.as_json()), err=True)
             typer.echo(f"watching {watcher.watched_dirs} directories; Ctrl-C to stop", err=True)
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
     finally:
         lock.release()

@@ -317,12 +317,13 @@ def open_index(
     settings: Settings,
     embedder: Embedder | None,
     progress: Progress | None = None,
+    purpose: str = "mcode index",
 ) -> tuple[Indexer, IndexLock]:
     """Take the writer's lock and open the store, rebuilding it when its format or embedder changed."""
     from mcode.store.chunks import ChunkStore, StoreFormatError
 
     ensure_private_dir(settings.paths.index)
-    lock = IndexLock(settings.paths.index / "write.lock")
+    lock = IndexLock(settings.paths.index / "write.lock", purpose)
     lock.acquire()
     try:
         manifest = Manifest(settings.paths.index / "manifest.db")

@@ -465,3 +465,33 @@ def test_config_keys_are_replaced_in_place_and_the_rest_of_the_file_is_kept(tmp_
     assert data["model"] == "openai/gpt-4.1" and data["fallbacks"] == ["a/b", "c/d"]
     assert "api_base" not in data and data["max_file_bytes"] == 5
     assert data["review"] == {"strict": True} and "max_file_bytes" not in data["review"]
+
+
+def test_sessions_travel_through_export_and_import(tmp_path: Path):
+    from mcode.memory.sessions import SessionLog
+
+    home = tmp_path / "home"
+    source = make_repo(tmp_path, "source")
+    log = SessionLog(Paths.for_repo(source).sessions)
+    session = log.new_session(model="openai/gpt-4o-mini")
+    log.append(session.id, {"role": "user", "content": "rename the cart module"})
+    log.append(
+        session.id, {"role": "assistant", "content": "Renamed shop/cart.py to shop/basket.py."}
+    )
+    exported = tmp_path / "out.af"
+    assert cli("export", str(exported), "--repo", str(source), home=home).exit_code == 0
+    agent = json.loads(exported.read_text())["agents"][0]
+    assert [m["content"][0]["text"] for m in agent["messages"]] == [
+        "rename the cart module",
+        "Renamed shop/cart.py to shop/basket.py.",
+    ]
+
+    target = make_repo(tmp_path, "target")
+    result = cli("import", str(exported), "--repo", str(target), home=home)
+    assert result.exit_code == 0, result.output
+    imported = SessionLog(Paths.for_repo(target).sessions)
+    (info,) = imported.sessions()
+    assert [m.content for m in imported.load(info.id)] == [
+        "rename the cart module",
+        "Renamed shop/cart.py to shop/basket.py.",
+    ]

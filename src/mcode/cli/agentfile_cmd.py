@@ -39,14 +39,32 @@ FileArgument = Annotated[str, typer.Argument(help="The .af file, or '-' for stdo
 
 
 def recent_messages(paths: Paths, limit: int) -> list[dict[str, Any]]:
-    """The last `limit` messages of this repository's sessions, OpenAI-shaped, oldest first.
-    Empty until the session store is wired in."""
-    return []
+    """The last `limit` messages of this repository's sessions, OpenAI-shaped, oldest first."""
+    from mcode.memory.sessions import SessionLog
+
+    log = SessionLog(paths.sessions)
+    picked: list[dict[str, Any]] = []
+    for info in log.sessions():  # newest session first
+        if len(picked) >= limit:
+            break
+        stored = log.load(info.id)[-(limit - len(picked)) :] if limit > len(picked) else []
+        picked = [{**m.to_openai(), "created_at": m.time.isoformat()} for m in stored] + picked
+    return picked[-limit:] if limit else []
 
 
 def message_sink(paths: Paths) -> MessageSink | None:
-    """Where imported messages go (a new session); None until the session store is wired in."""
-    return None
+    """Imported messages become a new session of this repository (recall indexes it on next open)."""
+    from mcode.memory.sessions import SessionLog
+
+    def store(messages: list[dict[str, Any]]) -> None:
+        if not messages:
+            return
+        log = SessionLog(paths.sessions)
+        session = log.new_session(title="imported from an Agent File")
+        for message in messages:
+            log.append(session.id, {k: v for k, v in message.items() if k != "created_at"})
+
+    return store
 
 
 # Export -------------------------------------------------------------------------------------------

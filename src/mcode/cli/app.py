@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from mcode import __version__
-from mcode.cli import archive_cmds
+from mcode.cli import agentfile_cmd, archive_cmds, init_cmd, model_cmd
+from mcode.cli.common import EXIT_USAGE, REPO_OPTION_HELP, fail
 from mcode.cli.memory_cmd import memory_app
 
 app = typer.Typer(
     name="mcode",
     help="A memory-first coding agent for the terminal.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # plain `mcode` starts the REPL
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -24,19 +29,111 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
-    ),
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            "-p",
+            "--prompt",
+            help="Run this prompt without the REPL, print the result and exit ('-' reads stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--output-format", help="With -p: text, json or stream-json.")
+    ] = "text",
+    max_turns: Annotated[
+        int | None,
+        typer.Option("--max-turns", help="With -p: stop after this many model steps."),
+    ] = None,
+    permission_mode: Annotated[
+        str,
+        typer.Option(
+            "--permission-mode",
+            help="ask (before edits and commands), accept-edits, or auto. With -p, ask refuses.",
+        ),
+    ] = "ask",
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="The model for this run (a litellm name).")
+    ] = None,
+    continue_latest: Annotated[
+        bool, typer.Option("--continue", "-c", help="Resume the latest session.")
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", "-r", help="Resume the session with this id.")
+    ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option("--allow", help="Allow without asking, e.g. 'Bash(npm test)'. Repeatable."),
+    ] = None,
+    deny: Annotated[
+        list[str] | None,
+        typer.Option("--deny", help="Always refuse, e.g. 'Bash(rm -rf:*)'. Repeatable."),
+    ] = None,
+    repo: Annotated[
+        Path | None, typer.Option("--repo", help=REPO_OPTION_HELP, show_default=False)
+    ] = None,
 ) -> None:
-    """A memory-first coding agent for the terminal."""
+    """A memory-first coding agent for the terminal. Run `mcode` for the REPL, `mcode -p TASK`
+    for one task without it."""
+    if ctx.invoked_subcommand is not None:
+        if prompt is not None:
+            fail("-p runs a prompt on its own; it cannot be combined with a command", EXIT_USAGE)
+        return
+    if prompt is not None:
+        from mcode.cli.headless import HeadlessOptions, run_headless
+
+        options = HeadlessOptions(
+            prompt=prompt,
+            output_format=output_format,
+            max_turns=max_turns,
+            permission_mode=permission_mode,
+            model=model,
+            continue_latest=continue_latest,
+            resume=resume,
+            allow=tuple(allow or ()),
+            deny=tuple(deny or ()),
+        )
+        raise typer.Exit(run_headless(repo, options))
+    _start_repl(
+        ctx,
+        repo,
+        model=model,
+        permission_mode=permission_mode,
+        allow=tuple(allow or ()),
+        deny=tuple(deny or ()),
+        resume="latest" if continue_latest else resume,
+    )
+
+
+def _start_repl(ctx: typer.Context, repo: Path | None, **options: object) -> None:
+    """The REPL lives in `mcode.repl`; until it exists, plain `mcode` shows the help."""
+    if importlib.util.find_spec("mcode.repl") is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+    from mcode.cli.common import resolve_settings
+    from mcode.repl import run_repl
+
+    code = run_repl(resolve_settings(repo), **options)
+    raise typer.Exit(code or 0)
 
 
 app.command("index")(archive_cmds.index)
 app.command("search")(archive_cmds.search)
 app.command("map")(archive_cmds.repo_map)
 app.command("watch")(archive_cmds.watch)
+app.command("model")(model_cmd.model)
+app.command("init")(init_cmd.init)
+app.command("export")(agentfile_cmd.export_af)
+app.command("import")(agentfile_cmd.import_af)
 app.add_typer(memory_app, name="memory")
 
 

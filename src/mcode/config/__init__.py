@@ -4,6 +4,7 @@ from mcode.config.paths import (
     MEMORY_DIRNAME,
     Paths,
     RepoNotFoundError,
+    ensure_memory_dir,
     ensure_private_dir,
     find_repo_root,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "Paths",
     "RepoNotFoundError",
     "Settings",
+    "ensure_memory_dir",
     "ensure_private_dir",
     "find_repo_root",
     "load_settings",

@@ -55,6 +55,30 @@ def ensure_private_dir(directory: Path) -> Path:
     return directory
 
 
+# What a repository's `.agentmemory/` keeps out of git: the same rules as `.agentmemory.example/`.
+MEMORY_GITIGNORE = """\
+# Rebuilt by `mcode index` and `mcode watch`; never commit them.
+index/
+cache/
+# Write locks, held for milliseconds while mcode changes a block.
+*.lock
+# Conversation transcripts: private, and tool output may hold secrets.
+sessions/
+# Temporary files of an interrupted write.
+.*.tmp
+"""
+
+
+def ensure_memory_dir(memory: Path) -> Path:
+    """Create a repository's `.agentmemory/` with its `.gitignore`, so that whichever mcode command
+    touches it first, its locks, index and transcripts never show up in `git status`."""
+    memory.mkdir(parents=True, exist_ok=True)
+    marker = memory / ".gitignore"
+    if not marker.exists():
+        marker.write_text(MEMORY_GITIGNORE)
+    return memory
+
+
 def _xdg(var: str, fallback: str, env: dict[str, str]) -> Path:
     value = env.get(var)
     return Path(value) if value else Path.home() / fallback

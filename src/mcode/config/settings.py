@@ -1,12 +1,15 @@
 """Settings resolved once at the edge and passed down.
 
 Precedence, lowest first: defaults, user config, project config (`.agentmemory/config.toml`), environment
-(`MCODE_*`), then flags the CLI passes as overrides. Keys and secrets are never read from the project file.
+(`MCODE_*`), then flags the CLI passes as overrides. Keys and secrets are never read from the project file:
+API keys come from the environment (`*_API_KEY`) or the user config's `[keys]` table, and anything in the
+project file that looks like a key is dropped with a warning, since everyone who clones the repo sees it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,6 +18,12 @@ from typing import Any
 from mcode.config.paths import Paths
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
+DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+DEFAULT_SOURCE = "default"
+USER_KEYS_TABLE = "keys"
+# Names that hold a secret: api_key, OPENAI_API_KEY, github_token, [keys]; not max_tokens.
+_SECRET_NAME = re.compile(r"(?:^|[_-])(?:api[_-]?key|apikey|key|keys|token|secret|password)$", re.I)
+_ENV_KEY = re.compile(r"^[A-Z][A-Z0-9_]*_API_KEY$")
 
 
 class ConfigError(Exception):
@@ -33,7 +42,16 @@ class Settings:
     weak_model: str = ""
     api_base: str = ""
     fallbacks: tuple[str, ...] = ()
+    # Where a local Ollama server is looked for when no model is configured.
+    ollama_url: str = DEFAULT_OLLAMA_URL
     extra: dict[str, Any] = field(default_factory=dict)
+    # Provider keys by environment-variable name (OPENAI_API_KEY, ...): from the environment, else
+    # the user config's [keys]. Never from the project file; never shown by repr.
+    api_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    # Where each setting and key came from: "default", a config file's path, "MCODE_MODEL", "--model".
+    sources: dict[str, str] = field(default_factory=dict)
+    # Problems worth telling the user that did not stop loading (a key in the project file).
+    warnings: tuple[str, ...] = ()
 
 
 _ENV = {
@@ -42,8 +60,10 @@ _ENV = {
     "MCODE_MODEL": "model",
     "MCODE_WEAK_MODEL": "weak_model",
     "MCODE_API_BASE": "api_base",
+    "MCODE_FALLBACKS": "fallbacks",
+    "MCODE_OLLAMA_URL": "ollama_url",
 }
-_FIELDS = {f.name for f in fields(Settings)} - {"paths", "extra"}
+_FIELDS = {f.name for f in fields(Settings)} - {"paths", "extra", "api_keys", "sources", "warnings"}
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -86,6 +106,41 @@ def _layer(data: dict[str, Any], source: str) -> dict[str, Any]:
     return {k: _coerce(k, v, source) for k, v in data.items() if k in _FIELDS}
 
 
+def secret_names(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted names in a config table that look like they hold a key or a token."""
+    found = []
+    for name, value in data.items():
+        dotted = f"{prefix}{name}"
+        if _SECRET_NAME.search(str(name)) and value not in ("", None, {}):
+            found.append(dotted)
+        elif isinstance(value, dict):
+            found += secret_names(value, dotted + ".")
+    return found
+
+
+def _without_secrets(data: dict[str, Any], source: Path) -> tuple[dict[str, Any], str | None]:
+    """The project file's table minus anything secret-looking, and the warning that says so."""
+    names = secret_names(data)
+    if not names:
+        return data, None
+    clean = {k: v for k, v in data.items() if k not in {n.split(".")[0] for n in names}}
+    listed = ", ".join(f"`{n}`" for n in names)
+    warning = (
+        f"{source}: ignored {listed}: keys are never read from the repository (everyone who clones "
+        "it would see them); set them in the environment or under [keys] in the user config"
+    )
+    return clean, warning
+
+
+def _user_keys(data: dict[str, Any], source: Path) -> dict[str, str]:
+    table = data.get(USER_KEYS_TABLE)
+    if table is None:
+        return {}
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise ConfigError(f"{source}: [{USER_KEYS_TABLE}] must map names to strings")
+    return {str(k): v for k, v in table.items() if v}
+
+
 def load_settings(
     paths: Paths,
     overrides: dict[str, Any] | None = None,
@@ -94,14 +149,97 @@ def load_settings(
     env = dict(os.environ) if env is None else env
     merged: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    for path in (paths.user_config_file, paths.project_config):
-        data = read_toml(path)
-        merged.update(_layer(data, str(path)))
+    sources: dict[str, str] = {}
+    warnings: list[str] = []
+    user = read_toml(paths.user_config_file)
+    keys = _user_keys(user, paths.user_config_file)
+    project, warning = _without_secrets(read_toml(paths.project_config), paths.project_config)
+    warnings += [warning] if warning else []
+    for path, data in ((paths.user_config_file, user), (paths.project_config, project)):
+        layer = _layer(data, str(path))
+        merged.update(layer)
+        sources.update(dict.fromkeys(layer, str(path)))
         extra.update({k: v for k, v in data.items() if k not in _FIELDS})
+    extra.pop(USER_KEYS_TABLE, None)
     for var, name in _ENV.items():
         if env.get(var):
             merged[name] = _coerce(name, env[var], var)
+            sources[name] = var
     for name, value in (overrides or {}).items():
         if value is not None:
-            merged[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
-    return replace(Settings(paths=paths, extra=extra), **merged)
+            flag = f"--{name.replace('_', '-')}"
+            merged[name] = _coerce(name, value, flag)
+            sources[name] = flag
+    sources.update(dict.fromkeys(keys, str(paths.user_config_file)))
+    for var, value in env.items():
+        if _ENV_KEY.match(var) and value:
+            keys[var] = value
+            sources[var] = "environment"
+    for name in _FIELDS:
+        sources.setdefault(name, DEFAULT_SOURCE)
+    settings = Settings(
+        paths=paths, extra=extra, api_keys=keys, sources=sources, warnings=tuple(warnings)
+    )
+    return replace(settings, **merged)
+
+
+# Writing one setting -----------------------------------------------------------------------------
+
+_TABLE_HEADER = re.compile(r"^\s*\[")
+
+
+def set_toml_value(text: str, key: str, value: str) -> str:
+    """`text` with the top-level `key = "value"` replaced, or added before the first table; every
+    other line (comments, tables, formatting) stays as it was."""
+    line = f"{key} = {_toml_string(value)}"
+    assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    lines = text.splitlines()
+    first_table = next((i for i, s in enumerate(lines) if _TABLE_HEADER.match(s)), len(lines))
+    for index in range(first_table):
+        if assignment.match(lines[index]):
+            lines[index] = line
+            break
+    else:
+        top = lines[:first_table]
+        while top and not top[-1].strip():
+            top.pop()
+        rest = lines[first_table:]
+        lines = [*top, line, *([""] if rest else []), *rest]
+    updated = "\n".join(lines) + "\n"
+    try:
+        parsed = tomllib.loads(updated)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot set {key}: the file would not be valid TOML ({exc})") from exc
+    if parsed.get(key) != value:
+        raise ConfigError(f"cannot set {key}: it is defined in a form this editor does not handle")
+    return updated
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(c if c >= " " else f"\\u{ord(c):04x}" for c in escaped)
+    return f'"{escaped}"'
+
+
+def write_setting(path: Path, key: str, value: str) -> None:
+    """Set one top-level string setting in a TOML config file, atomically (a reader sees the old
+    file or the new one, never half of it)."""
+    updated = set_toml_value(read_text_or_empty(path), key, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(updated, encoding="utf-8")
+        if path.exists():
+            os.chmod(temp, path.stat().st_mode & 0o777)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def read_text_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc

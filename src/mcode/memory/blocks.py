@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mcode.config import Paths
+from mcode.config import Paths, ensure_memory_dir
 from mcode.memory.atomic import (
     DEFAULT_LOCK_TIMEOUT,
     LockTimeoutError,
@@ -266,6 +266,8 @@ class BlockStore:
         block works even when the repo's `.agentmemory/` is unusable, and no deadlock can arise."""
         with contextlib.ExitStack() as stack:
             try:
+                if scope.name == PROJECT:
+                    ensure_memory_dir(scope.lock_path.parent)
                 stack.enter_context(file_lock(scope.lock_path, self.lock_timeout))
             except LockTimeoutError as exc:
                 raise BlockStoreError(str(exc)) from exc

@@ -19,8 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 # Letta's historical per-block default: room for real notes, small enough to keep the prompt lean.
 DEFAULT_LIMIT = 5000
 _KNOWN_KEYS = ("description", "limit", "read_only")
@@ -105,6 +103,8 @@ def _split(text: str) -> tuple[str | None, str]:
 
 
 def _load_yaml(source: str) -> dict[str, Any]:
+    import yaml  # here, not at the top: `mcode --help` must not pay for it
+
     try:
         data = yaml.safe_load(source)
     except yaml.YAMLError as exc:
@@ -157,6 +157,8 @@ def render_block(content: BlockContent, header: str | None = None) -> str:
             "read_only": content.read_only,
             **content.extra,
         }
+        import yaml
+
         header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100_000)
     elif header and not header.endswith("\n"):
         header += "\n"

@@ -1,0 +1,338 @@
+"""The step loop of one user turn: ask the model, run the tools it calls, repeat until it answers.
+
+The loop is handed its model client, its tools, its message window and three callables (build the
+next request, record a message, report an event), so a test can drive it with scripted parts.
+Every message is recorded before it joins the window, so a crash loses nothing said so far.
+
+Tool calls of one reply run in the order given, except that consecutive read-only calls run
+together on a small thread pool; results always join the conversation in the original order. A
+tool that fails, arguments that are not JSON, a tool that does not exist: each becomes a result
+starting "Error:" for the model to read, never an exception out of the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from mcode.agent.events import (
+    Event,
+    Notice,
+    TextDelta,
+    ToolFinished,
+    ToolOutput,
+    ToolStarted,
+    TurnResult,
+    add_usage,
+)
+from mcode.agent.llm import LLMError, ModelClient
+from mcode.agent.messages import AssistantTurn, ToolCall, Usage
+from mcode.context import ContextOverflowError, MessageWindow
+from mcode.memory import MemoryToolError, ToolContext, ToolRegistry
+from mcode.tools import CodingContext, ToolError
+
+Message = dict[str, Any]
+
+MAX_PARALLEL_TOOLS = 4
+# Tools that only read: several of them in one reply may run at once.
+READ_ONLY_TOOLS = frozenset(
+    {
+        "read_file",
+        "list_files",
+        "grep",
+        "code_search",
+        "git_status",
+        "git_diff",
+        "archival_memory_search",
+        "conversation_search",
+    }
+)
+LESSONS = "lessons"
+_BLOCK_EDITS = frozenset({"memory_insert", "memory_replace", "memory_rethink"})
+CANCELLED_RESULT = "Error: cancelled by the user before this tool ran; nothing was done."
+INTERRUPTED_RESULT = "Error: interrupted by the user while this tool ran; it may be half done."
+INTERRUPTED_NOTE = "[interrupted by the user]"
+FAILURE_NUDGE = (
+    "(mcode: if this failed because of something you assumed about this project, record the "
+    f'lesson with memory_insert(label="{LESSONS}", text=...) so that it is not repeated.)'
+)
+
+
+class Cancelled(Exception):
+    """Raised inside the turn when the user cancels; never leaves the loop."""
+
+
+class ToolRunner(Protocol):
+    """The tools as the loop sees them."""
+
+    def schemas(self) -> list[dict[str, Any]]: ...
+
+    def concurrent(self, call: ToolCall) -> bool:
+        """Whether the call only reads and needs no question to the user."""
+        ...
+
+    def run(self, call: ToolCall, on_output: Callable[[str], None]) -> str:
+        """The result for the model; MemoryToolError (or ToolError) when the tool refuses."""
+        ...
+
+
+def parse_arguments(call: ToolCall) -> dict[str, Any] | None:
+    """The call's arguments as a dict, or None when the model did not write a JSON object."""
+    try:
+        value = json.loads(call.arguments or "{}")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class Toolbox:
+    """The memory tools and the coding tools together, each run with its own narrow context."""
+
+    def __init__(
+        self,
+        memory: ToolRegistry,
+        memory_context: ToolContext,
+        coding: ToolRegistry,
+        coding_context: CodingContext,
+    ) -> None:
+        overlap = set(memory.names()) & set(coding.names())
+        if overlap:
+            raise ValueError(f"tools defined twice: {', '.join(sorted(overlap))}")
+        self.memory = memory
+        self.memory_context = memory_context
+        self.coding = coding
+        self.coding_context = coding_context
+
+    def names(self) -> list[str]:
+        return [*self.coding.names(), *self.memory.names()]
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [*self.coding.schemas(), *self.memory.schemas()]
+
+    def concurrent(self, call: ToolCall) -> bool:
+        if call.name not in READ_ONLY_TOOLS:
+            return False
+        if call.name in self.memory:
+            return True
+        args = parse_arguments(call)
+        if args is None:
+            return False
+        return self.coding_context.permissions.check(call.name, args).behavior == "allow"
+
+    def run(self, call: ToolCall, on_output: Callable[[str], None]) -> str:
+        if call.name in self.memory:
+            return self.memory.run(call.name, self.memory_context, call.arguments)
+        if call.name in self.coding:
+            context = replace(self.coding_context, on_output=on_output)
+            return self.coding.run(call.name, context, call.arguments)  # type: ignore[arg-type]
+        known = ", ".join(self.names())
+        raise ToolError(f"unknown tool {call.name!r}; the tools are: {known}")
+
+
+@dataclass
+class _TurnState:
+    usage: Usage = field(default_factory=Usage)
+    steps: int = 0
+    text: str = ""  # the latest assistant text
+    partial: list[str] = field(default_factory=list)  # text streamed in the current step
+    nudged: bool = False
+
+
+class AgentLoop:
+    """Runs turns against one conversation window."""
+
+    def __init__(
+        self,
+        client: ModelClient,
+        tools: ToolRunner,
+        window: MessageWindow,
+        *,
+        request: Callable[[], list[Message]],
+        record: Callable[[Message], None],
+        emit: Callable[[Event], None],
+        cancel: threading.Event | None = None,
+        max_parallel: int = MAX_PARALLEL_TOOLS,
+    ) -> None:
+        self.client = client
+        self.tools = tools
+        self.window = window
+        self.request = request
+        self.record = record
+        self.emit = emit
+        self.cancel = cancel or threading.Event()
+        self.max_parallel = max(1, max_parallel)
+
+    # -- the turn --------------------------------------------------------------------------------
+
+    def run(self, user_text: str, *, max_steps: int, reminders: Sequence[str] = ()) -> TurnResult:
+        """One user turn. `reminders` are notes for the model that join the window's copy of the
+        user message but not the transcript."""
+        state = _TurnState()
+        shown = "\n\n".join([user_text, *reminders]) if reminders else user_text
+        self._add({"role": "user", "content": user_text}, {"role": "user", "content": shown})
+        try:
+            for _ in range(max(1, max_steps)):
+                self._check_cancel()
+                turn = self._step(state)
+                if not turn.tool_calls:
+                    return self._result(state, "done")
+                self._run_calls(turn.tool_calls, state)
+            return self._result(state, "max_turns")
+        except (Cancelled, KeyboardInterrupt):
+            self._keep_partial(state, INTERRUPTED_NOTE)
+            return self._result(state, "cancelled")
+        except LLMError as error:
+            if error.partial:
+                self._keep_partial(state, "[the reply broke off here]")
+            return self._result(state, "error", str(error))
+        except ContextOverflowError as error:
+            return self._result(state, "error", str(error))
+
+    def _result(self, state: _TurnState, reason: str, error: str | None = None) -> TurnResult:
+        usage = state.usage
+        return TurnResult(state.text, reason, usage, usage.cost_usd, state.steps, error)
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled
+
+    def _step(self, state: _TurnState) -> AssistantTurn:
+        messages = self.request()
+        state.partial = []
+
+        def on_text(piece: str) -> None:
+            self._check_cancel()
+            state.partial.append(piece)
+            self.emit(TextDelta(piece))
+
+        turn = self.client.complete(messages, tools=self.tools.schemas(), on_text=on_text)
+        state.partial = []
+        state.steps += 1
+        state.usage = add_usage(state.usage, turn.usage)
+        state.text = turn.content
+        message = turn.to_message()
+        self._add(message, _sendable(message))
+        return turn
+
+    def _keep_partial(self, state: _TurnState, note: str) -> None:
+        """Text the user already saw stays in the conversation, marked as cut off."""
+        if state.partial:
+            text = "".join(state.partial)
+            state.text, state.partial = text, []
+            message = {"role": "assistant", "content": f"{text}\n\n{note}"}
+            self._add(message, message)
+
+    def _add(self, recorded: Message, shown: Message) -> None:
+        self.record(recorded)
+        self.window.append(shown)
+
+    # -- tools -----------------------------------------------------------------------------------
+
+    def _run_calls(self, calls: Sequence[ToolCall], state: _TurnState) -> None:
+        """Run the calls and add their results; on cancel, every call still gets a result (the
+        API requires one per call), saying whether it was interrupted or never ran."""
+        done = started = 0
+        try:
+            for batch in self._batches(calls):
+                self._check_cancel()
+                for call in batch:
+                    self.emit(ToolStarted(call.id, call.name, parse_arguments(call) or {}))
+                    started += 1
+                outcomes = self._run_batch(batch)
+                for call, (text, error) in zip(batch, outcomes, strict=True):
+                    self._finish(call, text, error, state)
+                    done += 1
+        except (Cancelled, KeyboardInterrupt):
+            for position, call in enumerate(calls[done:], done):
+                text = INTERRUPTED_RESULT if position < started else CANCELLED_RESULT
+                self._finish(call, text, True, state, nudge=False, shown=position < started)
+            raise
+
+    def _batches(self, calls: Sequence[ToolCall]) -> list[list[ToolCall]]:
+        """Consecutive read-only calls form one batch; every other call is a batch of its own."""
+        batches: list[list[ToolCall]] = []
+        last_parallel = False
+        for call in calls:
+            parallel = self.tools.concurrent(call)
+            if parallel and last_parallel:
+                batches[-1].append(call)
+            else:
+                batches.append([call])
+            last_parallel = parallel
+        return batches
+
+    def _run_batch(self, batch: list[ToolCall]) -> list[tuple[str, bool]]:
+        if len(batch) == 1:
+            call = batch[0]
+            return [self._execute(call, lambda line: self.emit(ToolOutput(call.id, line)))]
+        pool = ThreadPoolExecutor(min(len(batch), self.max_parallel), "mcode-tool")
+        try:
+            futures: list[Future[tuple[str, bool]]] = [
+                pool.submit(self._execute, call, _ignore) for call in batch
+            ]
+            return [future.result() for future in futures]
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _execute(self, call: ToolCall, on_output: Callable[[str], None]) -> tuple[str, bool]:
+        try:
+            return self.tools.run(call, on_output), False
+        except MemoryToolError as exc:
+            return f"Error: {exc}", True
+        except (Cancelled, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug in a tool must not end the session
+            return f"Error: {call.name} failed unexpectedly: {type(exc).__name__}: {exc}", True
+
+    def _finish(
+        self,
+        call: ToolCall,
+        text: str,
+        error: bool,
+        state: _TurnState,
+        *,
+        nudge: bool = True,
+        shown: bool = True,
+    ) -> None:
+        if shown:  # a call that never started has no ToolStarted to finish
+            self.emit(ToolFinished(call.id, call.name, text, error))
+        recorded = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": text}
+        sent = {"role": "tool", "tool_call_id": call.id, "content": text}
+        if error and nudge and not state.nudged and call.name not in _BLOCK_EDITS:
+            state.nudged = True
+            sent["content"] = f"{text}\n\n{FAILURE_NUDGE}"
+        self._add(recorded, sent)
+        if not error:
+            self._notice_lesson(call)
+
+    def _notice_lesson(self, call: ToolCall) -> None:
+        args = parse_arguments(call) or {}
+        if call.name in _BLOCK_EDITS and args.get("label") == LESSONS:
+            text = args.get("text") or args.get("new") or args.get("new_value") or ""
+            line = " ".join(str(text).split())
+            self.emit(Notice(f"lesson recorded: {line[:120]}" if line else "lessons updated"))
+
+
+def _ignore(line: str) -> None:
+    pass
+
+
+def _sendable(message: Message) -> Message:
+    """The assistant message as the window keeps it: arguments that are not JSON become `{}`,
+    which every provider accepts back (the tool result already told the model what went wrong)."""
+    calls = message.get("tool_calls")
+    if not calls:
+        return message
+    fixed = []
+    for call in calls:
+        function = call["function"]
+        try:
+            json.loads(function["arguments"] or "{}")
+        except ValueError:
+            call = {**call, "function": {**function, "arguments": "{}"}}
+        fixed.append(call)
+    return {**message, "tool_calls": fixed}

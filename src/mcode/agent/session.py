@@ -1,0 +1,554 @@
+"""An agent session: one conversation in one repository, with its memory, tools and undo stack.
+
+`AgentSession.open` is the composition root of the agent (the model client, the stores, the index,
+the tools); everything it builds is handed to the constructor, so a test can hand in its own client.
+Each user turn builds its context from core memory, the project's instructions, a repo map slice
+and code retrieved for the turn, then runs the step loop (`loop.AgentLoop`). The REPL and headless
+mode both drive a session through this small surface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from mcode.agent.archival import MergedArchival
+from mcode.agent.code_index import CodeIndex, Count, index_freshness, open_code_index
+from mcode.agent.events import Event, Notice, ToolStarted, TurnFinished, TurnResult, add_usage
+from mcode.agent.llm import (
+    DEFAULT_CONTEXT_WINDOW,
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    LiteLLMClient,
+    ModelClient,
+    model_info,
+)
+from mcode.agent.loop import LESSONS, AgentLoop, Message, Toolbox
+from mcode.agent.messages import Usage
+from mcode.agent.providers import ModelChoice, api_base_for, api_key_for, resolve_model
+from mcode.config import Settings, ensure_memory_dir, ensure_private_dir
+from mcode.context import (
+    ContextBudget,
+    ContextOverflowError,
+    Environment,
+    InstructionFile,
+    LLMSummarizer,
+    MemoryStats,
+    MessageWindow,
+    PromptInputs,
+    Snippet,
+    SystemPromptBuilder,
+    build_context,
+    read_project_instructions,
+)
+from mcode.memory import BlockStore, ToolContext, memory_tools
+from mcode.memory.recall import NotesStore, RecallStore
+from mcode.memory.sessions import SessionLog
+from mcode.tools import (
+    AskCallback,
+    CodingContext,
+    Permissions,
+    TurnCheckpoint,
+    coding_tools,
+    is_secret,
+)
+
+DEFAULT_MAX_STEPS = 40
+SNIPPETS_PER_TURN = 6
+MAX_FOCUS_FILES = 12
+FILE_TOOLS = frozenset({"read_file", "create_file", "edit_file", "multi_edit"})
+# A user message that starts like this is correcting the agent.
+CORRECTION = re.compile(
+    r"^\W*(?:no\b(?!\s+(?:problem|worries|need|rush)\b)|nope\b|wrong\b|incorrect\b|"
+    r"that['’]?s\s+(?:wrong|incorrect|not\s+(?:right|it|what))|that\s+is\s+(?:wrong|incorrect)|"
+    r"don['’]?t\b|do\s+not\b|instead\b|stop\b|not\s+like\s+that\b)",
+    re.IGNORECASE,
+)
+CORRECTION_REMINDER = (
+    "(mcode: the user is correcting you. Once you have put it right, record what you got wrong "
+    f'and the fix as one line with memory_insert(label="{LESSONS}", ...) so that it is not '
+    "repeated in later sessions.)"
+)
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    session_id: str
+    model: str
+    session_tokens: int
+    session_cost_usd: float
+    index: str  # "indexed 3 min ago, 2 files changed" or "not indexed"
+    permission_mode: str = "ask"
+    turns: int = 0
+
+    def render(self) -> str:
+        return (
+            f"{self.model} · {self.session_tokens:,} tokens · ${self.session_cost_usd:.4f} · "
+            f"{self.index} · {self.permission_mode} · session {self.session_id}"
+        )
+
+
+@dataclass
+class SessionMemory:
+    """Core memory (blocks), recall memory (every message) and archival notes of one repository."""
+
+    blocks: BlockStore
+    log: SessionLog
+    recall: RecallStore
+    notes: NotesStore
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Any) -> SessionMemory:
+        paths = settings.paths
+        ensure_memory_dir(paths.memory)
+        blocks = BlockStore.for_paths(paths)
+        blocks.ensure_defaults()
+        ensure_private_dir(paths.index)
+        log = SessionLog(paths.sessions)
+        recall = RecallStore(log, paths.recall_index, embedder)
+        notes = NotesStore(paths.notes_file, paths.recall_index, embedder)
+        return cls(blocks, log, recall, notes)
+
+
+def _serialised(ask: AskCallback | None) -> AskCallback | None:
+    """Read-only tools may run on worker threads; the user still gets one question at a time."""
+    if ask is None:
+        return None
+    lock = threading.Lock()
+
+    def asking(request: Any) -> Any:
+        with lock:
+            return ask(request)
+
+    return asking
+
+
+def _notifying_sleep(on_event: Callable[[Event], None]) -> Callable[[float], None]:
+    def sleep(seconds: float) -> None:
+        on_event(Notice(f"the model is busy or unreachable; retrying in {seconds:g}s"))
+        time.sleep(seconds)
+
+    return sleep
+
+
+def make_client(
+    settings: Settings, choice: ModelChoice, on_event: Callable[[Event], None]
+) -> LiteLLMClient:
+    return LiteLLMClient(
+        choice.model,
+        api_base=choice.api_base,
+        api_key=choice.api_key,
+        fallbacks=settings.fallbacks,
+        sleep=_notifying_sleep(on_event),
+    )
+
+
+def _budget(model: str) -> ContextBudget:
+    info = model_info(model)
+    return ContextBudget.for_window(info.context_window, info.max_output_tokens)
+
+
+def _provisional_budget() -> ContextBudget:
+    """Until the first request: the model's real window needs litellm, whose import (seconds)
+    should not delay opening a session."""
+    return ContextBudget.for_window(DEFAULT_CONTEXT_WINDOW, DEFAULT_MAX_OUTPUT_TOKENS)
+
+
+def _branch(repo: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--abbrev-ref", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def _resumable(message: Message) -> Message:
+    """A message from the transcript as the window holds it: a tool result's `name` is for
+    recall's search, and not every provider accepts it back."""
+    if message.get("role") == "tool" and "name" in message:
+        return {k: v for k, v in message.items() if k != "name"}
+    return message
+
+
+class AgentSession:
+    """One conversation. Not thread-safe, except `cancel`, which any thread may call."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        choice: ModelChoice,
+        client: ModelClient,
+        *,
+        memory: SessionMemory,
+        code: CodeIndex | None,
+        coding: CodingContext,
+        session_id: str,
+        history: Sequence[Message] = (),
+        weak_client: Any = None,
+        on_event: Callable[[Event], None] = lambda event: None,
+    ) -> None:
+        self.settings = settings
+        self.model = choice.model
+        self.session_id = session_id
+        self.memory = memory
+        self.code = code
+        self.coding = coding
+        self._on_event = on_event
+        self._cancel = threading.Event()
+        self._undo: list[TurnCheckpoint] = []
+        self._touched: dict[str, None] = {}  # files the session has worked on, oldest first
+        self._reminders: list[str] = []  # notes for the model's next user message
+        self._usage = Usage()
+        self._turns = 0
+        self._query = ""
+        self._snippets: list[Snippet] = []
+        self._instructions: list[InstructionFile] = []
+        self._stats = MemoryStats()
+        self._environment: Environment | None = None
+        self._maps: dict[tuple[int, tuple[str, ...]], str] = {}
+        self._record_failed = False
+        self._closed = False
+        self._budget_ready = False
+        budget = _provisional_budget()
+        self.builder = SystemPromptBuilder(budget)
+        self.window = MessageWindow(budget, LLMSummarizer(weak_client or client))
+        self.window.extend(_resumable(m) for m in history)
+        archival = MergedArchival(memory.notes, code, hidden=self._hidden)
+        tool_context = ToolContext(memory.blocks, archival, memory.recall, actor="agent")
+        self.toolbox = Toolbox(memory_tools(), tool_context, coding_tools(), coding)
+        self.loop = AgentLoop(
+            client,
+            self.toolbox,
+            self.window,
+            request=self._request,
+            record=self._record,
+            emit=self._emit,
+            cancel=self._cancel,
+        )
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        model: str | None = None,
+        permission_mode: str = "ask",
+        allow: Sequence[str] = (),
+        deny: Sequence[str] = (),
+        ask: AskCallback | None = None,
+        on_event: Callable[[Event], None] = lambda event: None,
+        resume: str | None = None,
+        client: ModelClient | None = None,
+    ) -> AgentSession:
+        """Open a new session (or resume one: an id, a unique prefix, or "latest").
+
+        Raises NoModelError when there is no model to use, ValueError for a bad permission mode
+        or rule, SessionNotFound for a session that does not exist.
+        """
+        permissions = Permissions.from_settings(permission_mode, allow, deny)
+        if client is not None:
+            name = model or settings.model or str(getattr(client, "model", "") or "scripted")
+            choice = ModelChoice(name, "injected")
+        else:
+            choice = resolve_model(settings, flag=model)
+        for warning in settings.warnings:
+            on_event(Notice(warning))
+        if choice.note:
+            on_event(Notice(choice.note))
+        code, embedder = open_code_index(settings, on_event)
+        try:
+            memory = SessionMemory.open(settings, embedder)
+            if resume:
+                info, history = memory.log.resume(resume)
+            else:
+                info, history = memory.log.new_session(model=choice.model), []
+        except BaseException:
+            if code is not None:
+                code.close()
+            raise
+        if client is None:
+            client = make_client(settings, choice, on_event)
+        weak_client = None
+        if settings.weak_model and settings.weak_model != choice.model:
+            weak_choice = ModelChoice(
+                settings.weak_model,
+                settings.sources.get("weak_model", "settings"),
+                api_base_for(settings, settings.weak_model),
+                api_key_for(settings, settings.weak_model),
+            )
+            weak_client = make_client(settings, weak_choice, on_event)
+        coding = CodingContext(
+            settings.paths.repo, permissions, ask=_serialised(ask), searcher=code
+        )
+        return cls(
+            settings,
+            choice,
+            client,
+            memory=memory,
+            code=code,
+            coding=coding,
+            session_id=info.id,
+            history=history,
+            weak_client=weak_client,
+            on_event=on_event,
+        )
+
+    # -- what the REPL and headless mode see -------------------------------------------------------
+
+    @property
+    def tools(self) -> list[str]:
+        return self.toolbox.names()
+
+    @property
+    def permissions(self) -> Permissions:
+        return self.coding.permissions
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens and cost of the whole session so far."""
+        return self._usage
+
+    def run_turn(self, user_text: str, *, max_steps: int | None = None) -> TurnResult:
+        self._cancel.clear()
+        checkpoint = TurnCheckpoint()
+        self.coding.recorder = checkpoint
+        result = TurnResult("", "cancelled")
+        try:
+            self._prepare_turn(user_text)
+            reminders = self._take_reminders(user_text)
+            result = self.loop.run(
+                user_text, max_steps=max_steps or DEFAULT_MAX_STEPS, reminders=reminders
+            )
+        except KeyboardInterrupt:
+            result = TurnResult("", "cancelled")
+        except Exception as exc:  # a bug must cost the user a turn, not the session
+            result = TurnResult("", "error", error=f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.coding.recorder = None
+            if len(checkpoint):
+                self._undo.append(checkpoint)
+            self._usage = add_usage(self._usage, result.usage)
+            self._turns += 1
+            self._emit(
+                TurnFinished(
+                    result.usage,
+                    result.cost,
+                    self._usage.total_tokens,
+                    self._usage.cost_usd,
+                    result.stop_reason,
+                )
+            )
+        return result
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def undo(self) -> list[str]:
+        """Put back the files the last file-changing turn changed; their repo-relative paths."""
+        if not self._undo:
+            return []
+        restored = [self._relative(p) for p in self._undo.pop().restore()]
+        if restored:
+            self._reminders.append(
+                f"(mcode: the user undid your file changes from an earlier turn; these files are "
+                f"back as they were before it: {', '.join(restored)}. Read them again before "
+                "editing them.)"
+            )
+        return restored
+
+    def switch_model(self, name: str) -> None:
+        """Use another model from the next request on; the conversation carries over."""
+        name = name.strip()
+        if not name or any(c.isspace() for c in name):
+            raise ValueError(f"invalid model name {name!r}: write provider/model")
+        choice = ModelChoice(
+            name, "switched", api_base_for(self.settings, name), api_key_for(self.settings, name)
+        )
+        client = make_client(self.settings, choice, self._on_event)
+        self.loop.client = client
+        self._budget_ready = False
+        if not self.settings.weak_model:
+            self.window.summarizer = LLMSummarizer(client)
+        self.model = name
+
+    def warm_up(self) -> None:
+        """Import litellm on a background thread now, so the first turn starts sooner (for the
+        REPL, while the user types)."""
+        warm = threading.Thread(target=model_info, args=(self.model,), name="mcode-warm-up")
+        warm.daemon = True
+        warm.start()
+
+    def context_report(self) -> str:
+        self._ensure_budget()
+        try:
+            inputs = self._inputs()
+            prompt = self.builder.build(inputs, self.window.history_tokens(), len(self.window))
+        except ContextOverflowError as exc:
+            return f"the context does not fit: {exc}"
+        return prompt.report.render()
+
+    def compact(self) -> str:
+        """Summarise the conversation before the latest turn now (the REPL's /compact)."""
+        self._ensure_budget()
+        try:
+            core = self.builder.core_tokens(self._inputs())
+        except ContextOverflowError:
+            core = 0
+        eviction = self.window.compact(core)
+        if eviction is None:
+            return "Nothing to compact yet: there is no earlier turn to summarise."
+        head = (
+            f"Summarised {eviction.evicted} messages: the conversation went from "
+            f"{eviction.tokens_before:,} to {eviction.tokens_after:,} tokens."
+        )
+        if eviction.error:
+            head += f" The summariser failed ({eviction.error}); the messages stay in recall."
+        return f"{head}\n\n{self.window.summary}"
+
+    def remember(self, text: str) -> None:
+        """Add a line to the lessons block, as the user (BlockStoreError if it would not fit)."""
+        self.memory.blocks.append(LESSONS, text, actor="user", reason="/remember")
+
+    def status(self) -> SessionStatus:
+        return SessionStatus(
+            self.session_id,
+            self.model,
+            self._usage.total_tokens,
+            self._usage.cost_usd,
+            index_freshness(self.settings),
+            self.coding.permissions.mode,
+            self._turns,
+        )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.code is not None:
+            self.code.close()
+
+    def __enter__(self) -> AgentSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- building each request ----------------------------------------------------------------------
+
+    def _prepare_turn(self, user_text: str) -> None:
+        """What stays the same for every request of a turn: the query, its snippets, the files."""
+        self._query = user_text
+        self._maps = {}
+        repo = self.settings.paths.repo
+        self._instructions = read_project_instructions(repo)
+        self._snippets = self._retrieve(user_text)
+        self._environment = Environment(date.today(), str(repo), _branch(repo))
+        code = self.code
+        self._stats = MemoryStats.collect(
+            recall_messages=self.memory.recall,
+            recall_sessions=Count(lambda: len(self.memory.log.files())),
+            archival_notes=self.memory.notes,
+            code_chunks=code.chunks if code else Count(lambda: 0),
+            code_files=code.files if code else None,
+        )
+
+    def _retrieve(self, query: str) -> list[Snippet]:
+        if self.code is None or not query.strip():
+            return []
+        try:
+            hits = self.code.search(query, SNIPPETS_PER_TURN, "symbol")
+        except Exception as exc:  # retrieval is a help; its failure must not stop the turn
+            self._emit(Notice(f"code retrieval failed ({exc}); continuing without it"))
+            return []
+        return [h for h in hits if not self._hidden(h.path)]
+
+    def _take_reminders(self, user_text: str) -> list[str]:
+        reminders, self._reminders = self._reminders, []
+        if CORRECTION.match(user_text):
+            reminders.append(CORRECTION_REMINDER)
+        return reminders
+
+    def _inputs(self) -> PromptInputs:
+        return PromptInputs(
+            blocks=self.memory.blocks.blocks(),  # fresh: the agent may have edited them
+            stats=self._stats,
+            environment=self._environment,
+            project_instructions=self._instructions,
+            repo_map=self._repo_map if self.code is not None else None,
+            snippets=self._snippets,
+            tools=self.toolbox.schemas(),
+        )
+
+    def _repo_map(self, tokens: int) -> str:
+        focus = tuple(list(self._touched)[-MAX_FOCUS_FILES:])
+        key = (tokens, focus)
+        if key not in self._maps and self.code is not None:
+            try:
+                self._maps[key] = self.code.repo_map(tokens, focus=focus, query=self._query)
+            except Exception as exc:
+                self._emit(Notice(f"the repo map failed ({exc}); continuing without it"))
+                self._maps[key] = ""
+        return self._maps.get(key, "")
+
+    def _ensure_budget(self) -> None:
+        if not self._budget_ready:
+            budget = _budget(self.model)
+            self.builder.budget = budget
+            self.window.budget = budget
+            self._budget_ready = True
+
+    def _request(self) -> list[Message]:
+        self._ensure_budget()
+        before = len(self.window.evictions)
+        context = build_context(self.builder, self.window, self._inputs())
+        for eviction in self.window.evictions[before:]:
+            text = (
+                f"summarised {eviction.evicted} older messages to stay within the context window "
+                f"({eviction.tokens_before:,} → {eviction.tokens_after:,} tokens); they remain "
+                "searchable"
+            )
+            if eviction.error:
+                text += f" (the summariser failed: {eviction.error})"
+            self._emit(Notice(text))
+        return context.messages
+
+    def _record(self, message: Message) -> None:
+        try:
+            self.memory.recall.record(self.session_id, message)
+        except Exception as exc:
+            if not self._record_failed:
+                self._record_failed = True
+                self._emit(Notice(f"could not save the conversation to recall memory: {exc}"))
+
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, ToolStarted) and event.name in FILE_TOOLS:
+            path = event.arguments.get("path")
+            if isinstance(path, str) and path.strip():
+                self._touched.pop(path, None)
+                self._touched[path] = None
+        self._on_event(event)
+
+    def _hidden(self, path: str) -> bool:
+        return is_secret(path) or self.coding.permissions.denies_read(path)
+
+    def _relative(self, path: Path) -> str:
+        with contextlib.suppress(ValueError):
+            return path.relative_to(self.settings.paths.repo.resolve()).as_posix()
+        with contextlib.suppress(ValueError):
+            return path.relative_to(self.settings.paths.repo).as_posix()
+        return str(path)

@@ -1,0 +1,237 @@
+"""`mcode -p PROMPT`: one turn without the REPL, for scripts, CI and hooks.
+
+Output formats follow the conventions users know from Claude Code: `text` prints the final answer;
+`json` prints one object describing the run; `stream-json` prints one JSON object per line as
+things happen (an init line, text, tool calls, their output and results, notices) and ends with
+the same object as `json`, typed "result". Nobody can answer a question in headless mode, so in
+"ask" mode every call that would ask is refused, and the tool result tells the model so.
+
+Exit codes: 0 the turn finished with an answer; 1 it failed (the model kept failing, the step limit
+came first, the user interrupted); 2 bad usage (unknown format, empty prompt, no model configured).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from mcode.agent.events import (
+    Event,
+    Notice,
+    TextDelta,
+    ToolFinished,
+    ToolOutput,
+    ToolStarted,
+    TurnResult,
+)
+from mcode.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, read_text_argument
+
+OUTPUT_FORMATS = ("text", "json", "stream-json")
+
+
+@dataclass(frozen=True)
+class HeadlessOptions:
+    prompt: str
+    output_format: str = "text"
+    max_turns: int | None = None
+    permission_mode: str = "ask"
+    model: str | None = None
+    continue_latest: bool = False
+    resume: str | None = None
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+def check_options(options: HeadlessOptions) -> str:
+    """The prompt text, once every option is known to be usable; exits 2 otherwise."""
+    from mcode.tools.permissions import parse_mode
+
+    if options.output_format not in OUTPUT_FORMATS:
+        fail(
+            f"unknown output format {options.output_format!r}: use text, json or stream-json",
+            EXIT_USAGE,
+        )
+    try:
+        parse_mode(options.permission_mode)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if options.max_turns is not None and options.max_turns < 1:
+        fail("--max-turns must be at least 1", EXIT_USAGE)
+    if options.continue_latest and options.resume:
+        fail("use either --continue or --resume ID, not both", EXIT_USAGE)
+    prompt = read_text_argument(options.prompt)
+    if not prompt.strip():
+        fail("the prompt is empty: pass the task as -p TEXT, or -p - to read it from stdin", 2)
+    return prompt
+
+
+class Printer:
+    """Turns session events into the chosen output; notices go to stderr unless streaming."""
+
+    def __init__(self, output_format: str, out: IO[str], err: IO[str]) -> None:
+        self.format = output_format
+        self.out = out
+        self.err = err
+        self._early: list[dict[str, Any]] | None = []  # lines that come before the init line
+
+    def line(self, data: dict[str, Any]) -> None:
+        if self._early is not None:
+            self._early.append(data)
+            return
+        self.out.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+        self.out.flush()
+
+    def start(self, init: dict[str, Any]) -> None:
+        """Print the init line, then whatever was said while the session opened."""
+        early, self._early = self._early or [], None
+        for data in [init, *early]:
+            self.line(data)
+
+    def __call__(self, event: Event) -> None:
+        if self.format != "stream-json":
+            if isinstance(event, Notice):
+                self.err.write(f"mcode: {event.text}\n")
+                self.err.flush()
+            return
+        if isinstance(event, TextDelta):
+            self.line({"type": "text", "text": event.text})
+        elif isinstance(event, ToolStarted):
+            self.line(
+                {
+                    "type": "tool_use",
+                    "id": event.call_id,
+                    "name": event.name,
+                    "input": event.arguments,
+                }
+            )
+        elif isinstance(event, ToolOutput):
+            self.line({"type": "tool_output", "id": event.call_id, "text": event.text})
+        elif isinstance(event, ToolFinished):
+            self.line(
+                {
+                    "type": "tool_result",
+                    "id": event.call_id,
+                    "name": event.name,
+                    "content": event.result,
+                    "is_error": event.error,
+                }
+            )
+        elif isinstance(event, Notice):
+            self.line({"type": "notice", "text": event.text})
+
+
+def result_object(
+    session_id: str, model: str, result: TurnResult, duration_ms: int
+) -> dict[str, Any]:
+    usage = result.usage
+    data: dict[str, Any] = {
+        "type": "result",
+        "session_id": session_id,
+        "model": model,
+        "result": result.text,
+        "stop_reason": result.stop_reason,
+        "is_error": result.stop_reason != "done",
+        "num_turns": result.steps,
+        "usage": {
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "estimated": usage.estimated,
+        },
+        "total_cost_usd": result.cost,
+        "duration_ms": duration_ms,
+    }
+    if result.error:
+        data["error"] = result.error
+    return data
+
+
+def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
+    """Run one turn and print it; the exit code."""
+    prompt = check_options(options)
+    from mcode.cli.common import resolve_settings
+
+    settings = resolve_settings(repo)
+    _check_model(settings, options.model)
+    started = time.monotonic()
+    printer = Printer(options.output_format, sys.stdout, sys.stderr)
+    session = _open(settings, options, printer)
+    try:
+        if options.output_format == "stream-json":
+            printer.start(
+                {
+                    "type": "system",
+                    "subtype": "init",
+                    "session_id": session.session_id,
+                    "model": session.model,
+                    "tools": session.tools,
+                    "cwd": str(settings.paths.repo),
+                    "permission_mode": session.permissions.mode,
+                }
+            )
+        result = session.run_turn(prompt, max_steps=options.max_turns)
+    finally:
+        session.close()
+    elapsed = int((time.monotonic() - started) * 1000)
+    data = result_object(session.session_id, session.model, result, elapsed)
+    if options.output_format == "text":
+        if result.text:
+            sys.stdout.write(result.text.rstrip("\n") + "\n")
+    elif options.output_format == "json":
+        sys.stdout.write(json.dumps({k: v for k, v in data.items() if k != "type"}) + "\n")
+    else:
+        printer.line(data)
+    sys.stdout.flush()
+    if result.stop_reason == "done":
+        return EXIT_OK
+    sys.stderr.write(f"mcode: {_failure(result)}\n")
+    return EXIT_FAILURE
+
+
+def _failure(result: TurnResult) -> str:
+    if result.stop_reason == "max_turns":
+        return (
+            f"stopped after {result.steps} model steps without a final answer "
+            "(raise --max-turns to allow more)"
+        )
+    if result.stop_reason == "cancelled":
+        return "interrupted"
+    return " ".join(str(result.error or "the turn failed").split())
+
+
+def _check_model(settings: Any, flag: str | None) -> None:
+    """Fail fast, before the agent's heavy imports, when there is no model to use at all."""
+    from mcode.agent.providers import NoModelError, resolve_model
+
+    try:
+        resolve_model(settings, flag=flag)
+    except NoModelError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def _open(settings: Any, options: HeadlessOptions, printer: Printer) -> Any:
+    from mcode.agent.providers import NoModelError
+    from mcode.agent.session import AgentSession
+    from mcode.config import ConfigError
+    from mcode.memory.sessions import SessionNotFound
+
+    resume = "latest" if options.continue_latest else options.resume
+    try:
+        return AgentSession.open(
+            settings,
+            model=options.model,
+            permission_mode=options.permission_mode,
+            allow=options.allow,
+            deny=options.deny,
+            ask=None,
+            on_event=printer,
+            resume=resume,
+        )
+    except (NoModelError, SessionNotFound, ConfigError, ValueError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        fail(f"cannot open the session: {exc}")

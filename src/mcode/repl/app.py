@@ -1,0 +1,434 @@
+"""The interactive REPL: a prompt-toolkit prompt, a status line, and turns run on a worker thread.
+
+The terminal belongs to this (the main) thread. A turn runs on a worker thread and talks back
+through one queue: its events, and its questions for the user (a `Question` the worker waits on).
+The main thread draws the events and asks the questions, so Ctrl-C, which Python delivers to the
+main thread, cancels the running turn (`session.cancel()`) instead of ending the program; the turn
+ends at its next step and the prompt comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.filters import has_focus
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
+from rich.console import Console
+from rich.text import Text
+
+from mcode.agent.events import Event, TurnResult
+from mcode.config import Settings
+from mcode.repl.commands import (
+    CommandContext,
+    Exit,
+    ReplSession,
+    Submit,
+    command_help,
+    run_command,
+)
+from mcode.repl.completion import ReplCompleter, RepoFiles, attach_mentions
+from mcode.repl.permissions import ReadLine, ask_user
+from mcode.repl.render import Renderer
+from mcode.tools import Answer, Request
+
+if TYPE_CHECKING:
+    from mcode.agent.session import AgentSession
+
+PROMPT = "❯ "
+CONTINUATION = "  "
+# Beside the user blocks; "history" there is their change log, a directory.
+HISTORY_FILE = "repl-history"
+POLL_SECONDS = 0.1
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C before the REPL was up, as a shell reports SIGINT
+
+
+@dataclass
+class Question:
+    """A permission request from the worker thread; it waits on `done` for `answer`."""
+
+    request: Request
+    answer: Answer = "no"
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class _Finished:
+    """Put on the queue after the turn's last event."""
+
+
+class TurnRunner:
+    """Runs one turn at a time on a worker thread, drawing its events and asking its questions
+    on the calling (main) thread. `on_event` and `ask` are the session's callbacks."""
+
+    def __init__(self, renderer: Renderer, read_line: ReadLine) -> None:
+        self.renderer = renderer
+        self.read_line = read_line
+        self.queue: queue.Queue[Event | Question | _Finished] = queue.Queue()
+        self._cancelling = False
+
+    # -- called on the worker thread ----------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        self.queue.put(event)
+
+    def ask(self, request: Request) -> Answer:
+        question = Question(request)
+        self.queue.put(question)
+        question.done.wait()
+        return question.answer
+
+    # -- called on the main thread ------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Draw what is queued (notices from opening a session)."""
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, Question):
+                self._answer(item, None)
+            elif not isinstance(item, _Finished):
+                self.renderer(item)
+
+    def run(self, session: ReplSession, text: str) -> TurnResult:
+        """Run a turn to its end; Ctrl-C meanwhile cancels it (the program goes on)."""
+        outcome: list[TurnResult] = []
+        self._cancelling = False
+
+        def work() -> None:
+            try:
+                outcome.append(session.run_turn(text))
+            except BaseException as exc:  # the session catches errors; this is a last resort
+                outcome.append(TurnResult("", "error", error=f"{type(exc).__name__}: {exc}"))
+            finally:
+                self.queue.put(_Finished())
+
+        worker = threading.Thread(target=work, name="mcode-turn", daemon=True)
+        try:
+            worker.start()
+        except KeyboardInterrupt:  # start() was waiting for the thread, which runs already
+            self._cancel(session)
+        while True:
+            try:
+                if self._step(session):
+                    break
+            except KeyboardInterrupt:
+                self._cancel(session)
+        while worker.is_alive():
+            with contextlib.suppress(KeyboardInterrupt):
+                worker.join(POLL_SECONDS)
+        self.renderer.flush()
+        return outcome[0] if outcome else TurnResult("", "cancelled")
+
+    def _step(self, session: ReplSession) -> bool:
+        """Handle one queued item; True once the turn has finished."""
+        try:
+            item = self.queue.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            return False
+        if isinstance(item, _Finished):
+            return True
+        if self._cancelling:
+            session.cancel()  # again: a turn that had not begun yet when asked forgets it
+        if isinstance(item, Question):
+            self._answer(item, session)
+        else:
+            self.renderer(item)
+        return False
+
+    def _answer(self, question: Question, session: ReplSession | None) -> None:
+        answer: Answer = "no"
+        try:
+            if not self._cancelling:
+                self.renderer.flush()
+                answer = ask_user(self.renderer.console, question.request, self.read_line)
+        except KeyboardInterrupt:
+            if session is not None:
+                self._cancel(session)
+        finally:
+            question.answer = answer
+            question.done.set()
+
+    def _cancel(self, session: ReplSession) -> None:
+        if self._cancelling:
+            self.renderer.notice("Still stopping: the turn ends at the model's next word.")
+            return
+        self._cancelling = True
+        session.cancel()
+        self.renderer.notice("Stopping…")
+
+
+class StatusLine:
+    """The bottom toolbar: model · tokens · cost · index freshness · permission mode.
+
+    Index freshness compares the index with the work tree (a listing of the repository), so it is
+    worked out on a background thread after each turn; the toolbar shows the last known line.
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.on_change: Callable[[], None] = lambda: None
+        self._lock = threading.Lock()
+
+    def refresh(self, session: ReplSession) -> None:
+        self.text = self.text or f"{session.model} · starting…"
+
+        def work() -> None:
+            try:
+                status = session.status()
+            except Exception as exc:
+                line = f"{session.model} · status unavailable ({exc})"
+            else:
+                line = (
+                    f"{status.model} · {status.session_tokens:,} tokens · "
+                    f"${status.session_cost_usd:.4f} · {status.index} · {status.permission_mode}"
+                )
+            with self._lock:
+                self.text = line
+            self.on_change()
+
+        threading.Thread(target=work, name="mcode-status", daemon=True).start()
+
+    def __call__(self) -> str:
+        with self._lock:
+            return self.text
+
+
+def key_bindings() -> KeyBindings:
+    """Enter sends; Alt-Enter or Esc Enter (the same keys to a terminal) inserts a newline, and
+    so does Enter after a trailing backslash. Enter on a highlighted path completion takes it and
+    lets the message go on; on a command it takes it and runs the command."""
+    bindings = KeyBindings()
+    in_prompt = has_focus("DEFAULT_BUFFER")
+
+    @bindings.add(Keys.Enter, filter=in_prompt)
+    def _enter(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        state = buffer.complete_state
+        if state is not None and state.current_completion is not None:
+            buffer.complete_state = None  # the completion is already in the text
+            if not buffer.text.startswith("/"):
+                return  # a path: the message goes on
+        before = buffer.document.text_before_cursor
+        if before.endswith("\\") and buffer.document.is_cursor_at_the_end_of_line:
+            buffer.delete_before_cursor(1)
+            buffer.insert_text("\n")
+            return
+        buffer.validate_and_handle()
+
+    @bindings.add(Keys.Escape, Keys.Enter, filter=in_prompt)
+    def _newline(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return bindings
+
+
+def make_prompt(settings: Settings, status: StatusLine) -> PromptSession[str]:
+    history = settings.paths.user_config / HISTORY_FILE
+    history.parent.mkdir(parents=True, exist_ok=True)
+    return PromptSession(
+        history=FileHistory(str(history)),
+        multiline=True,
+        key_bindings=key_bindings(),
+        completer=ReplCompleter(command_help(), RepoFiles(settings.paths.repo)),
+        complete_while_typing=True,
+        bottom_toolbar=status,
+        prompt_continuation=CONTINUATION,
+        enable_history_search=False,
+    )
+
+
+class Repl:
+    """The read-eval loop over one session at a time (/clear and /resume replace it)."""
+
+    def __init__(
+        self,
+        ctx: CommandContext,
+        runner: TurnRunner,
+        read_message: Callable[[], str],
+        status: StatusLine,
+    ) -> None:
+        self.ctx = ctx
+        self.runner = runner
+        self.read_message = read_message
+        self.status = status
+
+    @property
+    def renderer(self) -> Renderer:
+        return self.runner.renderer
+
+    def loop(self) -> int:
+        while True:
+            try:
+                line = self.read_message()
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt clears the line
+            except EOFError:
+                return EXIT_OK  # Ctrl-D at an empty prompt
+            code = self.handle(line)
+            if code is not None:
+                return code
+
+    def handle(self, line: str) -> int | None:
+        """Run a command or a turn; an exit code when the REPL should end."""
+        text = line.strip()
+        if not text:
+            return None
+        if text.startswith("/"):
+            outcome = self._command(text)
+            if isinstance(outcome, Exit):
+                return outcome.code
+            if not isinstance(outcome, Submit):
+                self.status.refresh(self.ctx.session)
+                return None
+            text = outcome.text
+        self.turn(text)
+        return None
+
+    def _command(self, text: str) -> Exit | Submit | None:
+        try:
+            return run_command(self.ctx, text)
+        except KeyboardInterrupt:
+            self.renderer.notice("Interrupted.")
+        except Exception as exc:  # a failing command must not end the REPL
+            self.renderer.error(f"{text.split()[0]} failed: {type(exc).__name__}: {exc}")
+        finally:
+            self.runner.drain()
+        return None
+
+    def turn(self, text: str) -> None:
+        attachments = attach_mentions(text, self.ctx.settings.paths.repo)
+        if attachments.attached:
+            self.renderer.dim(f"attached {', '.join(attachments.attached)}")
+        for skipped in attachments.skipped:
+            self.renderer.notice(skipped)
+        result = self.runner.run(self.ctx.session, attachments.text)
+        if result.stop_reason == "error":
+            self.renderer.error(result.error or "the turn failed")
+        elif result.stop_reason == "max_turns":
+            self.renderer.notice(
+                f"Stopped after {result.steps} steps without a final answer; say 'go on' to "
+                "let it continue."
+            )
+        self.status.refresh(self.ctx.session)
+
+
+def _prompt_reader(prompt: PromptSession[str]) -> Callable[[], str]:
+    def read() -> str:
+        return prompt.prompt(PROMPT)
+
+    return read
+
+
+def _answer_reader(interactive: bool) -> ReadLine:
+    if not interactive:
+        return input
+    asking: PromptSession[str] = PromptSession()
+    return lambda question: asking.prompt(question)
+
+
+def _welcome(console: Console, session: ReplSession) -> None:
+    console.print(
+        Text.assemble(
+            ("mcode", "bold"),
+            f" · {session.model} · session {session.session_id}",
+            (" · /help for commands, Ctrl-D to leave", "dim"),
+        )
+    )
+
+
+class SessionOpener:
+    """Opens sessions wired to the runner: the first, and those /clear and /resume switch to."""
+
+    def __init__(self, settings: Settings, runner: TurnRunner, **options: object) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.options = options
+
+    def __call__(self, resume: str | None, *, model: str | None = None) -> AgentSession:
+        from mcode.agent.session import AgentSession
+
+        options = {**self.options, "model": model or self.options.get("model")}
+        session = AgentSession.open(
+            self.settings,
+            ask=self.runner.ask,
+            on_event=self.runner.on_event,
+            resume=resume,
+            **options,  # type: ignore[arg-type]
+        )
+        self.runner.drain()
+        session.warm_up()
+        return session
+
+    def first(self, resume: str | None) -> AgentSession | int:
+        """The first session, or the exit code when it cannot be opened."""
+        from mcode.agent.providers import NoModelError
+        from mcode.config import ConfigError
+        from mcode.memory.sessions import SessionNotFound
+
+        try:
+            return self(resume)
+        except (NoModelError, SessionNotFound, ConfigError, ValueError) as exc:
+            self.runner.drain()
+            sys.stderr.write(f"mcode: {' '.join(str(exc).split())}\n")
+            return EXIT_USAGE
+        except OSError as exc:
+            sys.stderr.write(f"mcode: cannot open the session: {exc}\n")
+            return EXIT_FAILURE
+        except KeyboardInterrupt:
+            sys.stderr.write("mcode: interrupted\n")
+            return EXIT_INTERRUPTED
+
+
+def run_repl(
+    settings: Settings,
+    *,
+    model: str | None = None,
+    permission_mode: str = "ask",
+    allow: Sequence[str] = (),
+    deny: Sequence[str] = (),
+    resume: str | None = None,
+) -> int:
+    """Run the REPL in the settings' repository until the user leaves; the exit code."""
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    console = Console(highlight=False)
+    runner = TurnRunner(Renderer(console), _answer_reader(interactive))
+    opener = SessionOpener(
+        settings, runner, model=model, permission_mode=permission_mode, allow=allow, deny=deny
+    )
+    session = opener.first(resume)
+    if isinstance(session, int):
+        return session
+    # /clear and /resume keep the model the user last chose with /model
+    ctx = CommandContext(
+        session, settings, console, lambda ref: opener(ref, model=ctx.session.model)
+    )
+    status = StatusLine()
+    read_message: Callable[[], str] = input  # without a terminal: plain lines
+    if interactive:
+        prompt = make_prompt(settings, status)
+        read_message = _prompt_reader(prompt)
+        status.on_change = lambda: _invalidate(prompt)
+    status.refresh(session)
+    _welcome(console, session)
+    try:
+        return Repl(ctx, runner, read_message, status).loop()
+    finally:
+        ctx.session.close()
+
+
+def _invalidate(prompt: PromptSession[str]) -> None:
+    """Redraw the toolbar once the status line is known (a no-op when no prompt is showing)."""
+    app = prompt.app
+    if app.is_running:
+        app.invalidate()

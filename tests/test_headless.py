@@ -1,0 +1,269 @@
+"""`mcode -p`: the real command in a subprocess, talking to the scripted server (or a fake Ollama)
+through litellm's HTTP path. Independent runs go in parallel, since each process pays litellm's
+start-up; the other cases run the same command in-process, where litellm is imported once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.llm_server import ScriptedLLMServer
+from support.repos import make_repo, mcode_env
+from typer.testing import CliRunner
+
+from mcode.cli.app import app
+
+TIMEOUT = 240
+
+
+class Run:
+    """One `mcode` process, started at once and waited for later."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mcode", *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._stdin = stdin
+
+    def wait(self) -> subprocess.CompletedProcess[str]:
+        out, err = self.proc.communicate(self._stdin, timeout=TIMEOUT)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ScriptedLLMServer]]:
+    started: list[ScriptedLLMServer] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def world(tmp_path: Path, name: str, servers: list[ScriptedLLMServer]):
+    """A repository, a scripted server and an environment that points mcode at it."""
+    server = ScriptedLLMServer().start()
+    servers.append(server)
+    repo = make_repo(tmp_path / name, {"calc.py": "def add(a, b):\n    return a + b\n"})
+    env = mcode_env(
+        tmp_path / f"{name}-home",
+        MCODE_MODEL="openai/mock-model",
+        MCODE_API_BASE=server.url,
+        OPENAI_API_KEY="sk-test",
+        MCODE_EMBEDDING_MODEL="none",
+    )
+    return repo, server, env
+
+
+def no_keys(env: dict[str, str], **extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in env.items() if not k.endswith("_API_KEY") and k != "MCODE_MODEL"}
+    return {**clean, **extra}
+
+
+def test_text_json_and_stream_json_output(tmp_path: Path, servers) -> None:
+    text_repo, text_server, text_env = world(tmp_path, "text", servers)
+    text_server.reply_text("add returns the sum of a and b.")
+    json_repo, json_server, json_env = world(tmp_path, "json", servers)
+    json_server.reply_tool_calls([("read_file", {"path": "calc.py"})])
+    json_server.reply_text("It adds.")
+    stream_repo, stream_server, stream_env = world(tmp_path, "stream", servers)
+    stream_server.reply_tool_calls([("run_shell", {"command": "echo from-the-shell"})])
+    stream_server.reply_text("Ran it.", chunks=2)
+
+    runs = [
+        Run(["-p", "What does add do?"], text_env, text_repo),
+        Run(["-p", "Read calc.py", "--output-format", "json"], json_env, json_repo),
+        Run(
+            ["-p", "-", "--output-format", "stream-json", "--allow", "Bash(echo:*)"],
+            stream_env,
+            stream_repo,
+            stdin="Run echo",
+        ),
+    ]
+    text, as_json, stream = (run.wait() for run in runs)
+
+    assert text.returncode == 0, text.stderr
+    assert text.stdout == "add returns the sum of a and b.\n"
+
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["result"] == "It adds." and data["stop_reason"] == "done"
+    assert data["is_error"] is False and data["num_turns"] == 2
+    assert data["usage"]["input_tokens"] == 22 and data["usage"]["output_tokens"] == 14
+    assert isinstance(data["total_cost_usd"], float) and isinstance(data["duration_ms"], int)
+    assert data["session_id"]
+
+    assert stream.returncode == 0, stream.stderr
+    lines = [json.loads(line) for line in stream.stdout.splitlines()]
+    types = [line["type"] for line in lines]
+    assert types[0] == "system" and types[-1] == "result"
+    init = lines[0]
+    assert init["model"] == "openai/mock-model" and "edit_file" in init["tools"]
+    assert "notice" in types  # the repository is not indexed
+    assert types.index("tool_use") < types.index("tool_output") < types.index("tool_result")
+    assert {"type": "tool_output", "id": "call_0", "text": "from-the-shell"} in lines
+    assert "".join(line["text"] for line in lines if line["type"] == "text") == "Ran it."
+    assert lines[-1]["result"] == "Ran it." and lines[-1]["session_id"] == init["session_id"]
+    assert stream_server.requests[0]["messages"][-1]["content"] == "Run echo"
+
+
+class _FakeOllama:
+    """/api/tags lists one model; /api/chat streams one answer the way Ollama does."""
+
+    def __init__(self) -> None:
+        self.chats: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path == "/api/tags":
+                    self._json({"models": [{"name": "tiny-coder:latest", "size": 1}]})
+                else:
+                    self._json({"error": "not found"}, 404)
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)))
+                if self.path != "/api/chat":
+                    self._json({"error": "not found"}, 404)
+                    return
+                fake.chats.append(body)
+                chunks = [
+                    {"message": {"role": "assistant", "content": "Hello from "}, "done": False},
+                    {"message": {"role": "assistant", "content": "Ollama."}, "done": False},
+                    {
+                        "message": {"role": "assistant", "content": ""},
+                        "done": True,
+                        "done_reason": "stop",
+                        "prompt_eval_count": 5,
+                        "eval_count": 3,
+                    },
+                ]
+                data = "".join(
+                    json.dumps(
+                        {"model": body.get("model"), "created_at": "2025-01-01T00:00:00Z", **c}
+                    )
+                    + "\n"
+                    for c in chunks
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _json(self, payload: Any, status: int = 200) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_bad_usage_exits_2_with_one_line(tmp_path: Path, servers) -> None:
+    repo, _, env = world(tmp_path, "usage", servers)
+    closed = no_keys(env, MCODE_OLLAMA_URL="http://127.0.0.1:9")
+    runs = [
+        Run(["-p", "hi", "--output-format", "yaml"], env, repo),
+        Run(["-p", "-"], env, repo, stdin="   \n"),
+        Run(["-p", "hi", "--permission-mode", "yolo"], env, repo),
+        Run(["-p", "hi"], closed, repo),
+    ]
+    bad_format, empty, bad_mode, no_model = (run.wait() for run in runs)
+
+    for result in (bad_format, empty, bad_mode, no_model):
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert "unknown output format 'yaml'" in bad_format.stderr
+    assert "prompt is empty" in empty.stderr
+    assert "permission mode" in bad_mode.stderr
+    assert no_model.stderr.strip() == (
+        "mcode: no model configured: run `mcode model anthropic/claude-sonnet-4-5` and set "
+        "ANTHROPIC_API_KEY, or start Ollama"
+    )
+
+
+def in_process(args: list[str], env: dict[str, str], repo: Path, stdin: str | None = None):
+    """The same command in this process (litellm is imported once for all of these)."""
+    wanted = {k: v for k, v in env.items() if k.startswith(("MCODE_", "XDG_")) or "_API_" in k}
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.endswith("_API_KEY")}
+    return CliRunner().invoke(
+        app, [*args, "--repo", str(repo)], input=stdin, env={**unset, **wanted}
+    )
+
+
+def test_a_bad_key_exits_1_with_one_line(tmp_path: Path, servers) -> None:
+    repo, server, env = world(tmp_path, "badkey", servers)
+    server.reply_error(401, "Incorrect API key provided")
+
+    result = in_process(["-p", "hi", "--output-format", "json"], env, repo)
+
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["is_error"] is True and data["stop_reason"] == "error"
+    assert "authentication failed" in data["error"]
+    assert result.stderr.strip().splitlines()[-1].startswith("mcode: authentication failed")
+
+
+def test_a_local_ollama_is_used_when_nothing_is_configured(tmp_path: Path, servers) -> None:
+    repo, _, env = world(tmp_path, "local", servers)
+    ollama = _FakeOllama()
+    try:
+        env = no_keys(env, MCODE_OLLAMA_URL=ollama.url)
+        del env["MCODE_API_BASE"]
+        result = in_process(["-p", "hi"], env, repo)
+    finally:
+        ollama.stop()
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "Hello from Ollama.\n"
+    assert "using ollama_chat/tiny-coder:latest" in result.stderr
+    assert ollama.chats and ollama.chats[0]["model"] == "tiny-coder:latest"
+
+
+def test_continue_resumes_the_latest_session_and_max_turns_exits_1(tmp_path: Path, servers) -> None:
+    repo, server, env = world(tmp_path, "again", servers)
+    server.reply_text("add returns the sum of a and b.")
+    first = in_process(["-p", "What does add do?"], env, repo)
+    assert first.exit_code == 0, first.stderr
+    server.reply_text("I said it returns the sum.")
+
+    again = in_process(["-p", "-", "--continue", "--output-format", "json"], env, repo, "And?")
+
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["result"] == "I said it returns the sum."
+    history = [m.get("content") for m in server.requests[-1]["messages"][1:]]
+    assert history == ["What does add do?", "add returns the sum of a and b.", "And?"]
+
+    server.reply_tool_calls([("read_file", {"path": "calc.py"})])
+    looping = in_process(["-p", "Read it", "--max-turns", "1"], env, repo)
+    assert looping.exit_code == 1
+    assert "--max-turns" in looping.stderr.strip().splitlines()[-1]

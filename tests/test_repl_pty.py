@@ -1,0 +1,129 @@
+"""The REPL end to end: the real `mcode` in a pseudo-terminal, talking to the scripted server.
+
+The model's tool call edits a file and /undo puts it back; Ctrl-C stops a slow answer and the
+program carries on; Ctrl-D leaves. Every wait polls the terminal's output with a deadline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.llm_server import ScriptedLLMServer
+from support.repos import make_repo, mcode_env
+
+pexpect = pytest.importorskip("pexpect")
+
+AGENT_READY = importlib.util.find_spec("mcode.agent.session") is not None
+pytestmark = [
+    pytest.mark.skipif(not AGENT_READY, reason="mcode.agent.session is not importable yet"),
+    pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal"),
+]
+
+WAIT = 60  # seconds for anything to appear (the first turn imports litellm: ~10 s here)
+START = 60  # the first prompt: the process imports the agent and opens its stores
+PROMPT = "❯"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = make_repo(
+        tmp_path / "repo",
+        {"greet.py": 'print("hello")\n', "notes.txt": "first draft\n"},
+    )
+    (root / "notes.txt").write_text("first draft, edited by me\n")  # not mcode's to undo
+    return root
+
+
+@pytest.fixture
+def spawn(tmp_path: Path, repo: Path, llm_server: ScriptedLLMServer) -> Iterator:
+    started = []
+
+    def start(*args: str):
+        env = mcode_env(
+            tmp_path / "home",
+            MCODE_MODEL="openai/mock-model",
+            MCODE_API_BASE=llm_server.url,
+            OPENAI_API_KEY="sk-test",
+            MCODE_EMBEDDING_MODEL="none",
+            TERM="xterm",
+            COLUMNS="100",
+            LINES="40",
+            PROMPT_TOOLKIT_NO_CPR="1",  # nobody answers the cursor-position query here
+        )
+        env.pop("NO_COLOR", None)
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "mcode", *args],
+            cwd=str(repo),
+            env=env,
+            encoding="utf-8",
+            codec_errors="replace",
+            dimensions=(40, 100),
+            timeout=WAIT,
+        )
+        started.append(child)
+        child.expect(PROMPT, timeout=START)
+        return child
+
+    yield start
+    for child in started:
+        if child.isalive():
+            child.terminate(force=True)
+
+
+def finish(child) -> int:
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus
+
+
+def test_an_edit_is_asked_for_undone_and_a_slow_answer_cancelled(
+    spawn, repo: Path, llm_server: ScriptedLLMServer
+) -> None:
+    llm_server.reply_tool_calls(
+        [("edit_file", {"path": "greet.py", "old_string": "hello", "new_string": "goodbye"})]
+    )
+    llm_server.reply_text("Changed it.")
+    words = " ".join(f"word{i}" for i in range(200))
+    llm_server.reply_text(words, chunks=200, chunk_delay=0.1)
+    child = spawn()
+
+    child.send("change hello to goodbye\r")
+    child.expect("edit_file")  # styles sit between a tool's name and its argument
+    child.expect("greet.py")
+    child.expect(r"Allow\? \[y\]es / \[n\]o")
+    child.send("y\r")
+    child.expect("Changed it.")
+    assert (repo / "greet.py").read_text() == 'print("goodbye")\n'
+    child.expect(PROMPT)
+
+    child.send("/undo\r")
+    child.expect("Restored greet.py")
+    assert (repo / "greet.py").read_text() == 'print("hello")\n'
+    assert (repo / "notes.txt").read_text() == "first draft, edited by me\n"
+    child.expect(PROMPT)
+
+    child.send("tell me a long story\r")
+    child.expect("word3")
+    child.sendcontrol("c")
+    child.expect("cancelled")
+    child.expect(PROMPT)
+    assert child.isalive()
+    assert llm_server.pending() == 0
+
+    child.send("/exit\r")
+    assert finish(child) == 0
+
+
+def test_ctrl_c_clears_the_line_and_ctrl_d_leaves(spawn) -> None:
+    child = spawn("--permission-mode", "accept-edits")
+    child.send("half a thought")
+    child.expect("thought")
+    child.sendcontrol("c")  # clears the line; Ctrl-D below only leaves from an empty prompt
+    child.expect(PROMPT)
+    child.sendcontrol("d")
+    assert finish(child) == 0

@@ -32,6 +32,9 @@ WRITE_BATCH_ROWS = 8_000
 MERGE_BATCH_FILES = 200
 EMBED_BATCH = 256
 OPTIMIZE_EVERY_WRITES = 64
+# Manifest key naming the files whose rows are being written: if the run dies there, the next one
+# knows which rows may have no manifest entry.
+IN_FLIGHT = "in_flight"
 
 
 class Progress(Protocol):
@@ -199,6 +202,10 @@ class Indexer:
                 )
             )
         deleted = [p for p in states if p not in current and (wanted is None or wanted(p))]
+        # Files whose rows a killed run wrote before the manifest could record them.
+        for path in self.manifest.get_meta(IN_FLIGHT) or ():
+            if path not in current and path not in states:
+                deleted.append(path)
         return tasks, deleted
 
     def _delete(self, deleted: list[str], report: IndexReport) -> None:
@@ -206,6 +213,7 @@ class Indexer:
             return
         self.store.delete_files(deleted)
         self.manifest.delete(deleted)
+        self.manifest.set_meta(IN_FLIGHT, [])
         report.deleted = len(deleted)
 
     def _parse_and_write(
@@ -242,11 +250,14 @@ class Indexer:
         if not results:
             return 0
         rows = [row for result in results for row in result.rows]
+        paths = [r.record.path for r in results]
+        self.manifest.set_meta(IN_FLIGHT, paths)
         if cold:
             self.store.append(rows)
         else:
-            self.store.replace_files([r.record.path for r in results], rows)
+            self.store.replace_files(paths, rows)
         self.manifest.upsert(r.record for r in results)
+        self.manifest.set_meta(IN_FLIGHT, [])
         return len(rows)
 
     # -- vectors --------------------------------------------------------------------------------

@@ -39,7 +39,35 @@ from pathlib import Path
 KS = (1, 5, 10)
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _STOP = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was were will with".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+    ]
 )
 
 
@@ -91,14 +119,20 @@ def build_index(repo: Path, cache: Path, embed: bool) -> tuple[dict, object]:
     from mcode.config import Paths, load_settings
     from mcode.workspace import Workspace, open_writer
 
-    settings = load_settings(Paths.for_repo(repo), overrides={"embedding_model": "local" if embed else "none"})
+    settings = load_settings(
+        Paths.for_repo(repo), overrides={"embedding_model": "local" if embed else "none"}
+    )
     started = time.perf_counter()
     indexer, lock = open_writer(settings)
     try:
         report = indexer.update(embed=embed)
     finally:
         lock.release()
-    info = {"files": report.files, "chunks": report.total_chunks, "seconds": round(time.perf_counter() - started, 1)}
+    info = {
+        "files": report.files,
+        "chunks": report.total_chunks,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     return info, Workspace.open_reader(settings)
 
 
@@ -137,7 +171,9 @@ class Target:
     query: str
 
 
-def strip_docstrings(source: str, path: str, rng: random.Random, want: int) -> tuple[str, list[Target]]:
+def strip_docstrings(
+    source: str, path: str, rng: random.Random, want: int
+) -> tuple[str, list[Target]]:
     """Remove the docstrings of some documented functions; they become the queries."""
     try:
         tree = ast.parse(source)
@@ -153,6 +189,7 @@ def strip_docstrings(source: str, path: str, rng: random.Random, want: int) -> t
                 doc = ast.get_docstring(child)
                 if doc and len(doc) >= 40 and len(child.body) > 1:
                     found.append((child, prefix + child.name))
+
     visit(tree, "")
     chosen = sorted(rng.sample(found, min(want, len(found))), key=lambda c: c[0].lineno)
     lines = source.split("\n")
@@ -192,7 +229,11 @@ def run_stdlib(args: argparse.Namespace) -> dict:
     git_init(repo)
     docs = {p.name: p.read_text(encoding="utf-8") for p in repo.glob("*.py")}
     bm25 = WholeFileBM25(docs)
-    results: dict = {"task": "stdlib docstring -> function", "targets": len(targets), "corpus_files": len(docs)}
+    results: dict = {
+        "task": "stdlib docstring -> function",
+        "targets": len(targets),
+        "corpus_files": len(docs),
+    }
     rows: dict[str, Scores] = {}
     for embed in (False, True):
         info, workspace = build_index(repo, Path(args.cache), embed)
@@ -209,7 +250,10 @@ def run_stdlib(args: argparse.Namespace) -> dict:
                 misses += 1
                 print(f"MISS {t.path}:{t.line} {t.symbol}: {t.query[:100]!r}", file=sys.stderr)
                 for h in hits[:3]:
-                    print(f"    {h.path}:{h.start_line}-{h.end_line} {h.symbol} ({h.kind}) {h.score:.4f}", file=sys.stderr)
+                    print(
+                        f"    {h.path}:{h.start_line}-{h.end_line} {h.symbol} ({h.kind}) {h.score:.4f}",
+                        file=sys.stderr,
+                    )
             files.add([h.path == t.path for h in searcher.search(t.query, k=10, level="file")])
         rows[f"mcode {tag}, symbol level"] = symbol
         rows[f"mcode {tag}, file level"] = files
@@ -227,11 +271,19 @@ def run_stdlib(args: argparse.Namespace) -> dict:
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def git_init(repo: Path) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "eval", "GIT_AUTHOR_EMAIL": "e@x", "GIT_COMMITTER_NAME": "eval", "GIT_COMMITTER_EMAIL": "e@x"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "eval",
+        "GIT_AUTHOR_EMAIL": "e@x",
+        "GIT_COMMITTER_NAME": "eval",
+        "GIT_COMMITTER_EMAIL": "e@x",
+    }
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "corpus"]):
         subprocess.run(["git", *cmd], cwd=repo, check=True, env=env, capture_output=True)
 
@@ -244,7 +296,11 @@ def history(repo: Path, max_files: int) -> list[tuple[str, list[str]]]:
         _, rest = record.split("\x01", 1)
         message, names = rest.split("\x02", 1)
         files = [n for n in names.split("\n") if n.strip() and n in existing]
-        source = [f for f in files if not f.endswith((".md", ".toml", ".txt", ".json", ".lock", ".yaml", ".yml"))]
+        source = [
+            f
+            for f in files
+            if not f.endswith((".md", ".toml", ".txt", ".json", ".lock", ".yaml", ".yml"))
+        ]
         if len(message.strip()) >= 20 and 1 <= len(source) <= max_files:
             commits.append((message.strip(), source))
     return commits
@@ -263,7 +319,12 @@ def run_git(args: argparse.Namespace) -> dict:
         except (OSError, UnicodeDecodeError):
             continue
     bm25 = WholeFileBM25(docs)
-    results: dict = {"task": "commit message -> changed files", "repo": str(src), "commits": len(commits), "corpus_files": len(docs)}
+    results: dict = {
+        "task": "commit message -> changed files",
+        "repo": str(src),
+        "commits": len(commits),
+        "corpus_files": len(docs),
+    }
     rows: dict[str, Scores] = {}
     for embed in (False, True):
         info, workspace = build_index(repo, Path(args.cache), embed)
@@ -284,18 +345,28 @@ def run_git(args: argparse.Namespace) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="task", required=True)
     stdlib = sub.add_parser("stdlib", help="docstring -> function over the standard library")
-    stdlib.add_argument("--corpus", help="a directory of Python modules (default: this Python's stdlib)")
+    stdlib.add_argument(
+        "--corpus", help="a directory of Python modules (default: this Python's stdlib)"
+    )
     stdlib.add_argument("--sample", type=int, default=600)
     stdlib.add_argument("--seed", type=int, default=7)
-    stdlib.add_argument("--show-misses", type=int, default=0, help="print this many misses (stderr)")
+    stdlib.add_argument(
+        "--show-misses", type=int, default=0, help="print this many misses (stderr)"
+    )
     history_task = sub.add_parser("git", help="commit message -> changed files over a git history")
     history_task.add_argument("--repo", default=str(Path(__file__).resolve().parents[1]))
     history_task.add_argument("--max-files", type=int, default=15)
     for p in (stdlib, history_task):
-        p.add_argument("--cache", default=str(Path.home() / ".cache" / "mcode-eval"), help="vector cache kept across runs")
+        p.add_argument(
+            "--cache",
+            default=str(Path.home() / ".cache" / "mcode-eval"),
+            help="vector cache kept across runs",
+        )
         p.add_argument("--json", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -304,7 +375,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(f"{results['task']}: {results.get('targets', results.get('commits'))} queries over {results['corpus_files']} files ({results['seconds']} s)")
+        print(
+            f"{results['task']}: {results.get('targets', results.get('commits'))} queries over {results['corpus_files']} files ({results['seconds']} s)"
+        )
         for key in ("index_lexical", "index_hybrid"):
             print(f"  {key}: {results[key]}")
         print("\n".join(results["report"]))

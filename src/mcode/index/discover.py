@@ -143,7 +143,7 @@ def discover(root: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Discov
     root_s = os.path.abspath(root)
     skipped: defaultdict[str, list[str]] = defaultdict(list)
     mcode = read_spec(os.path.join(root_s, MCODEIGNORE))
-    listed = _git_files(root_s)
+    listed = git_files(root_s)
     if listed is None:
         listed = _walk_files(root_s, mcode, skipped)
     elif mcode is not None:
@@ -189,7 +189,7 @@ def discover(root: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Discov
     return Discovery(files, {r: sorted(skipped[r]) for r in SKIP_REASONS if skipped.get(r)})
 
 
-def _git_files(root_s: str) -> list[str] | None:
+def git_files(root_s: str) -> list[str] | None:
     """Tracked plus untracked-not-ignored files, or None when `root` is not in a git work tree."""
     try:
         out = subprocess.run(

@@ -8,15 +8,14 @@ the new one, never half of each.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcode.index.discover import git_files
 from mcode.index.ignore import ALWAYS_EXCLUDED_DIRS, MCODEIGNORE, IgnoreRules, read_spec, walk
+from mcode.memory.atomic import atomic_write_bytes
 from mcode.tools.context import ToolError
 
 
@@ -88,21 +87,7 @@ def read_bytes(path: Path) -> bytes | None:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` via a temp file and a rename, keeping an existing file's mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    atomic_write_bytes(path, data)
 
 
 def repo_files(root: Path) -> list[str]:
@@ -110,7 +95,7 @@ def repo_files(root: Path) -> list[str]:
     minus ignored ones (or the same rules applied by a walk outside git), minus `.mcodeignore`."""
     root_s = os.path.realpath(root)
     mcodeignore = read_spec(os.path.join(root_s, MCODEIGNORE))
-    listed = _git_files(root_s)
+    listed = git_files(root_s)
     if listed is None:
         rules = IgnoreRules(mcodeignore=mcodeignore)
         listed = [f for found in walk(Path(root_s), rules) for f in found.files]
@@ -118,19 +103,3 @@ def repo_files(root: Path) -> list[str]:
         listed = [p for p in listed if not mcodeignore.match_file(p)]
     kept = {p for p in listed if ALWAYS_EXCLUDED_DIRS.isdisjoint(p.split("/"))}
     return sorted(p for p in kept if os.path.lexists(os.path.join(root_s, p)))
-
-
-def _git_files(root_s: str) -> list[str] | None:
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root_s,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return [p for p in out.stdout.decode("utf-8", "surrogateescape").split("\0") if p]

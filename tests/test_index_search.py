@@ -335,3 +335,15 @@ def test_watch_keeps_search_fresh_as_files_are_saved(repo, env):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+def test_vectors_from_the_local_model_are_resumable_and_find_code_by_meaning(repo, tmp_path):
+    local = mcode_env(tmp_path / "home-local")  # the default embedder: the bundled local model
+    lexical_first = index(repo, local, "--no-embed")
+    assert lexical_first["vectors_pending"] == lexical_first["total_chunks"] > 0
+    assert search(repo, local, "charge_credit_card")[0]["symbol"] == "charge_credit_card"
+    report = index(repo, local)
+    assert report["vectors_written"] == lexical_first["total_chunks"]
+    assert report["vectors_pending"] == 0
+    # No word of the query occurs in the function: only the vectors can connect them.
+    assert search(repo, local, "undo a purchase")[0]["symbol"] == "refund_transaction"

@@ -67,7 +67,7 @@ class Workspace:
         return Searcher(self.settings.paths.repo, self.store, self.manifest, vectors)
 
     def _has_vectors(self) -> bool:
-        return self.store.count() > self.store.count_pending_vectors()
+        return self.manifest.pending_chunks() < self.manifest.chunk_count()
 
 
 def open_writer(

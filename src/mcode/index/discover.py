@@ -21,6 +21,7 @@ import re
 import stat
 import subprocess
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +151,27 @@ def discover(root: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Discov
         excluded = _Excluder(mcode)
         listed = [p for p in listed if not excluded(p)]
 
+    return _classify(root_s, listed, max_file_bytes, skipped)
+
+
+def discover_paths(
+    root: Path, paths: Iterable[str], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> Discovery:
+    """The same judgement for just these repo-relative paths (a watcher's batch): no listing of the
+    tree, so an update costs a stat per changed file. Paths that no longer exist are left out; the
+    caller has already dropped ignored ones."""
+    root_s = os.path.abspath(root)
+    mcode = read_spec(os.path.join(root_s, MCODEIGNORE))
+    listed = list(dict.fromkeys(paths))
+    if mcode is not None:
+        excluded = _Excluder(mcode)
+        listed = [p for p in listed if not excluded(p)]
+    return _classify(root_s, listed, max_file_bytes, defaultdict(list))
+
+
+def _classify(
+    root_s: str, listed: Iterable[str], max_file_bytes: int, skipped: defaultdict[str, list[str]]
+) -> Discovery:
     files: list[SourceFile] = []
     links: list[tuple[str, str]] = []  # (link path, target's repo-relative path)
     root_real = os.path.realpath(root_s)

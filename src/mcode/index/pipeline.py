@@ -15,10 +15,11 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mcode.config import Settings, ensure_private_dir
-from mcode.index.discover import Discovery, SourceFile, discover
+from mcode.index.discover import Discovery, SourceFile, discover, discover_paths
 from mcode.index.rows import embedding_text
 from mcode.index.worker import FileResult, FileTask, process_file
 from mcode.store import IndexLock, Manifest
@@ -31,6 +32,8 @@ POOL_MIN_FILES = 48
 WRITE_BATCH_ROWS = 8_000
 MERGE_BATCH_FILES = 200
 EMBED_BATCH = 256
+EMBED_FILES_PER_ROUND = 64
+FRESH_ROWS_KEPT = 2_000
 OPTIMIZE_EVERY_WRITES = 64
 # Manifest key naming the files whose rows are being written: if the run dies there, the next one
 # knows which rows may have no manifest entry.
@@ -151,6 +154,7 @@ class Indexer:
         self.manifest = manifest
         self.embedder = embedder
         self.progress: Progress = progress or _NoProgress()
+        self._fresh: dict[str, list[dict]] = {}  # rows just written, by path, until embedded
 
     # -- the whole run -------------------------------------------------------------------------
 
@@ -159,9 +163,14 @@ class Indexer:
         report = IndexReport(embedder=self.embedder.id if self.embedder else "none")
         timer = _Timer(report.timings)
         with timer.stage("discover"):
-            found = discover(self.root, self.settings.max_file_bytes)
             states = self.manifest.states()
-        report.files = len(found.files)
+            if only is None:
+                found = discover(self.root, self.settings.max_file_bytes)
+            else:
+                found = discover_paths(
+                    self.root, _expand_dirs(only, states), self.settings.max_file_bytes
+                )
+        report.files = len(found.files) if only is None else self.manifest.file_count()
         tasks, deleted = self._plan(found, states, only)
         report.unchanged = len(found.files) - len(tasks) if only is None else 0
         cold = self.store.count() == 0
@@ -171,8 +180,8 @@ class Indexer:
             with timer.stage("embed"):
                 self.embed_pending(report)
         with timer.stage("optimize"):
-            self._maintain(cold)
-        report.vectors_pending = self.store.count_pending_vectors() if self.embedder else 0
+            self._maintain()
+        report.vectors_pending = self.manifest.pending_chunks() if self.embedder else 0
         report.total_chunks = self.store.count()
         report.skipped = _merge_skips(found.skipped, self.manifest.skipped())
         report.syntax_errors = self.manifest.flagged("syntax_errors")
@@ -256,6 +265,8 @@ class Indexer:
             self.store.append(rows)
         else:
             self.store.replace_files(paths, rows)
+            if len(rows) <= FRESH_ROWS_KEPT:  # a watcher's batch: embed from memory, not the table
+                self._fresh.update({r.record.path: r.rows for r in results})
         self.manifest.upsert(r.record for r in results)
         self.manifest.set_meta(IN_FLIGHT, [])
         return len(rows)
@@ -263,44 +274,64 @@ class Indexer:
     # -- vectors --------------------------------------------------------------------------------
 
     def embed_pending(self, report: IndexReport | None = None, batch: int = EMBED_BATCH) -> int:
-        """Compute vectors for rows that lack them; safe to stop at any point and resume."""
+        """Compute vectors for files whose chunks lack them; safe to stop at any point and resume.
+
+        The manifest says which files wait, so nothing scans the vector column. A file is marked
+        done only after its vectors are stored, and the vectors attach by (id, hash), so a file that
+        changed meanwhile keeps waiting for its own vectors.
+        """
         if self.embedder is None:
             return 0
-        total = self.store.count_pending_vectors()
+        total = self.manifest.pending_chunks()
         if total == 0:
+            self._fresh.clear()
             return 0
         self.progress.start("embed", total)
         written = 0
         try:
-            while True:
-                rows = self.store.pending_vectors(batch)
-                if not rows:
-                    break
-                texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in rows]
-                vectors = self.embedder.embed_documents(texts)
-                self.store.set_vectors(
-                    [(r["id"], r["hash"], vectors[i]) for i, r in enumerate(rows)]
-                )
-                written += len(rows)
-                self.progress.advance(len(rows))
-                if len(rows) < batch:
-                    break
+            while files := self.manifest.unembedded(EMBED_FILES_PER_ROUND):
+                paths = [path for path, _ in files]
+                rows = self._rows_to_embed(paths)
+                for start in range(0, len(rows), batch):
+                    part = rows[start : start + batch]
+                    texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in part]
+                    vectors = self.embedder.embed_documents(texts)
+                    self.store.set_vectors(
+                        [(r["id"], r["hash"], vectors[i]) for i, r in enumerate(part)]
+                    )
+                    written += len(part)
+                    self.progress.advance(len(part))
+                self.manifest.mark_embedded(paths)
         finally:
             self.progress.finish()
+            self._fresh.clear()
         if report is not None:
             report.vectors_written += written
         return written
 
+    def _rows_to_embed(self, paths: list[str]) -> list[dict]:
+        if all(p in self._fresh for p in paths):
+            return [row for p in paths for row in self._fresh[p]]
+        return self.store.rows_for_paths(paths, with_text=True)
+
     # -- upkeep --------------------------------------------------------------------------------
 
-    def _maintain(self, cold: bool) -> None:
+    def _maintain(self) -> None:
+        self.store.ensure_indexes()
         self.store.ensure_vector_index()
-        if cold or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
+        if self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
 
     def process_changes(self, paths: Collection[str]) -> IndexReport:
         """The watcher's entry point: re-index exactly these repo-relative paths (or dirs ending '/')."""
         return self.update(only=paths)
+
+
+def _expand_dirs(only: Collection[str], states: dict) -> list[str]:
+    """The files a watcher's batch names: its files, plus indexed files under a directory that went."""
+    dirs = tuple(p for p in only if p.endswith("/"))
+    files = [p for p in only if not p.endswith("/")]
+    return files + [p for p in states if dirs and p.startswith(dirs)]
 
 
 def _expand(only: Collection[str]) -> Callable[[str], bool]:
@@ -347,7 +378,10 @@ def open_index(
             store = ChunkStore(lance_dir, dim)
         except StoreFormatError:
             ChunkStore.destroy(lance_dir)
-            manifest.clear()
+            manifest.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{manifest.path}{suffix}").unlink(missing_ok=True)
+            manifest = Manifest(settings.paths.index / "manifest.db")
             manifest.set_meta("identity", identity)
             store = ChunkStore(lance_dir, dim)
         return Indexer(settings, store, manifest, embedder, progress), lock

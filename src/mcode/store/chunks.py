@@ -23,7 +23,7 @@ from mcode.store.lancedb_import import import_lancedb
 lancedb = import_lancedb()
 from lancedb.query import MultiMatchQuery  # noqa: E402 - after the import shim
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TABLE = "chunks"
 # Brute-force vector search over 10k rows of 384 dims costs ~15 ms here; past that an index pays off.
 VECTOR_INDEX_MIN_ROWS = 10_000
@@ -85,7 +85,9 @@ class ChunkStore:
         self.directory = directory
         self.dim = dim
         self.schema = chunk_schema(dim)
-        self._db = lancedb.connect(str(directory))
+        # Check for newer versions on every read: a long-lived reader (the REPL) must see the
+        # watcher's writes at once. On a local disk the check is a directory listing.
+        self._db = lancedb.connect(str(directory), read_consistency_interval=timedelta(0))
         self._table: Any = None
         self.writes_since_optimize = 0
         if TABLE in self._db.table_names():
@@ -121,10 +123,19 @@ class ChunkStore:
     def _create(self, data: pa.Table) -> None:
         self._table = self._db.create_table(TABLE, schema=self.schema)
         self._table.add(data, on_bad_vectors="null")
-        self._table.create_scalar_index("path", index_type="BTREE")
-        self._table.create_scalar_index("id", index_type="BTREE")
+
+    def ensure_indexes(self) -> None:
+        """Build the scalar and full-text indexes if missing. A cold build adds every row first and
+        indexes once; rows added later are searchable at once and folded in by `optimize`."""
+        if self._table is None:
+            return
+        present = {ix.name for ix in self._table.list_indices()}
+        for column in ("path", "id"):
+            if f"{column}_idx" not in present:
+                self._table.create_scalar_index(column, index_type="BTREE")
         for column in ("text", "head"):
-            self._table.create_fts_index(column, use_tantivy=False, replace=True)
+            if f"{column}_idx" not in present:
+                self._table.create_fts_index(column, use_tantivy=False, replace=True)
 
     def replace_files(self, paths: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
         """Make `rows` the complete set of rows for `paths`, atomically."""
@@ -158,19 +169,6 @@ class ChunkStore:
         for start in range(0, len(paths), 500):
             self._table.delete(path_filter(paths[start : start + 500]))
         self.writes_since_optimize += 1
-
-    def pending_vectors(self, limit: int) -> list[dict[str, Any]]:
-        """Rows whose vector has not been computed yet."""
-        if self._table is None or self.dim <= 0:
-            return []
-        query = self._table.search().where("vector IS NULL")
-        columns = ["id", "hash", "path", "symbol", "signature", "docstring", "text"]
-        return query.select(columns).limit(limit).to_list()
-
-    def count_pending_vectors(self) -> int:
-        if self._table is None or self.dim <= 0:
-            return 0
-        return self._table.count_rows("vector IS NULL")
 
     def set_vectors(self, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
         """Attach vectors to rows by (id, hash); rows whose text changed since are left alone."""
@@ -237,7 +235,10 @@ class ChunkStore:
         search = self._table.search(mm, query_type="fts")
         if where:
             search = search.where(where, prefilter=True)
-        return search.select([*META_COLUMNS, "_score"]).limit(k).to_list()
+        try:
+            return search.select([*META_COLUMNS, "_score"]).limit(k).to_list()
+        except (RuntimeError, ValueError):
+            return []  # no full-text index yet: a cold build is still adding rows
 
     def nearest(self, vector: np.ndarray, k: int, where: str | None = None) -> list[dict[str, Any]]:
         """Cosine neighbours; `_distance` is lower for better matches."""
@@ -249,11 +250,14 @@ class ChunkStore:
             search = search.where(where, prefilter=True)
         return search.select([*META_COLUMNS, "_distance"]).limit(k).to_list()
 
-    def rows_for_paths(self, paths: Sequence[str], limit: int = 10_000) -> list[dict[str, Any]]:
+    def rows_for_paths(
+        self, paths: Sequence[str], limit: int = 10_000, *, with_text: bool = False
+    ) -> list[dict[str, Any]]:
         if self._table is None or not paths:
             return []
+        columns = [*META_COLUMNS, "text", "hash"] if with_text else META_COLUMNS
         search = self._table.search().where(path_filter(paths))
-        return search.select(META_COLUMNS).limit(limit).to_list()
+        return search.select(columns).limit(limit).to_list()
 
     def texts(self, ids: Sequence[str]) -> dict[str, str]:
         """The text of the given chunks, by id."""

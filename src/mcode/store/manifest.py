@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS files (
     chunks INTEGER NOT NULL,
     syntax_errors INTEGER NOT NULL DEFAULT 0,
     invalid_utf8 INTEGER NOT NULL DEFAULT 0,
-    refs TEXT NOT NULL DEFAULT '[]'
+    refs TEXT NOT NULL DEFAULT '[]',
+    embedded INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS defs (
     path TEXT NOT NULL,
@@ -104,7 +105,7 @@ class Manifest:
             paths = [(r.path,) for r in records]
             db.executemany("DELETE FROM defs WHERE path = ?", paths)
             db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         r.path,
@@ -117,6 +118,7 @@ class Manifest:
                         int(r.syntax_errors),
                         int(r.invalid_utf8),
                         json.dumps(list(r.refs)),
+                        int(r.chunks == 0),  # nothing to embed
                     )
                     for r in records
                 ],
@@ -149,6 +151,33 @@ class Manifest:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    def unembedded(self, limit: int) -> list[tuple[str, int]]:
+        """Files whose chunks still lack vectors, with their chunk counts."""
+        rows = self._db.execute(
+            "SELECT path, chunks FROM files WHERE embedded = 0 AND skip_reason IS NULL LIMIT ?",
+            (limit,),
+        )
+        return rows.fetchall()
+
+    def mark_embedded(self, paths: Iterable[str]) -> None:
+        self._db.executemany("UPDATE files SET embedded = 1 WHERE path = ?", [(p,) for p in paths])
+
+    def pending_chunks(self) -> int:
+        """How many chunks wait for a vector: tracked here so that nobody scans the vectors."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(chunks), 0) FROM files WHERE embedded = 0 AND skip_reason IS NULL"
+        ).fetchone()
+        return int(row[0])
+
+    def chunk_count(self) -> int:
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(chunks), 0) FROM files WHERE skip_reason IS NULL"
+        ).fetchone()
+        return int(row[0])
+
+    def paths(self) -> list[str]:
+        return [p for (p,) in self._db.execute("SELECT path FROM files WHERE skip_reason IS NULL")]
 
     def clear(self) -> None:
         self._db.executescript("DELETE FROM files; DELETE FROM defs; DELETE FROM meta;")

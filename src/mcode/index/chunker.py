@@ -9,7 +9,6 @@ of the text, which are split once.
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,25 +29,27 @@ SIGNATURE_CHARS = 300
 
 # Kinds whose members are chunks of their own (and get qualified names); anything nested in other
 # kinds (a function inside a function) is part of that definition's text.
-CONTAINER_KINDS = frozenset(
-    {"class", "interface", "struct", "enum", "trait", "impl", "module", "namespace"}
-)
+CONTAINER_KINDS = frozenset({"class", "interface", "struct", "enum", "trait", "impl", "namespace"})
 _METHOD_OWNERS = frozenset({"class", "interface", "struct", "enum", "trait", "impl"})
 
-# `[A-Za-z_][A-Za-z0-9_]*` restricted to matches of length >= 3: the same identifiers, but the
-# regex engine drops the short ones before Python has to allocate them.
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+# What a file's references are: the distinct matches of length >= 3 (see _references).
+IDENTIFIER_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENTIFIER_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_NON_IDENTIFIER_TO_SPACE = bytes(c if c in _IDENTIFIER_BYTES else 0x20 for c in range(256))
 _MD_HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
-_DOCSTRING_START = frozenset(b"\"'rRuUbBfF")
+_STRING_PREFIX = frozenset(b"rRuUbBfF")
+_DOCSTRING_START = _STRING_PREFIX | frozenset(b"\"'")
+_PLAIN_KINDS = frozenset({"module", "block", "window"})  # chunks that are not one symbol
 _CLOSING_LINES = frozenset({"}", "};", "},", "end", "})", "});", "]", "];"})
 
 
 @dataclass(slots=True)
 class _DefinitionQuery:
     query: Query
-    # pattern index -> (definition capture, name capture, kind, captures a decorated definition);
-    # filled on first use of a pattern
-    patterns: dict[int, tuple[str, str, str, bool]] = field(default_factory=dict)
+    # pattern index -> (definition capture, name capture, kind, captures a decorated definition,
+    # captures a receiver); filled on first use of a pattern. A pattern that captures @scope
+    # (kind "") marks a statement to run the query inside, deeper than the first run goes.
+    patterns: dict[int, tuple[str, str, str, bool, bool]] = field(default_factory=dict)
 
 
 @cache
@@ -58,50 +59,28 @@ def _definition_query(language: str) -> _DefinitionQuery:
     return _DefinitionQuery(Query(get_language(language), source.read_text(encoding="utf-8")))
 
 
-class _Symbol:
-    """One definition on its way to becoming a chunk (a plain slotted class: there are many)."""
+# One query match: (start byte, -end byte, pattern, node id, node, definition, name node, kind,
+# receiver). Tuples sort into document order, outer before inner, without a key function.
+_Match = tuple[int, int, int, int, Node, Node, Node, str, str]
 
-    __slots__ = (
-        "children",
-        "docstring",
-        "end",
-        "end_byte",
-        "ext",
-        "head_end",
-        "inner",
-        "kind",
-        "last_child_end",
-        "name",
-        "name_node",
-        "node",
-        "outer",
-        "parent",
-        "pattern",
-        "receiver",
-        "signature",
-        "start",
-        "start_byte",
-        "symbol",
-    )
 
-    def __init__(
-        self, node: Node, inner: Node, name_node: Node, kind: str, pattern: int, receiver: str
-    ) -> None:
-        self.node = node  # the node the query captured (a decorated definition: with decorators)
-        self.inner = inner  # the definition itself
-        self.name_node = name_node
-        self.kind = kind
-        self.pattern = pattern
-        self.receiver = receiver
-        self.outer = node  # plus wrappers (`export`, `template <...>`)
-        self.start_byte = self.end_byte = 0
-        self.name = self.symbol = self.signature = self.docstring = ""
-        self.parent: _Symbol | None = None
-        self.children: list[_Symbol] | None = None
-        # rows, 0-based: ext includes the comments and attributes right above the definition;
-        # head_end is the last row of the declaration before the body.
-        self.start = self.end = self.ext = self.head_end = 0
+class _Container:
+    """A class-like definition whose members are chunks of their own; its chunk is emitted once
+    all members are known, with their bodies elided."""
+
+    __slots__ = ("children", "chunk", "last_child_end", "start", "symbol")
+
+    def __init__(self, symbol: str, start: int, chunk: _SymbolChunk) -> None:
+        self.symbol = symbol
+        self.start = start
+        self.chunk = chunk
+        self.children: list[tuple[int, int, int, int]] = []  # (ext, start, end, head_end)
         self.last_child_end = -1
+
+
+# What a symbol's chunk needs: kind, symbol, signature, docstring, and rows (0-based): ext (with
+# the comments and attributes right above), start, end, head_end (last row of the declaration).
+_SymbolChunk = tuple[str, str, str, str, int, int, int, int]
 
 
 @dataclass(slots=True)
@@ -113,21 +92,27 @@ class _File:
     lines: list[str]
     data: bytes
     spec: LanguageSpec | None
+    python: bool = False
     chunks: list[Chunk] = field(default_factory=list)
-    top_end: int = -1  # last row of the previous top-level definition
+    definitions: list[Definition] = field(default_factory=list)
+    tops: list[tuple[int, int]] = field(default_factory=list)  # (ext, end) of top-level symbols
 
 
 def parse_file(path: str, text: str, language: str | None) -> ParsedFile:
     """Chunk one file; never raises on any text, since one odd file must not stop an index run."""
-    if "\r\n" in text:
+    newline = text.find("\n")
+    if newline > 0 and text[newline - 1] == "\r":  # judged by the first line: scanning costs
         text = text.replace("\r\n", "\n")
     spec = LANGUAGE_SPECS.get(language) if language else None
     parsed = ParsedFile(path=path, language=language or "text")
-    if not text.strip():
+    if not text or text.isspace():
         return parsed
     lines = text.split("\n")
-    family = spec.family if spec else "text"
-    parsed.references = _references(text, REFERENCE_STOPWORDS[family])
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from a lenient decode
+        data = text.encode("utf-8", "surrogatepass")
+    parsed.references = _references(data, REFERENCE_STOPWORDS[spec.family if spec else "text"])
     if spec is None:
         f = _File(path, parsed.language, lines, b"", None)
         if language == "markdown":
@@ -136,27 +121,15 @@ def parse_file(path: str, text: str, language: str | None) -> ParsedFile:
             _window_chunks(f, 0, len(lines) - 1, "")
         parsed.chunks = f.chunks
         return parsed
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates from a lenient decode
-        data = text.encode("utf-8", "surrogatepass")
-    f = _File(path, spec.name, lines, data, spec)
+    f = _File(path, spec.name, lines, data, spec, python=spec.family == "python")
     root = get_parser(spec.name).parse(data).root_node
     parsed.syntax_errors = root.has_error
-    symbols = _nest(f, _find_symbols(root, spec))
-    for sym in symbols:
-        _describe(f, sym)
-    _module_chunks(f, root, symbols)
-    for sym in symbols:
-        _symbol_chunks(f, sym)
+    for container in _symbols(f, _find_definitions(root, spec)):
+        _container_chunk(f, container)
+    _module_chunks(f, root)
     f.chunks.sort(key=_chunk_order)
     parsed.chunks = f.chunks
-    parsed.definitions = [
-        Definition(s.name, s.symbol, s.kind, s.name_node.start_point.row + 1, s.signature)
-        for s in symbols
-    ]
-    for sym in symbols:  # parent <-> children cycles would wait for the cyclic GC to free them
-        sym.parent = sym.children = None
+    parsed.definitions = f.definitions
     return parsed
 
 
@@ -164,8 +137,22 @@ def _chunk_order(chunk: Chunk) -> tuple[int, int]:
     return chunk.start_line, -chunk.end_line
 
 
-def _references(text: str, stopwords: frozenset[str]) -> list[str]:
-    names = set(_IDENTIFIER.findall(text))
+def _references(data: bytes, stopwords: frozenset[str]) -> list[str]:
+    """The distinct matches of IDENTIFIER_PATTERN of length >= 3, minus the stopwords.
+
+    Found by turning every byte that cannot be in an identifier into a space and splitting: the
+    same set the regex finds (once leading digits are dropped) for less work, which matters
+    because this runs over every byte of the repository."""
+    names: set[str] = set()
+    add = names.add
+    for token in set(data.translate(_NON_IDENTIFIER_TO_SPACE).split()):
+        if len(token) < 3:
+            continue
+        if token[0] < 0x41:  # starts with a digit: 0x1F holds the identifier x1F
+            token = token.lstrip(b"0123456789")
+            if len(token) < 3:
+                continue
+        add(token.decode("ascii"))
     names -= stopwords
     return sorted(names)
 
@@ -173,12 +160,12 @@ def _references(text: str, stopwords: frozenset[str]) -> list[str]:
 # --- finding definitions -------------------------------------------------------------------------
 
 
-def _find_symbols(root: Node, spec: LanguageSpec) -> list[_Symbol]:
+def _find_definitions(root: Node, spec: LanguageSpec) -> list[_Match]:
     """Run the definitions query, only as deep as definitions can be, and deeper only inside the
     few containers (nested classes) whose members lie below that depth."""
     dq = _definition_query(spec.name)
     query, patterns = dq.query, dq.patterns
-    found: dict[int, _Symbol] = {}
+    found: dict[int, _Match] = {}
     decorated: set[int] = set()  # bare definitions already captured with their decorators
     work = [(root, spec.root_depth)]
     shallow = spec.root_depth - spec.inner_depth
@@ -187,58 +174,63 @@ def _find_symbols(root: Node, spec: LanguageSpec) -> list[_Symbol]:
         cursor = QueryCursor(query)
         cursor.set_max_start_depth(depth)
         for index, captures in cursor.matches(start):
-            info = patterns.get(index) or _pattern_info(dq, index, captures)
-            nodes = captures.get(info[0])
-            names = captures.get(info[1])
+            info = patterns.get(index)
+            if info is None:
+                info = _pattern_info(dq, index, captures)
+            def_key, name_key, kind, is_decorated, has_receiver = info
+            nodes = captures.get(def_key)
+            if not kind and nodes:  # a statement that can hold definitions: look inside
+                work.append((nodes[0], spec.inner_depth + 1))
+                continue
+            names = captures.get(name_key)
             if not nodes or not names:
                 continue
             node = nodes[0]
+            name_node = names[0]
             key = node.id
-            if key in decorated:
-                continue
             previous = found.get(key)
-            if previous is not None:
-                if previous.pattern > index:  # the first pattern in the file wins
-                    previous.kind, previous.name_node, previous.pattern = info[2], names[0], index
-                continue
+            if (previous is not None and previous[2] <= index) or key in decorated:
+                continue  # the first pattern in the query file wins
             inner = node
-            if info[3]:
+            if is_decorated:
                 inner = node.child_by_field_name("definition") or node
                 decorated.add(inner.id)
-            receivers = captures.get("receiver")
-            receiver = receivers[0].text.decode("utf-8", "replace") if receivers else ""
-            found[key] = _Symbol(node, inner, names[0], info[2], index, receiver)
-            if info[2] in CONTAINER_KINDS and inner.id != start.id and _deeper_than(inner, shallow):
-                work.append((inner, spec.inner_depth))
-    symbols = list(found.values())
-    wrappers, single = spec.wrappers, spec.single_wrappers
-    for sym in symbols:
-        outer = sym.node
-        if wrappers or single:
-            parent = outer.parent
-            while parent is not None and (
-                parent.type in wrappers or (parent.type in single and parent.named_child_count == 1)
+            receiver = ""
+            if has_receiver:
+                receiver = captures["receiver"][0].text.decode("utf-8", "replace")
+            found[key] = (
+                node.start_byte,
+                -node.end_byte,
+                index,
+                key,
+                node,
+                inner,
+                name_node,
+                kind,
+                receiver,
+            )
+            if (
+                kind in CONTAINER_KINDS
+                and previous is None
+                and inner.id != start.id
+                and _deeper_than(inner, shallow)
             ):
-                outer = parent
-                parent = outer.parent
-            sym.outer = outer
-        sym.start_byte = outer.start_byte
-        sym.end_byte = outer.end_byte
-    symbols.sort(key=_symbol_order)
-    return symbols
-
-
-def _symbol_order(sym: _Symbol) -> tuple[int, int]:
-    return sym.start_byte, -sym.end_byte
+                work.append((inner, spec.inner_depth))
+    matches = list(found.values())
+    if spec.wrappers or spec.single_wrappers:
+        matches = [_wrapped(m, spec) for m in matches]
+    matches.sort()
+    return matches
 
 
 def _pattern_info(
     dq: _DefinitionQuery, index: int, captures: dict[str, list[Node]]
-) -> tuple[str, str, str, bool]:
-    definition = next((k for k in captures if k.startswith("definition.")), "definition.unknown")
+) -> tuple[str, str, str, bool, bool]:
+    definition = next((k for k in captures if k.startswith("definition.")), "scope")
     nodes = captures.get(definition)
     is_decorated = bool(nodes) and nodes[0].type == "decorated_definition"
-    info = (definition, "name." + definition, definition.removeprefix("definition."), is_decorated)
+    kind = definition.removeprefix("definition.") if definition != "scope" else ""
+    info = (definition, "name." + definition, kind, is_decorated, "receiver" in captures)
     dq.patterns[index] = info
     return info
 
@@ -253,116 +245,160 @@ def _deeper_than(node: Node, limit: int) -> bool:
     return True
 
 
-def _nest(f: _File, symbols: list[_Symbol]) -> list[_Symbol]:
+def _wrapped(match: _Match, spec: LanguageSpec) -> _Match:
+    """Widen a match to the parents that belong to its text (`export`, `template <...>`)."""
+    outer = match[4]
+    parent = outer.parent
+    wrappers, single = spec.wrappers, spec.single_wrappers
+    while parent is not None and (
+        parent.type in wrappers or (parent.type in single and parent.named_child_count == 1)
+    ):
+        outer = parent
+        parent = outer.parent
+    if outer is match[4]:
+        return match
+    return (outer.start_byte, -outer.end_byte, *match[2:4], outer, *match[5:])
+
+
+# --- from definitions to symbols -----------------------------------------------------------------
+
+
+def _symbols(f: _File, matches: list[_Match]) -> list[_Container]:
     """Keep the definitions that are chunks (not those inside function bodies), qualify their
-    names from the containers around them, and make functions in classes methods."""
-    stack: list[_Symbol] = []
-    kept: list[_Symbol] = []
+    names from the containers around them, make functions in classes methods; record each one's
+    Definition and emit its chunk, except for containers, which are returned to be emitted once
+    their members are known."""
     spec = f.spec
     assert spec is not None
     separator = spec.scope_separator
-    data = f.data
-    for sym in symbols:
-        while stack and stack[-1].end_byte < sym.end_byte:
+    data, definitions, lines, chunks = f.data, f.definitions, f.lines, f.chunks
+    path, language = f.path, f.language
+    stack: list[tuple[int, int, _Container | None]] = []  # None: a function's body
+    containers: list[_Container] = []
+    for start_byte, neg_end, _, _, outer, node, name_node, kind, receiver in matches:
+        end_byte = -neg_end
+        while stack and stack[-1][1] < end_byte:
             stack.pop()
-        parent = stack[-1] if stack else None
-        if parent is not None and (
-            parent.kind not in CONTAINER_KINDS
-            or (parent.start_byte == sym.start_byte and parent.end_byte == sym.end_byte)
-        ):
-            continue
-        name_node = sym.name_node
+        parent = None
+        if stack:
+            top_start, top_end, parent = stack[-1]
+            if parent is None or (top_start == start_byte and top_end == end_byte):
+                continue  # inside a function body, or a duplicate of its container
         name = data[name_node.start_byte : name_node.end_byte].decode("utf-8", "replace")
-        qualifier = sym.receiver
+        qualifier = receiver
         if separator and separator in name:
             parts = [p.split("<", 1)[0].strip() for p in name.split(separator)]
             name = parts[-1]
             qualifier = ".".join(p for p in (qualifier, *parts[:-1]) if p)
-        sym.name = name
-        if qualifier:
-            name = qualifier + "." + name
-        sym.symbol = parent.symbol + "." + name if parent is not None else name
-        if sym.kind == "function" or sym.kind == "method":
-            owned = qualifier or (parent is not None and parent.kind in _METHOD_OWNERS)
-            sym.kind = "method" if owned else "function"
+        symbol = qualifier + "." + name if qualifier else name
         if parent is not None:
-            sym.parent = parent
-            if parent.children is None:
-                parent.children = [sym]
+            symbol = parent.symbol + "." + symbol
+        if kind == "function" or kind == "method":
+            owned = qualifier or (parent is not None and parent.chunk[0] in _METHOD_OWNERS)
+            kind = "method" if owned else "function"
+        chunk = _describe(f, kind, symbol, parent, outer, node, end_byte)
+        definitions.append(Definition(name, symbol, kind, name_node.start_point[0] + 1, chunk[2]))
+        ext, start, end, head_end = chunk[4:]
+        if parent is None:
+            f.tops.append((ext, end))
+        else:
+            parent.children.append((ext, start, end, head_end))
+        if kind in CONTAINER_KINDS:
+            container = _Container(symbol, start, chunk)
+            containers.append(container)
+            stack.append((start_byte, end_byte, container))
+        else:
+            stack.append((start_byte, end_byte, None))
+            text = "\n".join(lines[ext : end + 1])
+            if len(text) <= MAX_CHARS and end - ext < MAX_LINES:  # the common case, inline
+                chunks.append(
+                    Chunk(path, language, kind, symbol, *chunk[2:4], ext + 1, end + 1, text)
+                )
             else:
-                parent.children.append(sym)
-        stack.append(sym)
-        kept.append(sym)
-    return kept
+                _emit(f, chunk, ext, end, text, None)
+    return containers
 
 
-# --- describing one definition -------------------------------------------------------------------
-
-
-def _describe(f: _File, sym: _Symbol) -> None:
+def _describe(
+    f: _File,
+    kind: str,
+    symbol: str,
+    parent: _Container | None,
+    outer: Node,
+    node: Node,
+    end_byte: int,
+) -> _SymbolChunk:
     """Rows, signature and docstring of a definition, from a handful of nodes and the lines."""
     spec = f.spec
     assert spec is not None
-    node, outer, lines, data = sym.inner, sym.outer, f.lines, f.data
-    start = sym.start = outer.start_point.row
+    lines, data, python = f.lines, f.data, f.python
+    start = outer.start_point[0]
     end_row, end_col = outer.end_point
-    sym.end = end_row - 1 if end_col == 0 and end_row > start else end_row
+    end = end_row - 1 if end_col == 0 and end_row > start else end_row
     # The signature starts at `export`/`template`, but after Python's decorators.
-    sig_node = node if node is not sym.node else outer
-    sig_start = sig_node.start_byte
+    sig_start = node.start_byte if python else outer.start_byte
+    docstring = ""
     body = node.child_by_field_name("body")
-    if body is None and spec.body_types:
-        body = next((c for c in node.children if c.type in spec.body_types), None)
-    if body is None and node.type == "variable_declarator":  # const f = (x) => ...
-        value = node.child_by_field_name("value")
-        body = value.child_by_field_name("body") if value is not None else None
-    closed = body is None or body.start_byte <= sig_start
-    if not closed:
-        assert body is not None
+    if body is None:
+        body = _body_without_field(node, spec)
+    if body is not None and body.start_byte > sig_start:
         sig_end = body.start_byte
-        body_row, body_col = body.start_point
-        opens_line = body_row > start and not lines[body_row][:body_col].strip()
-        sym.head_end = body_row - 1 if opens_line else body_row
+        head_end, body_col = body.start_point
+        indent = lines[head_end][:body_col]
+        if head_end > start and not indent.strip():
+            head_end -= 1  # the body opens its own line (Python blocks, Allman braces)
+        else:
+            indent = ""
+        if python and data[sig_end] in _DOCSTRING_START:
+            docstring = _python_docstring(data, sig_end, indent)
+        closed = False
     else:
-        newline = data.find(b"\n", sig_start, sym.end_byte)
-        sig_end = sym.end_byte if newline < 0 else newline
-        sym.head_end = sig_node.start_point.row
-    signature = data[sig_start : min(sig_end, sig_start + 4 * SIGNATURE_CHARS)].decode(
-        "utf-8", "replace"
-    )
-    if "\n" in signature:  # a comment between the declaration and its body is not part of it
+        newline = data.find(b"\n", sig_start, end_byte)
+        sig_end = end_byte if newline < 0 else newline
+        head_end = node.start_point[0] if python else start
+        closed = True
+    if sig_end - sig_start > 1200:
+        sig_end = sig_start + 1200
+    signature = data[sig_start:sig_end].decode("utf-8", "replace").rstrip()
+    if "\n" in signature:  # drop comments between the lines of a long declaration
         comments = spec.comment_prefixes
         signature = " ".join(
             line for line in signature.split("\n") if not line.lstrip().startswith(comments)
         )
     signature = " ".join(signature.split())[:SIGNATURE_CHARS]
-    sym.signature = signature.rstrip(" {") if closed else signature
+    if closed:
+        signature = signature.rstrip(" {")
     # Comments and attributes right above belong to the definition, up to the previous sibling.
-    parent = sym.parent
     if parent is not None:
         floor = parent.last_child_end + 1 if parent.last_child_end >= 0 else parent.start + 1
-        parent.last_child_end = sym.end
+        parent.last_child_end = end
     else:
-        floor = f.top_end + 1
-        f.top_end = sym.end
-    sym.ext = _comment_start(lines, start, floor, spec) if start > floor else start
-    if spec.family == "python" and not closed and data[sig_end] in _DOCSTRING_START:
-        assert body is not None
-        sym.docstring = _python_docstring(body)
-    if not sym.docstring and sym.ext < start:
-        sym.docstring = _comment_text(lines[sym.ext : start], spec.attribute_prefixes)
+        floor = f.tops[-1][1] + 1 if f.tops else 0
+    ext = start
+    if start > floor and lines[start - 1].lstrip().startswith(spec.above_prefixes):
+        ext = _comment_start(lines, start, floor, spec)
+        if ext < start and not docstring:
+            docstring = _comment_text(lines[ext:start], spec.attribute_prefixes)
+    return kind, symbol, signature, docstring, ext, start, end, head_end
+
+
+def _body_without_field(node: Node, spec: LanguageSpec) -> Node | None:
+    if spec.body_types:
+        for child in node.children:
+            if child.type in spec.body_types:
+                return child
+    if node.type == "variable_declarator":  # const f = (x) => ...
+        value = node.child_by_field_name("value")
+        return value.child_by_field_name("body") if value is not None else None
+    return None
 
 
 def _comment_start(lines: list[str], start: int, floor: int, spec: LanguageSpec) -> int:
     row = start - 1
-    comments, attributes = spec.comment_prefixes, spec.attribute_prefixes
+    prefixes = spec.above_prefixes
     while row >= floor:
         stripped = lines[row].lstrip()
-        if not stripped or (row == 0 and stripped.startswith("#!")):
-            break
-        if not stripped.startswith(comments) and not (
-            attributes and stripped.startswith(attributes)
-        ):
+        if not stripped.startswith(prefixes) or (row == 0 and stripped.startswith("#!")):
             break
         row -= 1
     return row + 1
@@ -388,99 +424,88 @@ def _comment_text(raw_lines: list[str], attributes: tuple[str, ...]) -> str:
     return "\n".join(out)
 
 
-def _python_docstring(body: Node) -> str:
-    """The string that is the first statement of a body (module, class or function)."""
-    count = body.named_child_count
-    index = 0
-    while index < count:
-        first = body.named_child(index)
-        if first is None or first.type != "comment":
-            break
-        index += 1
-    else:
+def _python_docstring(data: bytes, pos: int, indent: str) -> str:
+    """The string literal that starts at `pos` (a body's first statement, indented by `indent`),
+    read off the bytes; its lines lose that indentation, as with inspect.cleandoc."""
+    size = len(data)
+    while pos < size and data[pos] in _STRING_PREFIX:
+        pos += 1
+    quote = data[pos : pos + 3]
+    if quote != b'"""' and quote != b"'''":
+        quote = data[pos : pos + 1]
+        if quote != b'"' and quote != b"'":
+            return ""
+    begin = pos + len(quote)
+    end = data.find(quote, begin)
+    while end > 0 and data[end - 1] == 0x5C:  # an escaped quote
+        end = data.find(quote, end + 1)
+    if end < 0:
         return ""
-    if first is not None and first.type == "expression_statement" and first.named_child_count:
-        first = first.named_child(0)
-    if first is None or first.type != "string":
-        return ""
-    return _python_string(first.text.decode("utf-8", "replace") if first.text else "")
+    text = data[begin:end].decode("utf-8", "replace")
+    if "\n" not in text:
+        return text.strip()
+    if indent:
+        text = text.replace("\n" + indent, "\n")
+    return text.strip()
 
 
-def _python_string(raw: str) -> str:
-    start = 0
-    while start < len(raw) and raw[start] in "rRbBuUfF":
-        start += 1
-    body = raw[start:]
-    for quote in ('"""', "'''", '"', "'"):
-        if body.startswith(quote) and body.endswith(quote) and len(body) >= 2 * len(quote):
-            body = body[len(quote) : -len(quote)]
-            break
-    return inspect.cleandoc(body) if "\n" in body else body.strip()
+# --- turning symbols into chunks -----------------------------------------------------------------
 
 
-# --- turning definitions into chunks -------------------------------------------------------------
-
-
-def _symbol_chunks(f: _File, sym: _Symbol) -> None:
+def _container_chunk(f: _File, container: _Container) -> None:
+    """Members are chunks of their own: keep their declaration lines, elide their bodies."""
     lines = f.lines
-    if not sym.children:
-        text = "\n".join(lines[sym.ext : sym.end + 1])
-        _emit(f, sym, sym.ext, sym.end, text, None)
-        return
-    # Members are chunks of their own: keep their declaration lines, elide their bodies.
+    ext, _, end, _ = container.chunk[4:]
     texts: list[str] = []
     rows: list[int] = []
-    row = sym.ext
-    for child in sym.children:
-        if child.start < row:  # shares a line with the previous member
-            row = max(row, child.end + 1)
+    row = ext
+    for child_ext, start, child_end, head_end in container.children:
+        if start < row:  # shares a line with the previous member
+            row = max(row, child_end + 1)
             continue
-        texts += lines[row : child.ext]
-        rows += range(row, child.ext)
-        _add_elided(lines, child, texts, rows)
-        row = child.end + 1
-    texts += lines[row : sym.end + 1]
-    rows += range(row, sym.end + 1)
-    _emit(f, sym, sym.ext, sym.end, "\n".join(texts), (rows, texts))
+        texts += lines[row:child_ext]
+        rows += range(row, child_ext)
+        head_end = min(max(head_end, start), child_end)
+        if child_end <= head_end + 1:  # nothing to gain
+            texts += lines[start : child_end + 1]
+            rows += range(start, child_end + 1)
+        else:
+            texts += lines[start : head_end + 1]
+            rows += range(start, head_end + 1)
+            first = lines[start]
+            ellipsis = first[: len(first) - len(first.lstrip())] + "    ..."
+            if lines[child_end].strip() in _CLOSING_LINES:
+                texts += (ellipsis, lines[child_end])
+                rows += (child_end - 1, child_end)
+            else:
+                texts.append(ellipsis)
+                rows.append(child_end)
+        row = child_end + 1
+    texts += lines[row : end + 1]
+    rows += range(row, end + 1)
+    _emit(f, container.chunk, ext, end, "\n".join(texts), (rows, texts))
 
 
-def _add_elided(lines: list[str], sym: _Symbol, texts: list[str], rows: list[int]) -> None:
-    start, end = sym.start, sym.end
-    head_end = min(max(sym.head_end, start), end)
-    if end <= head_end + 1:  # nothing to gain
-        texts += lines[start : end + 1]
-        rows += range(start, end + 1)
-        return
-    texts += lines[start : head_end + 1]
-    rows += range(start, head_end + 1)
-    first = lines[start]
-    ellipsis = first[: len(first) - len(first.lstrip())] + "    ..."
-    if lines[end].strip() in _CLOSING_LINES:
-        texts += (ellipsis, lines[end])
-        rows += (end - 1, end)
-    else:
-        texts.append(ellipsis)
-        rows.append(end)
-
-
-def _module_chunks(f: _File, root: Node, symbols: list[_Symbol]) -> None:
+def _module_chunks(f: _File, root: Node) -> None:
     """The header before the first definition, then every top-level stretch between and after
     definitions, so that no line of the file is unsearchable."""
-    tops = [s for s in symbols if s.parent is None]
+    tops = f.tops
     last = len(f.lines) - 1
-    header_end = tops[0].ext - 1 if tops else last
-    docstring = _module_docstring(f, root)
-    _add_region(f, "module", 0, header_end, docstring)
-    for i, top in enumerate(tops):
-        gap_end = tops[i + 1].ext - 1 if i + 1 < len(tops) else last
-        _add_region(f, "block", top.end + 1, gap_end, "")
+    header_end = tops[0][0] - 1 if tops else last
+    _add_region(f, "module", 0, header_end, _module_docstring(f, root))
+    for i, (_, end) in enumerate(tops):
+        gap_end = tops[i + 1][0] - 1 if i + 1 < len(tops) else last
+        _add_region(f, "block", end + 1, gap_end, "")
 
 
 def _module_docstring(f: _File, root: Node) -> str:
     spec = f.spec
     assert spec is not None
-    if spec.name == "python":
-        return _python_docstring(root)
+    if spec.family == "python":
+        first = root.named_child(0) if root.named_child_count else None
+        if first is None or first.type not in ("expression_statement", "string"):
+            return ""
+        return _python_docstring(f.data, first.start_byte, "")
     lines = f.lines
     row = 0
     while row < len(lines) and (lines[row].startswith(("#!", "<?php")) or not lines[row].strip()):
@@ -499,7 +524,7 @@ def _add_region(f: _File, kind: str, first: int, last: int, docstring: str) -> N
         last -= 1
     if first <= last:
         text = "\n".join(lines[first : last + 1])
-        _emit(f, None, first, last, text, None, kind, docstring=docstring)
+        _emit(f, (kind, "", "", docstring, first, first, last, first), first, last, text, None)
 
 
 def _window_chunks(f: _File, first: int, last: int, symbol: str) -> None:
@@ -516,7 +541,7 @@ def _window_chunks(f: _File, first: int, last: int, symbol: str) -> None:
             hi -= 1
         if lo <= hi:
             text = "\n".join(lines[lo : hi + 1])
-            _emit(f, None, lo, hi, text, None, "window", symbol)
+            _emit(f, ("window", symbol, "", "", lo, lo, hi, lo), lo, hi, text, None)
         if end >= last:
             break
         start = end + 1 - WINDOW_OVERLAP
@@ -533,8 +558,7 @@ def _markdown_chunks(f: _File) -> None:
             marker = stripped[:3]
             fence = "" if fence == marker else (fence or marker)
         elif not fence and line.startswith("#") and _MD_HEADING.match(line):
-            title = line.strip().strip("#").strip()
-            starts.append((row, title))
+            starts.append((row, line.strip().strip("#").strip()))
     for i, (row, title) in enumerate(starts):
         end = starts[i + 1][0] - 1 if i + 1 < len(starts) else len(lines) - 1
         _window_chunks(f, row, end, title)
@@ -545,22 +569,17 @@ def _markdown_chunks(f: _File) -> None:
 
 def _emit(
     f: _File,
-    sym: _Symbol | None,
+    chunk: _SymbolChunk,
     start: int,
     end: int,
     text: str,
     content: tuple[Sequence[int], list[str]] | None,
-    kind: str = "",
-    symbol: str = "",
-    docstring: str = "",
 ) -> None:
     """Add a chunk for rows start..end, or its parts when it is too big; parts after the first
     repeat the symbol's declaration so that each part still says what it belongs to.
 
     `content` is (row of each line, lines) when `text` is not simply lines[start..end]."""
-    signature = ""
-    if sym is not None:
-        kind, symbol, signature, docstring = sym.kind, sym.symbol, sym.signature, sym.docstring
+    kind, symbol, signature, docstring = chunk[:4]
     line_count = end - start + 1 if content is None else len(content[0])
     if len(text) <= MAX_CHARS and line_count <= MAX_LINES:
         f.chunks.append(
@@ -568,20 +587,20 @@ def _emit(
         )
         return
     rows, texts = content or (range(start, end + 1), f.lines[start : end + 1])
-    header = _split_header(f.lines, sym) if sym is not None else []
+    header = [] if kind in _PLAIN_KINDS else _split_header(f.lines, chunk)
     for first, last, part in _split(rows, texts, header):
         f.chunks.append(
             Chunk(f.path, f.language, kind, symbol, signature, docstring, first + 1, last + 1, part)
         )
 
 
-def _split_header(lines: list[str], sym: _Symbol) -> list[str]:
-    head_end = min(max(sym.head_end, sym.start), sym.end)
-    head = lines[sym.start : head_end + 1]
+def _split_header(lines: list[str], chunk: _SymbolChunk) -> list[str]:
+    signature, start, end, head_end = chunk[2], *chunk[5:]
+    head = lines[start : min(max(head_end, start), end) + 1]
     first = head[0]
     indent = first[: len(first) - len(first.lstrip())]
     if len(head) > 6 or sum(map(len, head)) > 600:
-        head = [indent + sym.signature]
+        head = [indent + signature]
     return [*head, indent + "    ..."]
 
 

@@ -7,7 +7,7 @@ The per-language facts below were read off trees parsed with the bundled grammar
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _EXTENSIONS: dict[str, str] = {
     ".py": "python",
@@ -182,35 +182,44 @@ def _language_for_shebang(head: str) -> str | None:
     return _INTERPRETERS.get(stem)
 
 
+_C_COMMENTS = ("//", "/*", "*")
+
+
 @dataclass(frozen=True, slots=True)
 class LanguageSpec:
     """What the chunker needs beyond the query file to turn one grammar's tree into chunks."""
 
     name: str
     # The definitions query only starts matches this deep below the root (pruning cost), and
-    # again this deep below any container found so deep that its members lie beyond the limit.
+    # again this deep below any container found so deep that its members lie beyond the limit
+    # (and one deeper inside statements the query captures as @scope).
     root_depth: int
     inner_depth: int
-    # Parents that belong to a definition's text: decorators, `export`, `template <...>`.
+    # Parents that belong to a definition's text: `export`, `template <...>`. (Python's decorated
+    # definitions are captured by the query itself.)
     wrappers: frozenset[str] = frozenset()
     # Wrappers that only count when the definition is their single named child (`type (A; B)`).
     single_wrappers: frozenset[str] = frozenset()
     # Children that hold the body when the grammar has no `body` field.
     body_types: frozenset[str] = frozenset()
     # Line starts of comments and attributes that sit right above a definition.
-    comment_prefixes: tuple[str, ...] = ("//", "/*", "*")
+    comment_prefixes: tuple[str, ...] = _C_COMMENTS
     attribute_prefixes: tuple[str, ...] = ()
     # A qualified name written in the source (`Foo::bar`, `App\\Greet`) uses this separator.
     scope_separator: str = ""
     family: str = "c"
+    # Line starts that attach a line to the definition below it (comments and attributes).
+    above_prefixes: tuple[str, ...] = field(init=False, default=())
 
+    def __post_init__(self) -> None:
+        prefixes = self.comment_prefixes + self.attribute_prefixes
+        object.__setattr__(self, "above_prefixes", prefixes)
 
-_C_COMMENTS = ("//", "/*", "*")
 
 _SPECS = (
     LanguageSpec(
         "python",
-        root_depth=3,
+        root_depth=2,
         inner_depth=2,
         comment_prefixes=("#",),
         family="python",
@@ -220,8 +229,11 @@ _SPECS = (
             name,
             root_depth=5,
             inner_depth=4,
-            wrappers=frozenset({"export_statement", "expression_statement"}),
-            single_wrappers=frozenset({"lexical_declaration", "variable_declaration"}),
+            wrappers=frozenset({"export_statement"}),
+            # `const f = () => ...`; `namespace N {}` (an expression statement in TypeScript)
+            single_wrappers=frozenset(
+                {"lexical_declaration", "variable_declaration", "expression_statement"}
+            ),
         )
         for name in ("javascript", "typescript", "tsx")
     ),

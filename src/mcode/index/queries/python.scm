@@ -16,3 +16,10 @@
 
 (function_definition
   name: (identifier) @name.definition.function) @definition.function
+
+; Top-level compound statements can hold definitions (`if sys.platform == "win32": def ...`,
+; `try: ... except ImportError: def ...`). The definitions query runs shallow, so it is run again
+; inside each of these @scope captures.
+(module (if_statement) @scope)
+(module (try_statement) @scope)
+(module (with_statement) @scope)

@@ -1,5 +1,6 @@
 ; Definitions in the tree-sitter tags convention: @definition.<kind> wraps the node,
 ; @name.definition.<kind> is its name. Methods inside impl/trait become Type.method.
+; `mod` is kind "namespace": kind "module" is the header chunk of a file.
 
 (struct_item
   name: (type_identifier) @name.definition.struct) @definition.struct
@@ -22,8 +23,8 @@
   ]) @definition.impl
 
 (mod_item
-  name: (identifier) @name.definition.module
-  body: (declaration_list)) @definition.module
+  name: (identifier) @name.definition.namespace
+  body: (declaration_list)) @definition.namespace
 
 (function_item
   name: (identifier) @name.definition.function) @definition.function

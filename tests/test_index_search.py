@@ -347,3 +347,15 @@ def test_vectors_from_the_local_model_are_resumable_and_find_code_by_meaning(rep
     assert report["vectors_pending"] == 0
     # No word of the query occurs in the function: only the vectors can connect them.
     assert search(repo, local, "undo a purchase")[0]["symbol"] == "refund_transaction"
+
+
+def test_map_prints_a_ranked_outline_within_the_budget(repo, env):
+    index(repo, env)
+    out = run_mcode(["map", "--tokens", "120", "--json", "--repo", str(repo)], env)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert 0 < data["tokens"] <= 120
+    shown = {d["symbol"] for f in data["files"] for d in f["definitions"]}
+    assert shown & {"Cart", "charge_credit_card", "RequestRouter", "Cart.total_price"}
+    text = run_mcode(["map", "--tokens", "2000", "--query", "refund", "--repo", str(repo)], env)
+    assert text.returncode == 0 and "refund_transaction" in text.stdout

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from mcode.index.terms import split_identifier
 
 MAX_TERMS = 48
-MAX_VECTOR_CHARS = 2_000
+MAX_VECTOR_CHARS = 800  # ~200 tokens: the summary of a report; longer inputs only cost time
 
 _FRAME_PATTERNS = (
     re.compile(r'File "([^"]+)", line (\d+)'),  # Python

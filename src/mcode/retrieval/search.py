@@ -162,7 +162,7 @@ class Searcher:
     def _path_evidence(self, analysis: QueryAnalysis, scores: _Scores) -> None:
         if not analysis.paths and not analysis.frames:
             return
-        indexed = list(self.manifest.states())
+        indexed = self.manifest.paths()
         file_weight: dict[str, float] = {}
         frame_lines: dict[str, list[int]] = {}
         for fragment in analysis.paths:

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -69,8 +69,9 @@ class FileRecord:
     defs: Sequence[tuple[str, str, str, int, str]] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class DefRow:
+class DefRow(NamedTuple):
+    """One definition as stored; a tuple, because the repo map reads tens of thousands at once."""
+
     path: str
     name: str
     symbol: str
@@ -231,10 +232,11 @@ class Manifest:
     def symbols(self) -> Iterator[tuple[str, list[DefRow], list[str]]]:
         """Every indexed file with its definitions and references, for the repo map."""
         defs: dict[str, list[DefRow]] = {}
+        make = DefRow._make
         for row in self._db.execute(
             "SELECT path, name, symbol, kind, line, signature FROM defs ORDER BY path, line"
         ):
-            defs.setdefault(row[0], []).append(DefRow(*row))
+            defs.setdefault(row[0], []).append(make(row))
         for path, refs in self._db.execute(
             "SELECT path, refs FROM files WHERE skip_reason IS NULL ORDER BY path"
         ):

@@ -347,6 +347,13 @@ def test_vectors_from_the_local_model_are_resumable_and_find_code_by_meaning(rep
     assert report["vectors_pending"] == 0
     # No word of the query occurs in the function: only the vectors can connect them.
     assert search(repo, local, "undo a purchase")[0]["symbol"] == "refund_transaction"
+    # An edit is embedded as it is written: nothing waits for a later pass.
+    write_files(
+        repo, {"shop/shipping.py": "def ship_parcel(order):\n    return courier.pickup(order)\n"}
+    )
+    after_edit = index(repo, local)
+    assert after_edit["changed"] == 1 and after_edit["vectors_pending"] == 0
+    assert search(repo, local, "post the package")[0]["symbol"] == "ship_parcel"
 
 
 def test_map_prints_a_ranked_outline_within_the_budget(repo, env):

@@ -23,6 +23,9 @@ from mcode.cli.common import (
     resolve_settings,
 )
 
+# Once edits pause this long, `mcode watch` folds new rows into the indexes.
+SETTLE_AFTER_SECONDS = 5.0
+
 RepoOption = Annotated[
     Path | None, typer.Option("--repo", help=REPO_OPTION_HELP, show_default=False)
 ]
@@ -201,13 +204,24 @@ def watch(repo: RepoOption = None) -> None:
     def ignored(path: str, is_dir: bool) -> bool:
         return rules.ignored(path, is_dir)
 
+    idle: threading.Timer | None = None
+
+    def settle() -> None:
+        with busy:
+            indexer.settle()
+
     def on_batch(paths: list[str]) -> None:
-        nonlocal rules
+        nonlocal rules, idle
         if any(p.rsplit("/", 1)[-1] in (".gitignore", ".mcodeignore") for p in paths):
             rules = IgnoreRules.load(settings.paths.repo)
         started = time.perf_counter()
         with busy:
             result = indexer.process_changes(paths)
+        if idle is not None:
+            idle.cancel()
+        idle = threading.Timer(SETTLE_AFTER_SECONDS, settle)
+        idle.daemon = True
+        idle.start()
         elapsed = (time.perf_counter() - started) * 1000
         typer.echo(
             f"updated {result.changed} changed, {result.deleted} deleted "

@@ -33,7 +33,7 @@ WRITE_BATCH_ROWS = 8_000
 MERGE_BATCH_FILES = 200
 EMBED_BATCH = 256
 EMBED_FILES_PER_ROUND = 64
-FRESH_ROWS_KEPT = 2_000
+EMBED_BEFORE_WRITE_ROWS = 2_000
 OPTIMIZE_EVERY_WRITES = 64
 # Manifest key naming the files whose rows are being written: if the run dies there, the next one
 # knows which rows may have no manifest entry.
@@ -154,7 +154,7 @@ class Indexer:
         self.manifest = manifest
         self.embedder = embedder
         self.progress: Progress = progress or _NoProgress()
-        self._fresh: dict[str, list[dict]] = {}  # rows just written, by path, until embedded
+        self._embed_now = False
 
     # -- the whole run -------------------------------------------------------------------------
 
@@ -174,6 +174,7 @@ class Indexer:
         tasks, deleted = self._plan(found, states, only)
         report.unchanged = len(found.files) - len(tasks) if only is None else 0
         cold = self.store.count() == 0
+        self._embed_now = embed and self.embedder is not None
         self._delete(deleted, report)
         self._parse_and_write(tasks, cold, report, timer)
         if embed and self.embedder is not None:
@@ -261,13 +262,18 @@ class Indexer:
         rows = [row for result in results for row in result.rows]
         paths = [r.record.path for r in results]
         self.manifest.set_meta(IN_FLIGHT, paths)
+        # A small batch (an edit, a watcher's batch) is embedded before it is written, so its rows
+        # land with their vectors in one commit; unchanged chunks come from the vector cache.
+        embedded = self._embed_now and not cold and len(rows) <= EMBED_BEFORE_WRITE_ROWS
+        if embedded and rows and self.embedder is not None:
+            texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in rows]
+            for row, vector in zip(rows, self.embedder.embed_documents(texts), strict=True):
+                row["vector"] = vector.tolist()
         if cold:
             self.store.append(rows)
         else:
             self.store.replace_files(paths, rows)
-            if len(rows) <= FRESH_ROWS_KEPT:  # a watcher's batch: embed from memory, not the table
-                self._fresh.update({r.record.path: r.rows for r in results})
-        self.manifest.upsert(r.record for r in results)
+        self.manifest.upsert((r.record for r in results), embedded=embedded)
         self.manifest.set_meta(IN_FLIGHT, [])
         return len(rows)
 
@@ -284,14 +290,13 @@ class Indexer:
             return 0
         total = self.manifest.pending_chunks()
         if total == 0:
-            self._fresh.clear()
             return 0
         self.progress.start("embed", total)
         written = 0
         try:
             while files := self.manifest.unembedded(EMBED_FILES_PER_ROUND):
                 paths = [path for path, _ in files]
-                rows = self._rows_to_embed(paths)
+                rows = self.store.rows_for_paths(paths, with_text=True)
                 for start in range(0, len(rows), batch):
                     part = rows[start : start + batch]
                     texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in part]
@@ -304,15 +309,9 @@ class Indexer:
                 self.manifest.mark_embedded(paths)
         finally:
             self.progress.finish()
-            self._fresh.clear()
         if report is not None:
             report.vectors_written += written
         return written
-
-    def _rows_to_embed(self, paths: list[str]) -> list[dict]:
-        if all(p in self._fresh for p in paths):
-            return [row for p in paths for row in self._fresh[p]]
-        return self.store.rows_for_paths(paths, with_text=True)
 
     # -- upkeep --------------------------------------------------------------------------------
 
@@ -321,6 +320,14 @@ class Indexer:
         self.store.ensure_vector_index()
         if self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
+
+    def settle(self) -> bool:
+        """Fold rows written since the last optimize into the indexes; the watcher calls this once
+        edits go quiet, because full-text search slows down with every unindexed row."""
+        if self.store.writes_since_optimize == 0:
+            return False
+        self.store.optimize(keep_versions_for=timedelta(seconds=30))
+        return True
 
     def process_changes(self, paths: Collection[str]) -> IndexReport:
         """The watcher's entry point: re-index exactly these repo-relative paths (or dirs ending '/')."""

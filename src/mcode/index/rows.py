@@ -24,9 +24,9 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def head_text(chunk: Chunk) -> str:
+def head_text(chunk: Chunk, path_words: list[str] | None = None) -> str:
     """Names that say what the chunk is: path words, symbol words, signature, docstring."""
-    words = path_terms(chunk.path)
+    words = list(path_words if path_words is not None else path_terms(chunk.path))
     for part in chunk.symbol.split("."):
         words.extend(name_terms(part))
     # The symbol's own name twice: being *the* definition of a name beats mentioning it.
@@ -37,6 +37,7 @@ def head_text(chunk: Chunk) -> str:
 
 def chunk_rows(chunks: list[Chunk]) -> list[dict[str, Any]]:
     rows = []
+    path_words = path_terms(chunks[0].path) if chunks else []  # one file: once, not per chunk
     for ordinal, chunk in enumerate(chunks):
         rows.append(
             {
@@ -50,7 +51,7 @@ def chunk_rows(chunks: list[Chunk]) -> list[dict[str, Any]]:
                 "start_line": chunk.start_line,
                 "end_line": chunk.end_line,
                 "text": chunk.text,
-                "head": head_text(chunk),
+                "head": head_text(chunk, path_words),
                 "hash": text_hash(embedding_text(chunk.path, chunk.symbol, chunk.text)),
             }
         )

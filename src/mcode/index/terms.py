@@ -8,6 +8,7 @@ response; `pkg.mod.Class` gives each part.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -24,8 +25,14 @@ def split_identifier(name: str) -> list[str]:
 
 def name_terms(name: str) -> list[str]:
     """The whole identifier (lower case) followed by its parts, de-duplicated, order kept."""
+    return list(_name_terms(name))
+
+
+@lru_cache(maxsize=65_536)
+def _name_terms(name: str) -> tuple[str, ...]:
+    # The same names recur across a repository (self, get, __init__): split each once.
     whole = name.lower().strip("_")
-    return list(dict.fromkeys([whole, *split_identifier(name)])) if whole else []
+    return tuple(dict.fromkeys([whole, *split_identifier(name)])) if whole else ()
 
 
 def path_terms(path: str) -> list[str]:

@@ -138,7 +138,11 @@ class Searcher:
         names = {n: c for n, c in analysis.identifiers.items() if len(n) >= 3}
         if not names:
             return
-        defs = self.manifest.definitions_named(names)
+        counts = self.manifest.definition_counts(names)
+        # Names defined in many places say little and would fetch thousands of rows: drop them first.
+        defs = self.manifest.definitions_named(
+            n for n, c in counts.items() if c <= MAX_DEFS_PER_NAME
+        )
         by_name: dict[str, list] = {}
         for d in defs:
             by_name.setdefault(d.name, []).append(d)
@@ -162,16 +166,16 @@ class Searcher:
     def _path_evidence(self, analysis: QueryAnalysis, scores: _Scores) -> None:
         if not analysis.paths and not analysis.frames:
             return
-        indexed = self.manifest.paths()
+        indexed = _PathIndex(self.manifest.paths())
         file_weight: dict[str, float] = {}
         frame_lines: dict[str, list[int]] = {}
         for fragment in analysis.paths:
-            matches = _match_paths(fragment, indexed)
+            matches = indexed.match(fragment)
             if 0 < len(matches) <= 10:
                 for path in matches:
                     file_weight[path] = file_weight.get(path, 0.0) + W_PATH / len(matches)
         for frame in analysis.frames:
-            matches = _match_paths(frame.path, indexed)
+            matches = indexed.match(frame.path)
             if 0 < len(matches) <= 3:
                 for path in matches:
                     file_weight[path] = file_weight.get(path, 0.0) + W_PATH / len(matches)
@@ -238,26 +242,38 @@ class Searcher:
         return pooled[:k]
 
 
-def _match_paths(fragment: str, indexed: list[str]) -> list[str]:
-    """Indexed paths a mentioned path or dotted module refers to (suffix match on whole parts)."""
-    fragment = fragment.replace("\\", "/").lstrip("./")
-    if not fragment:
-        return []
-    suffix = "/" + fragment
-    exact = [p for p in indexed if p == fragment or p.endswith(suffix)]
-    if exact:
-        return exact
-    if "." in fragment.rsplit("/", 1)[-1]:
-        return []
-    # A module path without extension: pkg/mod → pkg/mod.py or pkg/mod/__init__.py
-    stems = []
-    for path in indexed:
-        stem = path.rsplit(".", 1)[0]
-        if (
-            stem == fragment
-            or stem.endswith(suffix)
-            or stem.endswith(suffix + "/__init__")
-            or stem == fragment + "/__init__"
-        ):
-            stems.append(path)
-    return stems
+class _PathIndex:
+    """Indexed paths by file name and by file stem, so a mentioned path or dotted module is
+    matched against the few files of that name, not every path in the repository."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.by_name: dict[str, list[str]] = {}
+        self.by_stem: dict[str, list[str]] = {}
+        for path in paths:
+            name = path.rsplit("/", 1)[-1]
+            self.by_name.setdefault(name, []).append(path)
+            stem = name.rsplit(".", 1)[0]
+            if stem == "__init__":
+                parent = path.rsplit("/", 2)
+                stem = parent[-2] if len(parent) >= 2 else stem
+            self.by_stem.setdefault(stem, []).append(path)
+
+    def match(self, fragment: str) -> list[str]:
+        """Indexed paths a mentioned path or dotted module refers to (suffix match on whole parts)."""
+        fragment = fragment.replace("\\", "/").lstrip("./")
+        if not fragment:
+            return []
+        suffix = "/" + fragment
+        last = fragment.rsplit("/", 1)[-1]
+        exact = [p for p in self.by_name.get(last, ()) if p == fragment or p.endswith(suffix)]
+        if exact or "." in last:
+            return exact
+        # A module path without extension: pkg/mod -> pkg/mod.py or pkg/mod/__init__.py
+        found = []
+        for path in self.by_stem.get(last, ()):
+            stem = path.rsplit(".", 1)[0]
+            if stem.endswith("/__init__"):
+                stem = stem[: -len("/__init__")]
+            if stem == fragment or stem.endswith(suffix):
+                found.append(path)
+        return found

@@ -96,7 +96,8 @@ class Manifest:
         rows = self._db.execute("SELECT path, mtime_ns, size, hash, skip_reason FROM files")
         return {p: FileState(m, s, h, r) for p, m, s, h, r in rows}
 
-    def upsert(self, records: Iterable[FileRecord]) -> None:
+    def upsert(self, records: Iterable[FileRecord], *, embedded: bool = False) -> None:
+        """Record files as indexed; `embedded` says their rows were written with their vectors."""
         records = list(records)
         if not records:
             return
@@ -119,7 +120,7 @@ class Manifest:
                         int(r.syntax_errors),
                         int(r.invalid_utf8),
                         json.dumps(list(r.refs)),
-                        int(r.chunks == 0),  # nothing to embed
+                        int(embedded or r.chunks == 0),
                     )
                     for r in records
                 ],
@@ -224,10 +225,17 @@ class Manifest:
 
     def definition_counts(self, names: Iterable[str]) -> dict[str, int]:
         """How many files define each name: a name defined in one place is strong evidence."""
-        counts: dict[str, set[str]] = {}
-        for row in self.definitions_named(names):
-            counts.setdefault(row.name, set()).add(row.path)
-        return {name: len(paths) for name, paths in counts.items()}
+        names = list(dict.fromkeys(names))
+        counts: dict[str, int] = {}
+        for start in range(0, len(names), 500):
+            part = names[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT name, COUNT(DISTINCT path) FROM defs WHERE name IN ({marks}) GROUP BY name",
+                part,
+            )
+            counts.update(rows.fetchall())
+        return counts
 
     def symbols(self) -> Iterator[tuple[str, list[DefRow], list[str]]]:
         """Every indexed file with its definitions and references, for the repo map."""

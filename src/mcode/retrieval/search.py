@@ -158,7 +158,8 @@ class Searcher:
             return
         # The strongest few files only: each costs a lookup.
         top = sorted(wanted, key=lambda p: -max(w for _, w in wanted[p]))[:30]
-        for row in self.store.rows_for_paths(top):
+        symbols = sorted({symbol for path in top for symbol, _ in wanted[path]})
+        for row in self.store.rows_for_paths(top, symbols=symbols):
             for symbol, weight in wanted.get(row["path"], ()):
                 if row["symbol"] == symbol:
                     scores.add(row, weight)

@@ -257,12 +257,21 @@ class ChunkStore:
         return search.select([*META_COLUMNS, "_distance"]).limit(k).to_list()
 
     def rows_for_paths(
-        self, paths: Sequence[str], limit: int = 10_000, *, with_text: bool = False
+        self,
+        paths: Sequence[str],
+        limit: int = 10_000,
+        *,
+        with_text: bool = False,
+        symbols: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
+        """The rows of these files; with `symbols`, only the chunks of those symbols."""
         if self._table is None or not paths:
             return []
         columns = [*META_COLUMNS, "text", "hash"] if with_text else META_COLUMNS
-        search = self._table.search().where(path_filter(paths))
+        where = path_filter(paths)
+        if symbols:
+            where += " AND symbol IN (" + ",".join(_quote(s) for s in symbols) + ")"
+        search = self._table.search().where(where)
         return search.select(columns).limit(limit).to_list()
 
     def texts(self, ids: Sequence[str]) -> dict[str, str]:

@@ -41,11 +41,12 @@ from typing import Any
 import numpy as np
 
 from mcode.config import Paths, Settings
+from mcode.embed.base import text_hash
 from mcode.embed.cache import CachedEmbedder
 from mcode.index.discover import discover, read_source
 from mcode.index.languages import LANGUAGE_SPECS, language_for_path
 from mcode.index.pipeline import Indexer, IndexReport
-from mcode.index.rows import embedding_text, text_hash
+from mcode.index.rows import embedding_text
 from mcode.retrieval.outline import repo_map_from_manifest
 from mcode.retrieval.search import Searcher
 from mcode.workspace import Workspace, open_writer

@@ -6,9 +6,9 @@ The embedding text is rebuilt from stored columns when vectors are filled in lat
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+from mcode.embed.base import text_hash  # the vector cache's content address: one definition
 from mcode.index.model import Chunk
 from mcode.index.terms import name_terms, path_terms
 
@@ -18,10 +18,6 @@ DOCSTRING_IN_HEAD = 600
 def embedding_text(path: str, symbol: str, text: str) -> str:
     label = f"{path} {symbol}".strip()
     return f"{label}\n{text}"
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def head_text(chunk: Chunk, path_words: list[str] | None = None) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 
@@ -42,7 +41,3 @@ def path_terms(path: str) -> list[str]:
         if part:
             terms.extend(name_terms(part))
     return list(dict.fromkeys(terms))
-
-
-def text_identifiers(text: str) -> list[str]:
-    return IDENTIFIER.findall(text)

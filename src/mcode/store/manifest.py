@@ -181,19 +181,10 @@ class Manifest:
     def paths(self) -> list[str]:
         return [p for (p,) in self._db.execute("SELECT path FROM files WHERE skip_reason IS NULL")]
 
-    def clear(self) -> None:
-        self._db.executescript("DELETE FROM files; DELETE FROM defs; DELETE FROM meta;")
-
     def file_count(self) -> int:
         return self._db.execute("SELECT count(*) FROM files WHERE skip_reason IS NULL").fetchone()[
             0
         ]
-
-    def languages(self) -> dict[str, int]:
-        rows = self._db.execute(
-            "SELECT language, count(*) FROM files WHERE skip_reason IS NULL GROUP BY language"
-        )
-        return dict(rows.fetchall())
 
     def skipped(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

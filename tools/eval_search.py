@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Retrieval quality of `mcode search`, next to a whole-file BM25 baseline computed in the same run.
 
-Two tasks, both offline:
+Three tasks, all offline once the corpus is on disk (tools/README.md says how to fetch one):
 
-  stdlib  A docstring is the query; its function, with the docstring removed from the corpus, is the
-          target. Corpus: the top-level modules of this Python's standard library (override: --corpus).
-  git     A commit message is the query; the files that commit changed (and that still exist) are the
-          targets. Corpus: any git repository at HEAD (default: this one).
+  stdlib   A docstring is the query; its function, with the docstring removed from the corpus, is the
+           target. Corpus: the top-level modules of this Python's standard library (override: --corpus).
+  git      A commit message is the query; the files that commit changed (and that still exist) are the
+           targets. Corpus: any git repository at HEAD (default: this one).
+  patches  A patch's message (git format-patch or DEP-3, trailers and diffstat removed) is the query;
+           the files it patches are the targets. Corpus: a Debian source package's upstream tree,
+           unpacked with its patches not applied, without debian/.
 
 For each, Acc@1/5/10 (is a target among the first k results) for the file level — mcode's hybrid search
 pooled to files against BM25 over whole files — and, for stdlib, mcode's symbol level too. The
@@ -14,6 +17,7 @@ ablations (lexical only; no structure) show what each signal is worth.
 
     python tools/eval_search.py stdlib [--sample 600] [--json]
     python tools/eval_search.py git [--repo PATH] [--json]
+    python tools/eval_search.py patches --source DIR [--json]
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import sysconfig
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,7 +272,69 @@ def run_stdlib(args: argparse.Namespace) -> dict:
     return results
 
 
-# -- task 2: commit message -> changed files ---------------------------------------------------------
+# -- task 2: change description -> changed files ---------------------------------------------------
+
+# Not source: a change that touches only these is not a retrieval target for code search.
+_NOT_SOURCE = (".md", ".toml", ".txt", ".json", ".lock", ".yaml", ".yml")
+# Trailers and DEP-3 fields: bookkeeping, not description. Lines "Key: value" with these keys are
+# dropped from a message, wherever they stand; so are keys ending in "-by", "Bug-*", "X-*" and
+# "Autobuild-*".
+_TRAILERS = frozenset(
+    [
+        "author",
+        "from",
+        "date",
+        "origin",
+        "bug",
+        "forwarded",
+        "last-update",
+        "applied-upstream",
+        "patch-name",
+        "gbp-pq",
+        "cc",
+        "fixes",
+        "change-id",
+        "link",
+        "closes",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "message-id",
+        "in-reply-to",
+        "references",
+    ]
+)
+_TRAILER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)(?:\([^)]*\))?:\s")
+_DIFFSTAT = re.compile(r"^ \S.* \| +(\d+ ?[+-]*|Bin .*)$|^ \d+ files? changed")
+
+
+def is_trailer(text: str) -> bool:
+    match = _TRAILER.match(text)
+    if not match:
+        return False
+    key = match.group(1).lower()
+    return key in _TRAILERS or key.endswith("-by") or key.startswith(("bug-", "x-", "autobuild"))
+
+
+def clean_message(message: str) -> str:
+    """A change description as its author wrote it, without trailers, diffstat or cherry-pick notes."""
+    kept = []
+    for text in message.split("\n"):
+        if is_trailer(text) or _DIFFSTAT.match(text) or text.startswith("(cherry picked from"):
+            continue
+        kept.append(text.rstrip())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
+def strip_area(message: str) -> str:
+    """The message without its subject's "area: " prefixes, which often name the changed file."""
+    return re.sub(r"^(?:[\w.,/*{}+-]+: )+", "", message, count=1)
+
+
+def source_targets(files: list[str], existing: set[str], max_files: int) -> list[str] | None:
+    """The changed files a search could return, or None when the change is no usable query."""
+    source = [f for f in dict.fromkeys(files) if f in existing and not f.endswith(_NOT_SOURCE)]
+    return source if 1 <= len(source) <= max_files else None
 
 
 def git(repo: Path, *args: str) -> str:
@@ -288,30 +355,129 @@ def git_init(repo: Path) -> None:
         subprocess.run(["git", *cmd], cwd=repo, check=True, env=env, capture_output=True)
 
 
-def history(repo: Path, max_files: int) -> list[tuple[str, list[str]]]:
+Change = tuple[str, list[str]]  # (description, target files)
+
+
+def history(repo: Path, max_files: int) -> list[Change]:
     out = git(repo, "log", "--no-merges", "--name-only", "--format=%x00%H%x01%B%x02")
     existing = set(git(repo, "ls-files").splitlines())
     commits = []
     for record in out.split("\x00")[1:]:
         _, rest = record.split("\x01", 1)
         message, names = rest.split("\x02", 1)
-        files = [n for n in names.split("\n") if n.strip() and n in existing]
-        source = [
-            f
-            for f in files
-            if not f.endswith((".md", ".toml", ".txt", ".json", ".lock", ".yaml", ".yml"))
-        ]
-        if len(message.strip()) >= 20 and 1 <= len(source) <= max_files:
-            commits.append((message.strip(), source))
+        message = clean_message(message)
+        targets = source_targets(names.split("\n"), existing, max_files)
+        if len(message) >= 20 and targets:
+            commits.append((message, targets))
     return commits
 
 
-def run_git(args: argparse.Namespace) -> dict:
-    src = Path(args.repo).resolve()
-    work = Path(tempfile.mkdtemp(prefix="mcode-eval-git-"))
-    repo = work / "repo"
-    subprocess.run(["git", "clone", "-q", str(src), str(repo)], check=True)
-    commits = history(repo, args.max_files)
+def parse_patch(text: str) -> tuple[str, list[str]]:
+    """The description and the patched paths (first component stripped, as quilt's -p1) of a patch.
+
+    Reads `git format-patch` output (mail headers, body, "---", diffstat), `git show` output (its
+    message indented by four spaces) and DEP-3 headers (Description/Subject with continuation
+    lines). Nothing of the diff goes into the description.
+    """
+    lines = text.split("\n")
+    start = next(
+        (
+            i
+            for i, t in enumerate(lines)
+            if t.startswith(("diff ", "Index: ", "==========="))
+            or (t.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "))
+        ),
+        len(lines),
+    )
+    header, diff = lines[:start], lines[start:]
+    if "---" in header:  # format-patch: what follows the separator is the diffstat
+        header = header[: header.index("---")]
+    if any(re.match(r"commit [0-9a-f]{40}", t) for t in header):
+        header = [
+            t[4:] if t.startswith("    ") else t for t in header if not t.startswith("commit ")
+        ]
+    parts: list[str] = []
+    field = None  # the field whose continuation lines (led by white space) follow: keep or skip
+    for t in header:
+        if field and t[:1] in (" ", "\t"):
+            if field == "keep":
+                parts.append("" if t.strip() == "." else t.strip())
+            continue
+        field = None
+        if re.match(r"From [0-9a-f]{40} ", t):
+            continue
+        m = _TRAILER.match(t)
+        if m and m.group(1).lower() in ("subject", "description"):
+            parts.append(re.sub(r"^\[PATCH[^\]]*\]\s*", "", t[m.end() :].strip()))
+            field = "keep"
+        elif is_trailer(t):
+            field = "skip"
+        else:
+            parts.append(t)
+    files = []
+    for i, t in enumerate(diff):
+        if t.startswith("+++ "):
+            path = t[4:].split("\t")[0].strip()
+            if path == "/dev/null" and i > 0 and diff[i - 1].startswith("--- "):
+                path = diff[i - 1][4:].split("\t")[0].strip()
+            if "/" in path:
+                files.append(path.split("/", 1)[1])
+    return clean_message("\n".join(parts)), files
+
+
+def debian_patches(
+    source: Path, max_files: int, scope: Callable[[str], bool]
+) -> tuple[list[Change], int]:
+    """Changes from debian/patches (in series order), and how many patches were read.
+
+    A change is kept only when all its targets are in `scope`: a patch that also touches a file left
+    out of the corpus is dropped, not shortened.
+    """
+    patches = source / "debian" / "patches"
+    series = patches / "series"
+    if series.exists():
+        names = [
+            t.split()[0]
+            for t in series.read_text().splitlines()
+            if t.strip() and not t.lstrip().startswith("#")
+        ]
+    else:
+        names = sorted(p.name for p in patches.iterdir() if p.suffix in (".patch", ".diff"))
+    existing = set(upstream_files(source))
+    changes = []
+    for name in names:
+        message, files = parse_patch((patches / name).read_text(encoding="utf-8", errors="replace"))
+        targets = source_targets(files, existing, max_files)
+        if len(message) >= 20 and targets and all(scope(t) for t in targets):
+            changes.append((message, targets))
+    return changes, len(names)
+
+
+def upstream_files(source: Path) -> list[str]:
+    rels = (p.relative_to(source).as_posix() for p in source.rglob("*") if not p.is_dir())
+    return sorted(rel for rel in rels if not is_packaging(rel))
+
+
+def path_scope(only: list[str], exclude: list[str]) -> Callable[[str], bool]:
+    """Whether a path is in the corpus: under one of `only` (if any) and under none of `exclude`."""
+
+    def under(rel: str, prefixes: list[str]) -> bool:
+        return any(rel == p.rstrip("/") or rel.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+    return lambda rel: (not only or under(rel, only)) and not under(rel, exclude)
+
+
+def is_packaging(rel: str) -> bool:
+    """debian/ (it holds the patches: the answers) and quilt's state are not the upstream tree."""
+    return rel.split("/", 1)[0] in ("debian", ".pc", ".git")
+
+
+def evaluate_changes(
+    repo: Path, changes: list[Change], args: argparse.Namespace, results: dict
+) -> dict:
+    """mcode (lexical, hybrid) and whole-file BM25 at the file level over the git tree `repo`."""
+    if args.strip_area:
+        changes = [(strip_area(message), files) for message, files in changes]
     docs = {}
     for rel in git(repo, "ls-files").splitlines():
         try:
@@ -319,27 +485,55 @@ def run_git(args: argparse.Namespace) -> dict:
         except (OSError, UnicodeDecodeError):
             continue
     bm25 = WholeFileBM25(docs)
-    results: dict = {
-        "task": "commit message -> changed files",
-        "repo": str(src),
-        "commits": len(commits),
-        "corpus_files": len(docs),
-    }
+    results.update(queries=len(changes), corpus_files=len(docs))
     rows: dict[str, Scores] = {}
     for embed in (False, True):
         info, workspace = build_index(repo, Path(args.cache), embed)
         results[f"index_{'hybrid' if embed else 'lexical'}"] = info
         searcher = workspace.searcher()
         scores = new_scores()
-        for message, files in commits:
+        for message, files in changes:
             scores.add([h.path in files for h in searcher.search(message, k=10, level="file")])
         rows[f"mcode {'hybrid' if embed else 'lexical only'}, file level"] = scores
     base = new_scores()
-    for message, files in commits:
+    for message, files in changes:
         base.add([p in files for p in bm25.search(message, 10)])
     rows["BM25 whole files (baseline)"] = base
     results["scores"] = {name: s.as_dict() for name, s in rows.items()}
     results["report"] = [line(name, s) for name, s in rows.items()]
+    return results
+
+
+def run_git(args: argparse.Namespace) -> dict:
+    src = Path(args.repo).resolve()
+    work = Path(tempfile.mkdtemp(prefix="mcode-eval-git-"))
+    repo = work / "repo"
+    subprocess.run(["git", "clone", "-q", str(src), str(repo)], check=True)
+    results = {"task": "commit message -> changed files", "repo": str(src)}
+    evaluate_changes(repo, history(repo, args.max_files), args, results)
+    shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def run_patches(args: argparse.Namespace) -> dict:
+    source = Path(args.source).resolve()
+    if not (source / "debian" / "patches").is_dir():
+        raise SystemExit(f"{source}: no debian/patches (unpack with dpkg-source --skip-patches -x)")
+    applied = source / ".pc" / "applied-patches"
+    if applied.exists() and applied.read_text().strip():
+        raise SystemExit(f"{source}: patches applied: unpack with dpkg-source --skip-patches -x")
+    scope = path_scope(args.only, args.exclude)
+    changes, read = debian_patches(source, args.max_files, scope)
+    work = Path(tempfile.mkdtemp(prefix="mcode-eval-patches-"))
+    repo = work / "repo"
+    for rel in filter(scope, upstream_files(source)):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / rel, repo / rel, follow_symlinks=False)
+    git_init(repo)
+    results = {"task": "patch description -> patched files", "source": str(source), "patches": read}
+    if args.only or args.exclude:
+        results.update(only=args.only, exclude=args.exclude)
+    evaluate_changes(repo, changes, args, results)
     shutil.rmtree(work, ignore_errors=True)
     return results
 
@@ -360,8 +554,36 @@ def main() -> int:
     )
     history_task = sub.add_parser("git", help="commit message -> changed files over a git history")
     history_task.add_argument("--repo", default=str(Path(__file__).resolve().parents[1]))
-    history_task.add_argument("--max-files", type=int, default=15)
-    for p in (stdlib, history_task):
+    patches = sub.add_parser(
+        "patches", help="patch description -> patched files over a Debian source package"
+    )
+    patches.add_argument(
+        "--source",
+        required=True,
+        help="an unpacked source package, patches not applied (dpkg-source --skip-patches -x)",
+    )
+    patches.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="index only this sub-tree (repeatable); patches touching anything else are dropped",
+    )
+    patches.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="leave this sub-tree out (repeatable); patches touching it are dropped",
+    )
+    for p in (history_task, patches):
+        p.add_argument("--max-files", type=int, default=15)
+        p.add_argument(
+            "--strip-area",
+            action="store_true",
+            help='drop the "fs/xfs: " style prefix of each subject (an ablation: it often names a file)',
+        )
+    for p in (stdlib, history_task, patches):
         p.add_argument(
             "--cache",
             default=str(Path.home() / ".cache" / "mcode-eval"),
@@ -370,14 +592,16 @@ def main() -> int:
         p.add_argument("--json", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    results = run_stdlib(args) if args.task == "stdlib" else run_git(args)
+    results = {"stdlib": run_stdlib, "git": run_git, "patches": run_patches}[args.task](args)
     results["seconds"] = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(
-            f"{results['task']}: {results.get('targets', results.get('commits'))} queries over {results['corpus_files']} files ({results['seconds']} s)"
+            f"{results['task']}: {results.get('targets', results.get('queries'))} queries over {results['corpus_files']} files ({results['seconds']} s)"
         )
+        if "only" in results:
+            print(f"  sub-tree: only {results['only']}, excluding {results['exclude']}")
         for key in ("index_lexical", "index_hybrid"):
             print(f"  {key}: {results[key]}")
         print("\n".join(results["report"]))

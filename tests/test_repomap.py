@@ -16,6 +16,7 @@ from mcode.retrieval.repomap import (
     build_repo_map,
     estimate_tokens,
 )
+from mcode.store import FileRecord, Manifest
 
 GOLDEN = Path(__file__).parent / "golden" / "repomap_basic.txt"
 
@@ -212,6 +213,91 @@ def _dense_pagerank(files: list[FileSymbols]) -> dict[str, float]:
         flow = np.divide(weights, out[:, None], out=np.zeros_like(weights), where=out[:, None] > 0)
         x = 0.85 * (x @ flow + x[out == 0].sum() / n) + 0.15 / n
     return {file.path: float(x[i]) for i, file in enumerate(files)}
+
+
+def stored(tmp_path: Path, files: list[FileSymbols], *, skipped: str = "") -> Manifest:
+    """A manifest holding `files`, written in shuffled order as incremental indexing leaves it."""
+    manifest = Manifest(tmp_path / "manifest.db")
+    order = np.random.default_rng(5).permutation(len(files))
+    records = [_record(files[i]) for i in order.tolist()]
+    if skipped:  # a file the index now skips, whose definitions the manifest still holds
+        stale = FileSymbols(skipped, [_def("stale", 1, "def stale():")], ["run"])
+        records.append(_record(stale, skip_reason="too_large"))
+    for record in records:
+        manifest.upsert([record])
+    return manifest
+
+
+def _record(file: FileSymbols, skip_reason: str | None = None) -> FileRecord:
+    defs = [(d.name, d.symbol, d.kind, d.line, d.signature) for d in file.definitions]
+    return FileRecord(
+        file.path, 1, 1, "h", "python", skip_reason, 1, refs=file.references, defs=defs
+    )
+
+
+@pytest.mark.parametrize(
+    ("tokens", "kwargs"),
+    [
+        (1024, {}),
+        (40, {"focus_files": ["src/app/server.py"]}),
+        (300, {"query": "Why does Database.connect time out?"}),
+        (10_000, {"query": "pkg/util.py", "focus_files": ["tests/test_core.py"]}),
+    ],
+)
+def test_the_map_from_the_manifest_is_the_map_of_the_same_files(tmp_path, tokens, kwargs):
+    manifest = stored(tmp_path, small_repo(), skipped="src/pkg/big.py")
+    graph = RepoGraph.from_store(manifest)
+    assert graph.map(tokens, **kwargs) == build_repo_map(small_repo(), tokens, **kwargs)
+    if not kwargs and tokens == 1024:
+        assert graph.map(tokens).text == GOLDEN.read_text(encoding="utf-8")
+
+
+def odd_names_repo() -> list[FileSymbols]:
+    """Names around the lengths the store's reader treats apart (8 and 16 bytes), names that
+    JSON escapes (quotes, backslashes, non-ASCII), and a NUL, among many plain ones."""
+    rng = np.random.default_rng(11)
+    odd = ["", "x", "abcdefgh", "abcdefghi", "abcdefghijklmnop", "abcdefghijklmnopq"]
+    odd += ["a" * 40, 'say"hi', "back\\slash", "naïve", "名前", "nul\0name", "abcdefgh\u00e9"]
+    names = odd + [f"name_{k}_{'x' * (k % 23)}" for k in range(1500)]
+    files = []
+    for f in range(60):
+        own = rng.choice(len(names), size=int(rng.integers(0, 30)), replace=False)
+        used = rng.choice(len(names), size=int(rng.integers(0, 120)), replace=False)
+        definitions = [
+            _def(names[k], 3 * i + 1, f"def f{k}(): # {names[k]}") for i, k in enumerate(own)
+        ]
+        files.append(FileSymbols(f"pkg/m{f:02}.py", definitions, [names[k] for k in used]))
+    return files
+
+
+def test_odd_names_map_from_the_manifest_as_from_memory(tmp_path):
+    files = odd_names_repo()
+    from_store = RepoGraph.from_store(stored(tmp_path, files))
+    from_memory = RepoGraph(files)
+    for kwargs in [{}, {"query": "naïve abcdefgh"}, {"focus_files": ["pkg/m07.py"]}]:
+        assert from_store.map(100_000, **kwargs) == from_memory.map(100_000, **kwargs)
+        assert from_store.map(300, **kwargs) == from_memory.map(300, **kwargs)
+
+
+def test_a_kept_graph_leaves_out_what_left_the_index_and_keeps_to_the_budget(tmp_path):
+    manifest = stored(tmp_path, small_repo())
+    graph = RepoGraph.from_store(manifest)
+    manifest.upsert([_record(FileSymbols("src/pkg/core.py", [_def("Engine", 3, "class E:")], []))])
+    for budget in [40, 120, 10_000]:
+        repo_map = graph.map(budget)
+        assert repo_map.tokens <= budget
+        assert repo_map.tokens == estimate_tokens(repo_map.text)
+    text = graph.map(10_000).text
+    assert "class Engine:" not in text  # no longer at line 12: not shown where it is not
+    assert "def make_engine(" not in text  # gone
+    assert "   4│ def format_rows(rows):" in text  # the files that did not change are all there
+
+
+def test_an_empty_manifest_gives_an_empty_map(tmp_path):
+    manifest = Manifest(tmp_path / "manifest.db")
+    assert RepoGraph.from_store(manifest).map(100) == RepoMap((), "", 0)
+    manifest.upsert([_record(FileSymbols("notes.txt", [], []))])
+    assert RepoGraph.from_store(manifest).map(100).text == "notes.txt\n"
 
 
 def synthetic_repo(n_files: int = 3000, per_file: int = 30, refs: int = 200) -> list[FileSymbols]:

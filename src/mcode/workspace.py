@@ -70,6 +70,15 @@ class Workspace:
         return self.manifest.pending_chunks() < self.manifest.chunk_count()
 
 
+def open_manifest(settings: Settings) -> Manifest:
+    """The index's bookkeeping alone, for readers that need no chunk table (the repo map): it opens
+    in milliseconds, where the chunk table's library takes a second to import."""
+    path = settings.paths.index / "manifest.db"
+    if not path.exists():
+        raise IndexMissingError(f"{settings.paths.repo} is not indexed yet: run `mcode index`")
+    return Manifest(path)
+
+
 def open_writer(
     settings: Settings, progress: Progress | None = None, purpose: str = "mcode index"
 ) -> tuple[Indexer, IndexLock]:

@@ -48,12 +48,11 @@ class CodeIndex:
         return self._current_graph().map(tokens, focus_files=focus, query=query).text
 
     def _current_graph(self) -> RepoGraph:
-        from mcode.retrieval.outline import load_file_symbols
         from mcode.retrieval.repomap import RepoGraph
 
         stamp = _stamp(self.workspace.settings.paths.index)
         if self._graph is None or stamp != self._stamp:
-            self._graph = RepoGraph(load_file_symbols(self.workspace.manifest))
+            self._graph = RepoGraph.from_store(self.workspace.manifest)
             self._stamp = stamp
         return self._graph
 

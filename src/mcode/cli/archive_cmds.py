@@ -155,12 +155,14 @@ def repo_map(
 ) -> None:
     """Print a ranked outline of the repository (files and key definitions) within a token budget."""
     from mcode.retrieval.outline import repo_map_from_manifest
+    from mcode.workspace import IndexMissingError, open_manifest
 
     settings = resolve_settings(repo)
-    workspace = _open_reader(settings)
-    result = repo_map_from_manifest(
-        workspace.manifest, tokens, focus_files=focus or (), query=query
-    )
+    try:
+        manifest = open_manifest(settings)
+    except IndexMissingError as exc:
+        fail(str(exc))
+    result = repo_map_from_manifest(manifest, tokens, focus_files=focus or (), query=query)
     if json_output:
         print_json(
             {

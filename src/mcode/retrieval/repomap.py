@@ -5,10 +5,13 @@ another defines is an edge referencer -> definer, a personalised PageRank ranks 
 file's rank flows along its out-edges onto the definitions it points at. A binary search finds how
 many of the top definitions fit the budget, and the outline is rendered grouped by file.
 
-Nothing is parsed here: the store hands over each file's definitions and distinct references. The
-file-to-file edge list is never built: walking file -> identifier -> every definer is the same walk
-but costs O(references + definitions) per iteration instead of O(references x definers), which is
-what keeps a 3,000-file repository well under a second.
+Nothing is parsed here: the store hands over each file's definitions and distinct references
+(`RepoGraph.from_store`). It does so column by column, the references as the JSON text they are
+stored as, which numpy resolves to identifiers (`_NameTable`); a definition's symbol, kind and
+signature are read only for the few the map shows. The file-to-file edge list is never built:
+walking file -> identifier -> every definer is the same walk but costs O(references + definitions)
+per iteration instead of O(references x definers). This is what keeps a 3,000-file repository well
+under a second.
 
 Unlike Aider, a file's use of its own names makes no edge: it says nothing of the file's weight to
 others, and a self-loop turns a self-contained module into a rank sink. Hence no 0.1 self-edge for
@@ -23,17 +26,21 @@ definition-less paths have fitted, and their entries come last: the agent alread
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
-from operator import attrgetter
+from itertools import chain, count, repeat
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from mcode.index.model import Definition
 from mcode.index.terms import split_identifier
+
+if TYPE_CHECKING:
+    from mcode.store.manifest import SymbolColumns
 
 _DAMPING = 0.85
 _TOLERANCE = 1.0e-6  # per file, on the L1 change between iterations, as networkx's pagerank
@@ -108,12 +115,27 @@ class RepoGraph:
     """The definition/reference graph of a repository, ready to map for any focus, query or budget.
 
     Building it is most of the cost (every reference is looked up once), so a caller that maps the
-    same index state again, such as the REPL on every turn, can keep one and call `map`.
+    same index state again, such as the REPL on every turn, can keep one and call `map`: a map of
+    an index that changed since leaves out the definitions it no longer has.
     """
 
     def __init__(self, files: Sequence[FileSymbols]) -> None:
-        self._graph = _Graph.build(_unique_by_path(files))
-        self._weights = _static_weights(self._graph)
+        self._setup(_Graph.build(_from_files(_unique_by_path(files))))
+
+    @classmethod
+    def from_store(cls, store: SymbolStore) -> RepoGraph:
+        """The graph of what the index holds, read as columns, never as a row per definition.
+
+        The graph reads the definitions it shows from `store` when a map first shows them, so the
+        store must stay open while the graph is in use.
+        """
+        graph = cls.__new__(cls)
+        graph._setup(_Graph.build(_from_store(store)))
+        return graph
+
+    def _setup(self, graph: _Graph) -> None:
+        self._graph = graph
+        self._weights = _static_weights(graph)
         self._components: list[set[str]] | None = None
         self._lower_names: list[str] | None = None
 
@@ -168,14 +190,134 @@ def _unique_by_path(files: Sequence[FileSymbols]) -> list[FileSymbols]:
     return list(seen.values())
 
 
+# (path, name, symbol, kind, line, signature): one stored definition, as `Manifest.definitions_at`.
+_Row = tuple[str, str, str, str, int, str]
+_Key = tuple[str, str, int]  # (path, name, line): what the graph knows of a definition
+
+
+class SymbolStore(Protocol):
+    """Where `RepoGraph.from_store` reads the index: `mcode.store.Manifest`."""
+
+    def symbol_columns(self) -> SymbolColumns: ...
+
+    def definitions_at(self, keys: Iterable[_Key]) -> Iterable[_Row]: ...
+
+
 @dataclass(frozen=True, slots=True)
-class _Graph:
-    """The graph as flat arrays; identifiers are numbered in order of first definition."""
+class _Symbols:
+    """What the graph is built from. Definitions come file by file in line order, as their file,
+    line and name: the rest of a definition is read only for the few the map shows."""
 
     paths: list[str]
-    names: list[str]  # identifier id -> name
-    definitions: list[Definition]  # every definition, file by file
-    def_file: np.ndarray  # per definition
+    references: Sequence[str | Sequence[str]]  # per file: the names it uses, or their JSON text
+    def_file: np.ndarray
+    def_line: np.ndarray
+    def_names: Sequence[str]
+    load: Callable[[list[_Key]], Iterable[_Row]]  # the definitions with these keys
+
+
+def _from_files(files: Sequence[FileSymbols]) -> _Symbols:
+    definitions = [d for file in files for d in file.definitions]
+    per_file = [len(file.definitions) for file in files]
+    rows: dict[_Key, list[_Row]] = defaultdict(list)
+    for file in files:
+        for d in file.definitions:
+            row = (file.path, d.name, d.symbol, d.kind, d.line, d.signature)
+            rows[file.path, d.name, d.line].append(row)
+
+    def load(keys: list[_Key]) -> Iterator[_Row]:
+        return chain.from_iterable(rows[key] for key in keys)
+
+    return _Symbols(
+        paths=[file.path for file in files],
+        references=[file.references for file in files],
+        def_file=np.repeat(np.arange(len(files), dtype=_INDEX), per_file),
+        def_line=_as_index((d.line for d in definitions), len(definitions)),
+        def_names=[d.name for d in definitions],
+        load=load,
+    )
+
+
+def _from_store(store: SymbolStore) -> _Symbols:
+    """The store's columns, definitions put file by file in line order as `_from_files` has them.
+
+    Definitions of a file the manifest no longer lists as indexed are dropped.
+    """
+    columns = store.symbol_columns()
+    paths = list(columns.paths)
+    index = {path: i for i, path in enumerate(paths)}
+    defining = _as_index(map(index.get, columns.defining, repeat(-1)), len(columns.defining))
+    file = np.repeat(defining, columns.counts)
+    line = np.array(columns.lines, dtype=_INDEX)
+    order = np.lexsort((line, file))  # stable: ties keep the store's order
+    order = order[file[order] >= 0]
+    return _Symbols(
+        paths=paths,
+        references=columns.references,
+        def_file=file[order],
+        def_line=line[order],
+        def_names=list(map(columns.names.__getitem__, order.tolist())),
+        load=store.definitions_at,
+    )
+
+
+class _Details:
+    """The `Definition` behind a definition's index, read from the store when first asked for.
+
+    A definition the store no longer has (the index changed since the graph was built) is None,
+    and the map leaves it out. Definitions of one file, line and name take the store's rows with
+    that key in order, as the graph took them.
+    """
+
+    def __init__(self, symbols: _Symbols) -> None:
+        self._symbols = symbols
+        self._definitions: dict[int, Definition | None] = {}
+
+    def __getitem__(self, d: int) -> Definition | None:
+        return self._definitions[d]
+
+    def read(self, definitions: Iterable[int]) -> None:
+        """Load those of `definitions` not loaded yet, in one call to the store."""
+        symbols = self._symbols
+        keys: dict[_Key, list[int]] = {}
+        for d in definitions:
+            if d in self._definitions:
+                continue
+            path = symbols.paths[symbols.def_file[d]]
+            key = (path, symbols.def_names[d], int(symbols.def_line[d]))
+            if key not in keys:
+                keys[key] = self._same_key(d)
+        if not keys:
+            return
+        stored: dict[_Key, list[_Row]] = defaultdict(list)
+        for row in symbols.load(list(keys)):
+            stored[row[0], row[1], row[4]].append(row)
+        for key, same in keys.items():
+            rows = stored.get(key, [])
+            for k, d in enumerate(same):
+                self._definitions[d] = Definition(*rows[k][1:]) if k < len(rows) else None
+
+    def _same_key(self, d: int) -> list[int]:
+        """The definitions of d's file, line and name: neighbours, as the graph is sorted so."""
+        file, line = self._symbols.def_file, self._symbols.def_line
+        first, last = d, d
+        while first > 0 and file[first - 1] == file[d] and line[first - 1] == line[d]:
+            first -= 1
+        while last + 1 < len(file) and file[last + 1] == file[d] and line[last + 1] == line[d]:
+            last += 1
+        names = self._symbols.def_names
+        return [k for k in range(first, last + 1) if names[k] == names[d]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Graph:
+    """The graph as flat arrays; an identifier's id is the index of its first definition."""
+
+    paths: list[str]
+    names: Sequence[str]  # identifier id -> name (per definition: ids are first definitions)
+    details: _Details  # the `Definition` behind each definition's index
+    def_file: np.ndarray  # per definition, file by file in line order
+    def_line: np.ndarray
     def_pair: np.ndarray  # per definition: its (file, identifier) pair
     pair_file: np.ndarray  # per distinct (file, identifier it defines)
     pair_ident: np.ndarray
@@ -186,21 +328,19 @@ class _Graph:
     definers: np.ndarray  # per identifier: how many files define it
 
     @classmethod
-    def build(cls, files: Sequence[FileSymbols]) -> _Graph:
-        definitions = [d for file in files for d in file.definitions]
+    def build(cls, symbols: _Symbols) -> _Graph:
+        # An identifier is numbered by its first definition: one pass in C, and the order of first
+        # definition all the same. Numbers no identifier takes cost a slot in the arrays, no more.
+        names = symbols.def_names
         vocab: dict[str, int] = {}
-        def_ident = np.array([vocab.setdefault(d.name, len(vocab)) for d in definitions], _INDEX)
-        width = max(len(vocab), 1)  # (file, identifier) pairs are keyed file * width + identifier
-        file_ids = np.arange(len(files), dtype=_INDEX)
-        def_file = np.repeat(file_ids, [len(file.definitions) for file in files])
+        def_ident = _as_index(map(vocab.setdefault, names, count()), len(names))
+        width = max(len(names), 1)  # (file, identifier) pairs are keyed file * width + identifier
+        def_file = symbols.def_file
         def_keys = def_file * width + def_ident
         pair_keys = _distinct(def_keys)
         pair_file, pair_ident = np.divmod(pair_keys, width)
-        definers = np.bincount(pair_ident, minlength=len(vocab))
-        references = [file.references for file in files]
-        ref_file = np.repeat(file_ids, [len(refs) for refs in references])
-        resolved = map(vocab.get, chain.from_iterable(references), repeat(-1))
-        ref_ident = _as_index(resolved, len(ref_file))
+        definers = np.bincount(pair_ident, minlength=len(names))
+        ref_file, ref_ident = _resolve(symbols.references, vocab)
         # Names no file defines (builtins, locals) make no edge. References are distinct per file as
         # the indexer keeps them; a repeat would only weigh twice, not worth a sort to drop.
         defined = ref_ident >= 0
@@ -213,10 +353,11 @@ class _Graph:
         own_keys = ref_file[shared] * width + ref_ident[shared]
         pair_own_use[np.searchsorted(pair_keys, own_keys)] = True
         return cls(
-            paths=[file.path for file in files],
-            names=list(vocab),
-            definitions=definitions,
+            paths=symbols.paths,
+            names=names,
+            details=_Details(symbols),
             def_file=def_file,
+            def_line=symbols.def_line,
             def_pair=np.searchsorted(pair_keys, def_keys),
             pair_file=pair_file,
             pair_ident=pair_ident,
@@ -230,6 +371,163 @@ class _Graph:
 
 def _as_index(values: Iterable[int], count: int) -> np.ndarray:
     return np.fromiter(values, dtype=_INDEX, count=count)
+
+
+def _resolve(
+    references: Sequence[str | Sequence[str]], vocab: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per reference, its file and the identifier id it names (-1 for a name nothing defines).
+
+    JSON texts that hold only ASCII and no escape, as the index writes them, are read in numpy by
+    `_NameTable`; other texts are decoded, and lists of names are looked up in `vocab`, one by one.
+    """
+    n = len(references)
+    plain = [
+        i
+        for i, refs in enumerate(references)
+        if isinstance(refs, str) and refs.isascii() and "\\" not in refs
+    ]
+    counts = np.zeros(n, dtype=_INDEX)
+    found: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (files, their counts, their ids)
+    quoted = _NameTable(vocab).find_quoted([references[i] for i in plain]) if plain else None
+    if quoted is None:
+        plain = []
+    else:
+        found.append((plain, *quoted))
+    if len(plain) < n:
+        rest = sorted(set(range(n)).difference(plain))
+        lists = [_names(references[i]) for i in rest]
+        rest_counts = np.array([len(names) for names in lists], dtype=_INDEX)
+        resolved = map(vocab.get, chain.from_iterable(lists), repeat(-1))
+        found.append((rest, rest_counts, _as_index(resolved, int(rest_counts.sum()))))
+    for files, file_counts, _ in found:
+        counts[files] = file_counts
+    ref_file = np.repeat(np.arange(n, dtype=_INDEX), counts)
+    if len(found) == 1:
+        return ref_file, found[0][2]
+    ref_ident = np.empty(len(ref_file), dtype=_INDEX)
+    offsets = np.cumsum(counts) - counts  # where each file's references start
+    for files, file_counts, ids in found:
+        shift = offsets[files] - (np.cumsum(file_counts) - file_counts)
+        ref_ident[np.repeat(shift, file_counts) + np.arange(len(ids))] = ids
+    return ref_file, ref_ident
+
+
+def _names(references: str | Sequence[str]) -> Sequence[str]:
+    return json.loads(references) if isinstance(references, str) else references
+
+
+_WORD_BYTES = 8
+_KEY_BYTES = 2 * _WORD_BYTES  # names this long or shorter are found in numpy, longer by the dict
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(_WORD_BYTES)] + [2**64 - 1], np.uint64)
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(32))
+
+
+class _NameTable:
+    """Identifier ids of the names quoted in JSON texts, found in numpy.
+
+    In a large repository a file uses hundreds of names and the repository hundreds of thousands:
+    decoding each and looking it up in a dict costs more than all the rest of the map. Here a name
+    of up to 16 bytes is its bytes as two 64-bit words, zero past its end; a hash of the words
+    picks a bucket of a table sorted by bucket, and the words are compared, so a match is exact
+    whatever the hash does. Longer names, a few percent, go through the dict.
+    """
+
+    def __init__(self, vocab: dict[str, int]) -> None:
+        self._vocab = vocab
+        names = [name for name in vocab if "\0" not in name]  # JSON escapes NUL: never quoted bare
+        data = "\0".join(names).encode()
+        buffer, view = _word_view(data)
+        ends = np.append(np.flatnonzero(buffer[: len(data)] == 0), len(data))[: len(names)]
+        starts = np.concatenate(([0], ends[:-1] + 1)).astype(_INDEX)[: len(names)]
+        lengths = ends - starts
+        short = np.flatnonzero(lengths <= _KEY_BYTES)
+        words = _words(view, starts[short], lengths[short])
+        self._bits = max(len(short), 1).bit_length() + 2  # buckets: 4 to 8 per name, most empty
+        bucket = self._bucket(words)
+        order = np.argsort(bucket, kind="stable")
+        self._first = np.searchsorted(bucket[order], np.arange((1 << self._bits) + 1))
+        self._low, self._high = words[0][order], words[1][order]
+        ids = _as_index(map(vocab.__getitem__, names), len(names))
+        self._ids = ids[short][order]
+
+    def _bucket(self, words: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        low, high = words
+        mixed = low * _MIX[0] ^ high * _MIX[1]
+        mixed ^= mixed >> _MIX[2]
+        return ((mixed * _MIX[0]) >> np.uint64(64 - self._bits)).astype(_INDEX)
+
+    def find_quoted(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per text, how many names it quotes; per name quoted, its identifier id or -1.
+
+        Each text is an ASCII JSON array of strings with no escape: its strings are what lies
+        between the first and second quote, the third and fourth, and so on. None if a text has an
+        odd number of quotes, so is no such array.
+        """
+        data = "".join(texts).encode("ascii")
+        buffer, view = _word_view(data)
+        quotes = np.flatnonzero(buffer[: len(data)] == ord('"'))
+        ends = np.cumsum(np.fromiter(map(len, texts), dtype=_INDEX, count=len(texts)))
+        per_text = np.diff(np.searchsorted(quotes, ends), prepend=0)
+        if (per_text % 2).any():
+            return None
+        starts = quotes[0::2] + 1
+        lengths = quotes[1::2] - starts
+        ids = np.full(len(starts), -1, dtype=_INDEX)
+        short = np.flatnonzero(lengths <= _KEY_BYTES)
+        ids[short] = self._find(_words(view, starts[short], lengths[short]))
+        long = np.flatnonzero(lengths > _KEY_BYTES)
+        names = _strings(buffer, starts[long], lengths[long])
+        ids[long] = _as_index(map(self._vocab.get, names, repeat(-1)), len(long))
+        return per_text // 2, ids
+
+    def _find(self, words: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Walk every name's bucket in step, dropping the names found or at their bucket's end.
+
+        Equal words are equal names: neither a name here nor a name quoted without escapes holds
+        NUL, so the zeros past a name's end tell its length.
+        """
+        low, high = words
+        bucket = self._bucket(words)
+        at, end = self._first[bucket], self._first[bucket + 1]
+        ids = np.full(len(low), -1, dtype=_INDEX)
+        pending = np.flatnonzero(at < end)
+        while len(pending):
+            here = at[pending]
+            same = (self._low[here] == low[pending]) & (self._high[here] == high[pending])
+            ids[pending[same]] = self._ids[here[same]]
+            at[pending] = here + 1
+            pending = pending[~same & (here + 1 < end[pending])]
+        return ids
+
+
+def _strings(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> list[str]:
+    """The ASCII strings at `starts`, gathered into one text to decode and split once."""
+    if not len(starts):
+        return []
+    sizes = lengths + 1  # each with a NUL after it
+    ends = np.cumsum(sizes)
+    picked = np.repeat(starts - (ends - sizes), sizes) + np.arange(int(ends[-1]))
+    gathered = buffer[picked]
+    gathered[ends - 1] = 0
+    return gathered[:-1].tobytes().decode("ascii").split("\0")
+
+
+def _word_view(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes, zero-padded, and the 64-bit little-endian word starting at each of them."""
+    buffer = np.zeros(len(data) + _KEY_BYTES, dtype=np.uint8)
+    buffer[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+    view = np.ndarray((len(data) + _WORD_BYTES + 1,), "<u8", buffer, strides=(1,))
+    return buffer, view
+
+
+def _words(
+    view: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first and second eight bytes of each string, zero past its end."""
+    low = view[starts] & _LOW_BYTES[np.minimum(lengths, _WORD_BYTES)]
+    high = view[starts + _WORD_BYTES] & _LOW_BYTES[np.clip(lengths - _WORD_BYTES, 0, _WORD_BYTES)]
+    return low, high
 
 
 def _own_use(
@@ -459,17 +757,20 @@ class _Layout:
 
     def _sorted(self, definitions: np.ndarray) -> np.ndarray:
         """By rank, then by file position and line so that ties come out the same every time."""
-        picked = [self.graph.definitions[d] for d in definitions.tolist()]
-        lines = _as_index(map(attrgetter("line"), picked), len(picked))
+        lines = self.graph.def_line[definitions]
         position = self.file_position[self.graph.def_file[definitions]]
         return definitions[np.lexsort((lines, position, -self.ranks.definitions[definitions]))]
 
     def _costs(self, items: list[int], seen: set[int]) -> list[int]:
         """Characters each item adds to the rendering, its file's header line the first time."""
+        self.graph.details.read(item for item in items if item >= 0)
         costs = []
         for item in items:
             if item < 0:
                 costs.append(len(self.graph.paths[-item - 1]) + 1)
+                continue
+            if self.graph.details[item] is None:  # gone from the index: shown as nothing
+                costs.append(0)
                 continue
             file = int(self.graph.def_file[item])
             cost = len(self._line(item)) + 1
@@ -479,12 +780,14 @@ class _Layout:
             costs.append(cost)
         return costs
 
-    def render(self, items: Iterable[int]) -> RepoMap:
+    def render(self, items: list[int]) -> RepoMap:
+        details = self.graph.details
+        details.read(item for item in items if item >= 0)
         shown: dict[int, list[int]] = {}
         for item in items:
             if item < 0:
                 shown.setdefault(-item - 1, [])
-            else:
+            elif details[item] is not None:
                 shown.setdefault(int(self.graph.def_file[item]), []).append(item)
         entries, lines = [], []
         for file in sorted(shown, key=lambda f: self.file_position[f]):
@@ -492,19 +795,24 @@ class _Layout:
             path = self.graph.paths[file]
             lines.append(f"{path}:" if here else path)
             lines.extend(self._line(item) for item in here)
-            definitions = tuple(self.graph.definitions[item] for item in here)
+            definitions = tuple(self._definition(item) for item in here)
             entries.append(MapEntry(path, float(self.ranks.files[file]), definitions))
         text = "".join(line + "\n" for line in lines)
         return RepoMap(entries=tuple(entries), text=text, tokens=estimate_tokens(text))
 
+    def _definition(self, item: int) -> Definition:
+        definition = self.graph.details[item]
+        assert definition is not None, "only definitions still in the index are laid out"
+        return definition
+
     def _line_key(self, item: int) -> tuple[int, str]:
-        definition = self.graph.definitions[item]
+        definition = self._definition(item)
         return definition.line, definition.symbol
 
     def _line(self, item: int) -> str:
         line = self._lines.get(item)
         if line is None:
-            definition = self.graph.definitions[item]
+            definition = self._definition(item)
             indent = _INDENT * definition.symbol.count(".")
             signature = _one_line_signature(definition)
             line = f"{definition.line:>{_LINE_NUMBER_WIDTH}}│ {indent}{signature}"

@@ -249,3 +249,66 @@ class Manifest:
         self._db.execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, sort_keys=True))
         )
+
+    def symbol_columns(self) -> SymbolColumns:
+        """Every indexed file's references and every definition's file, name and line, for the map.
+
+        A row per definition, as `symbols()` reads them, costs most of a map of a large repository.
+        Here SQLite joins each file's names and lines into one string each, which Python splits in
+        C; the rest of a definition is read for the few the map shows (`definitions_at`). A name
+        holding the separator, NUL, would make too many names; then the rows are read one by one.
+        """
+        files = self._db.execute(
+            "SELECT path, refs FROM files WHERE skip_reason IS NULL ORDER BY path"
+        ).fetchall()
+        groups = self._db.execute(
+            "SELECT path, count(*), group_concat(name, char(0)), group_concat(line, ',')"
+            " FROM defs GROUP BY path ORDER BY path"
+        ).fetchall()
+        defining = [path for path, _, _, _ in groups]
+        counts = [count for _, count, _, _ in groups]
+        names = "\0".join(names for _, _, names, _ in groups).split("\0") if groups else []
+        lines = ",".join(lines for _, _, _, lines in groups).split(",") if groups else []
+        if len(names) != sum(counts):
+            rows = self._db.execute("SELECT path, name, line FROM defs ORDER BY path").fetchall()
+            per_path: dict[str, int] = {}
+            for path, _, _ in rows:
+                per_path[path] = per_path.get(path, 0) + 1
+            defining, counts = list(per_path), list(per_path.values())
+            names = [name for _, name, _ in rows]
+            lines = [line for _, _, line in rows]
+        return SymbolColumns(
+            paths=[path for path, _ in files],
+            references=[refs for _, refs in files],
+            defining=defining,
+            counts=counts,
+            names=names,
+            lines=list(map(int, lines)),
+        )
+
+    def definitions_at(self, keys: Iterable[tuple[str, str, int]]) -> list[DefRow]:
+        """The definitions with these (path, name, line): the few a repo map shows."""
+        keys = list(dict.fromkeys(keys))
+        out: list[DefRow] = []
+        for start in range(0, len(keys), 300):
+            part = keys[start : start + 300]
+            values = ",".join(["(?,?,?)"] * len(part))
+            rows = self._db.execute(
+                "SELECT d.path, d.name, d.symbol, d.kind, d.line, d.signature"
+                f" FROM (VALUES {values}) AS k"
+                " JOIN defs AS d ON d.name = k.column2 AND d.path = k.column1 AND d.line = k.column3",
+                [value for key in part for value in key],
+            )
+            out.extend(map(DefRow._make, rows))
+        return out
+
+
+class SymbolColumns(NamedTuple):
+    """What `Manifest.symbol_columns` reads: files in path order, definitions file by file."""
+
+    paths: list[str]  # every indexed file
+    references: list[str]  # per file: the distinct identifiers it uses, as a JSON array
+    defining: list[str]  # the files with definitions (one may no longer be indexed), in path order
+    counts: list[int]  # per file of `defining`: how many definitions it has
+    names: list[str]  # per definition
+    lines: list[int]

@@ -6,6 +6,8 @@ search, retrieved snippets and the repo map, and the user is told how to get the
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -35,11 +37,18 @@ class CodeIndex:
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.searcher = workspace.searcher()
+        self.searcher = workspace.searcher(resident=True)
+        # The resident rows take a second or two to load: do it while the user types.
+        threading.Thread(target=self._warm_up, name="mcode-warm-up", daemon=True).start()
         self.chunks = Count(workspace.store.count)
         self.files = Count(workspace.manifest.file_count)
         self._graph: RepoGraph | None = None
         self._stamp: tuple[int, ...] | None = None
+
+    def _warm_up(self) -> None:
+        # An error here is met again, and reported, by the first search.
+        with contextlib.suppress(Exception):
+            self.searcher.warm_up()
 
     def search(self, query: str, k: int, level: str) -> Sequence[SearchResult]:
         return self.searcher.search(query, k, level)

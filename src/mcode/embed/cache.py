@@ -152,6 +152,12 @@ class CachedEmbedder:
             cached.update(fresh)
         return np.stack([cached[d] for d in digests]).astype(np.float32, copy=False)
 
+    def load(self) -> None:
+        """Load the inner model now, if it loads lazily."""
+        load = getattr(self.inner, "load", None)
+        if load is not None:
+            load()
+
     def embed_query(self, text: str) -> np.ndarray:
         """Queries are not cached: they rarely repeat and some models embed them differently."""
         return self.inner.embed_query(text)

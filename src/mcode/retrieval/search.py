@@ -11,21 +11,25 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mcode.retrieval.query import QueryAnalysis, analyze
 from mcode.store import Manifest
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from mcode.embed import Embedder
-    from mcode.store.chunks import ChunkStore
 
 RRF_K = 10
-CANDIDATES = 100
+# Full-text candidates cost time roughly in proportion; 50 scored the same as 100 on
+# tools/eval_search.py (stdlib, n=300), where a rank past 50 adds under 1/60 to a fused score.
+FTS_CANDIDATES = 50
+VECTOR_CANDIDATES = 100  # free in memory: the dot product covers every row anyway
 W_FTS = 1.0
 W_VECTOR = 2.0  # measured on tools/eval_search.py: meaning beats words on prose queries
 W_SYMBOL = 1.5  # the query names a symbol this chunk defines
@@ -34,6 +38,7 @@ W_FRAME = 2.0  # a stack-trace frame points inside this chunk
 MAX_DEFS_PER_NAME = 25  # a name defined in more places than this says little
 TEST_PENALTY = 0.6
 SNIPPET_LINES = 12
+FILE_POOL_DEPTH = 20
 
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$"
@@ -89,47 +94,84 @@ class _Scores:
             self.add(row, weight, rank)
 
 
+class ChunkReads(Protocol):
+    """The reads ranking makes: `ChunkStore` (one query each) or `ResidentChunks` (from memory)."""
+
+    def full_text(self, query: str, k: int) -> list[dict[str, Any]]: ...
+    def nearest(self, vector: np.ndarray, k: int) -> list[dict[str, Any]]: ...
+    def rows_for_paths(
+        self, paths: Sequence[str], limit: int = ..., *, symbols: Sequence[str] = ...
+    ) -> list[dict[str, Any]]: ...
+    def texts(self, ids: Sequence[str]) -> dict[str, str]: ...
+
+
 class Searcher:
     """Answers queries over one repository's archival memory."""
 
     def __init__(
         self,
         repo: Path,
-        store: ChunkStore,
+        chunks: ChunkReads,
         manifest: Manifest,
         embedder: Embedder | None = None,
     ) -> None:
         self.repo = repo
-        self.store = store
+        self._root = str(repo)
+        self.chunks = chunks
         self.manifest = manifest
         self.embedder = embedder
         self._executor: ThreadPoolExecutor | None = None
+        self._paths: tuple[int, _PathIndex] | None = None
 
     def search(self, query: str, k: int = 10, level: str = "symbol") -> list[SearchResult]:
         if level not in ("symbol", "file"):
             raise ValueError(f"unknown level {level!r}: use 'symbol' or 'file'")
         analysis = analyze(query)
         scores = _Scores()
-        vector = None
+        nearest = None
         if self.embedder is not None and analysis.text.strip():
-            # The model runs outside the GIL: embed the query while full-text search runs.
-            vector = self._pool().submit(self.embedder.embed_query, analysis.vector_text)
-        scores.add_ranked(self.store.full_text(" ".join(analysis.terms), CANDIDATES), W_FTS)
-        if vector is not None:
-            scores.add_ranked(self.store.nearest(vector.result(), CANDIDATES), W_VECTOR)
+            # The model, LanceDB and numpy all run outside the GIL: the vector leg (embed the
+            # query, then find its neighbours) runs beside full-text search.
+            nearest = self._pool().submit(self._vector_leg, analysis.vector_text)
+        scores.add_ranked(self.chunks.full_text(" ".join(analysis.terms), FTS_CANDIDATES), W_FTS)
+        if nearest is not None:
+            scores.add_ranked(nearest.result(), W_VECTOR)
         self._symbol_evidence(analysis, scores)
         self._path_evidence(analysis, scores)
-        ranked = self._finalise(analysis, scores)
-        ranked = self._pool_files(ranked, k) if level == "file" else ranked[:k]
+        if level == "file":
+            # Enough chunks to fill k files and give each its bonus for other good chunks.
+            ranked = self._pool_files(self._finalise(analysis, scores, k * FILE_POOL_DEPTH), k)
+        else:
+            ranked = self._finalise(analysis, scores, k)
         return self._with_snippets(ranked)
+
+    def warm_up(self) -> None:
+        """Load now what the first search would wait for: the resident rows and the model."""
+        refresh = getattr(self.chunks, "refresh", None)
+        if refresh is not None:
+            refresh()
+        load = getattr(self.embedder, "load", None)
+        if load is not None:
+            load()
+
+    def _vector_leg(self, text: str) -> list[dict[str, Any]]:
+        assert self.embedder is not None
+        return self.chunks.nearest(self.embedder.embed_query(text), VECTOR_CANDIDATES)
+
+    def _path_index(self) -> _PathIndex:
+        """Built once per index generation: listing and splitting every path costs ~20 ms."""
+        generation = self.manifest.generation()
+        if self._paths is None or self._paths[0] != generation:
+            self._paths = (generation, _PathIndex(self.manifest.paths()))
+        return self._paths[1]
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcode-embed")
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcode-vectors")
         return self._executor
 
     def _with_snippets(self, results: list[SearchResult]) -> list[SearchResult]:
-        texts = self.store.texts([r.chunk_id for r in results])
+        texts = self.chunks.texts([r.chunk_id for r in results])
         return [replace(r, snippet=_snippet(texts.get(r.chunk_id, ""))) for r in results]
 
     # -- structural evidence -------------------------------------------------------------------
@@ -159,7 +201,7 @@ class Searcher:
         # The strongest few files only: each costs a lookup.
         top = sorted(wanted, key=lambda p: -max(w for _, w in wanted[p]))[:30]
         symbols = sorted({symbol for path in top for symbol, _ in wanted[path]})
-        for row in self.store.rows_for_paths(top, symbols=symbols):
+        for row in self.chunks.rows_for_paths(top, symbols=symbols):
             for symbol, weight in wanted.get(row["path"], ()):
                 if row["symbol"] == symbol:
                     scores.add(row, weight)
@@ -167,7 +209,7 @@ class Searcher:
     def _path_evidence(self, analysis: QueryAnalysis, scores: _Scores) -> None:
         if not analysis.paths and not analysis.frames:
             return
-        indexed = _PathIndex(self.manifest.paths())
+        indexed = self._path_index()
         file_weight: dict[str, float] = {}
         frame_lines: dict[str, list[int]] = {}
         for fragment in analysis.paths:
@@ -184,7 +226,7 @@ class Searcher:
         if not file_weight:
             return
         top = sorted(file_weight, key=lambda p: -file_weight[p])[:20]
-        for row in self.store.rows_for_paths(top):
+        for row in self.chunks.rows_for_paths(top):
             path = row["path"]
             lines = frame_lines.get(path, ())
             hit = any(row["start_line"] <= line <= row["end_line"] for line in lines)
@@ -195,19 +237,29 @@ class Searcher:
 
     # -- ranking --------------------------------------------------------------------------------
 
-    def _finalise(self, analysis: QueryAnalysis, scores: _Scores) -> list[SearchResult]:
-        results = []
-        exists: dict[str, bool] = {}
+    def _finalise(self, analysis: QueryAnalysis, scores: _Scores, limit: int) -> list[SearchResult]:
+        """The best `limit` results, best first; only their files are checked on disk."""
+        penalised: dict[str, bool] = {}
+        final: dict[str, float] = {}
         for key, score in scores.score.items():
+            path = scores.rows[key]["path"]
+            if path not in penalised:
+                penalised[path] = not analysis.mentions_tests and is_test_path(path)
+            final[key] = score * TEST_PENALTY if penalised[path] else score
+        order = sorted(
+            final,
+            key=lambda key: (-final[key], scores.rows[key]["path"], scores.rows[key]["start_line"]),
+        )
+        results: list[SearchResult] = []
+        exists: dict[str, bool] = {}
+        for key in order:
             row = scores.rows[key]
             path = row["path"]
             if path not in exists:
                 # Never answer with a file that is gone, even if the index has not caught up.
-                exists[path] = os.path.isfile(self.repo / path)
+                exists[path] = os.path.isfile(os.path.join(self._root, path))
             if not exists[path]:
                 continue
-            if not analysis.mentions_tests and is_test_path(path):
-                score *= TEST_PENALTY
             results.append(
                 SearchResult(
                     path=path,
@@ -215,14 +267,15 @@ class Searcher:
                     end_line=int(row["end_line"]),
                     symbol=row["symbol"] or "",
                     kind=row["kind"] or "",
-                    score=score,
+                    score=final[key],
                     snippet="",
                     language=row.get("language") or "",
                     signature=row.get("signature") or "",
                     chunk_id=key,
                 )
             )
-        results.sort(key=lambda r: (-r.score, r.path, r.start_line))
+            if len(results) >= limit:
+                break
         return results
 
     @staticmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ VECTOR_INDEX_MIN_ROWS = 10_000
 # The `head` column holds names (path parts, symbols split into words, signature, docstring): a match
 # there says what the chunk *is*, a match in `text` only that it mentions the word.
 HEAD_BOOST = 3.0
+SCAN_BATCH_ROWS = 8_192
 # What ranking needs; the chunk text (the bulk of a row) is fetched only for the rows finally shown.
 META_COLUMNS = [
     "id",
@@ -233,7 +234,13 @@ class ChunkStore:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def full_text(self, query: str, k: int, where: str | None = None) -> list[dict[str, Any]]:
+    def full_text(
+        self,
+        query: str,
+        k: int,
+        where: str | None = None,
+        columns: Sequence[str] = META_COLUMNS,
+    ) -> list[dict[str, Any]]:
         """BM25 over names and code; `_score` is higher for better matches."""
         if self._table is None or not query.strip():
             return []
@@ -242,7 +249,7 @@ class ChunkStore:
         if where:
             search = search.where(where, prefilter=True)
         try:
-            return search.select([*META_COLUMNS, "_score"]).limit(k).to_list()
+            return search.select([*columns, "_score"]).limit(k).to_list()
         except (RuntimeError, ValueError):
             return []  # no full-text index yet: a cold build is still adding rows
 
@@ -262,22 +269,36 @@ class ChunkStore:
         limit: int = 10_000,
         *,
         with_text: bool = False,
+        with_vector: bool = False,
         symbols: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         """The rows of these files; with `symbols`, only the chunks of those symbols."""
         if self._table is None or not paths:
             return []
-        columns = [*META_COLUMNS, "text", "hash"] if with_text else META_COLUMNS
+        columns = [*META_COLUMNS, "text", "hash"] if with_text else list(META_COLUMNS)
+        if with_vector and self.dim > 0:
+            columns.append("vector")
         where = path_filter(paths)
         if symbols:
             where += " AND symbol IN (" + ",".join(_quote(s) for s in symbols) + ")"
         search = self._table.search().where(where)
         return search.select(columns).limit(limit).to_list()
 
+    def rows_by_id(
+        self, ids: Sequence[str], columns: Sequence[str] = META_COLUMNS
+    ) -> list[dict[str, Any]]:
+        if self._table is None or not ids:
+            return []
+        where = "id IN (" + ",".join(_quote(i) for i in ids) + ")"
+        return self._table.search().where(where).select(list(columns)).limit(len(ids)).to_list()
+
     def texts(self, ids: Sequence[str]) -> dict[str, str]:
         """The text of the given chunks, by id."""
-        if self._table is None or not ids:
-            return {}
-        where = "id IN (" + ",".join(_quote(i) for i in ids) + ")"
-        rows = self._table.search().where(where).select(["id", "text"]).limit(len(ids)).to_list()
-        return {row["id"]: row["text"] for row in rows}
+        return {row["id"]: row["text"] for row in self.rows_by_id(ids, ["id", "text"])}
+
+    def scan(self, *, with_vector: bool = False) -> Iterator[pa.RecordBatch]:
+        """Every row's metadata (and vector) in batches, for a reader that keeps them in memory."""
+        if self._table is None:
+            return
+        columns = [*META_COLUMNS, "vector"] if with_vector and self.dim > 0 else META_COLUMNS
+        yield from self._table.search().select(columns).limit(None).to_batches(SCAN_BATCH_ROWS)

@@ -41,6 +41,11 @@ CREATE INDEX IF NOT EXISTS defs_name ON defs(name);
 CREATE INDEX IF NOT EXISTS defs_path ON defs(path);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Inside every transaction that changes what a file's rows are (see `Manifest.generation`).
+_BUMP_GENERATION = """
+INSERT INTO meta VALUES ('generation', '1')
+ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +134,7 @@ class Manifest:
                 "INSERT INTO defs VALUES (?,?,?,?,?,?)",
                 [(r.path, *d) for r in records for d in r.defs],
             )
+            db.execute(_BUMP_GENERATION)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -149,6 +155,7 @@ class Manifest:
         try:
             self._db.executemany("DELETE FROM files WHERE path = ?", keys)
             self._db.executemany("DELETE FROM defs WHERE path = ?", keys)
+            self._db.execute(_BUMP_GENERATION)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -163,7 +170,26 @@ class Manifest:
         return rows.fetchall()
 
     def mark_embedded(self, paths: Iterable[str]) -> None:
-        self._db.executemany("UPDATE files SET embedded = 1 WHERE path = ?", [(p,) for p in paths])
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("UPDATE files SET embedded = 1 WHERE path = ?", [(p,) for p in paths])
+            db.execute(_BUMP_GENERATION)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def generation(self) -> int:
+        """A number that changes whenever files' rows or vectors change: a long-lived reader
+        compares it to know, in one probe, whether anything it holds is stale."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def versions(self) -> dict[str, tuple[str, int]]:
+        """Each indexed file's content hash and whether its vectors are stored."""
+        rows = self._db.execute("SELECT path, hash, embedded FROM files WHERE skip_reason IS NULL")
+        return {path: (digest, embedded) for path, digest, embedded in rows}
 
     def pending_chunks(self) -> int:
         """How many chunks wait for a vector: tracked here so that nobody scans the vectors."""

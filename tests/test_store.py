@@ -3,8 +3,11 @@ keeps versions and disk flat over many updates."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,6 +55,80 @@ def test_replace_files_swaps_one_files_rows_and_leaves_the_others(tmp_path: Path
     ]
     assert "v2" in store.texts(["a.py#0"])["a.py#0"]
     assert [r["path"] for r in store.full_text("v2", 5)] == ["a.py"]
+
+
+def test_an_edit_rewrites_only_the_rows_that_changed(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "lance", DIM)
+    rows = rows_for("a.py", 3) + rows_for("b.py", 2)
+    store.append(rows)
+    store.set_vectors([(r["id"], r["hash"], unit(i)) for i, r in enumerate(rows)])
+    versions = store.version_count()
+    store.replace_files(["a.py"], rows_for("a.py", 3))  # saved without a change
+    assert store.version_count() == versions
+    edited = rows_for("a.py", 3)
+    edited[2] = rows_for("a.py", 3, tag="v2")[2]
+    store.replace_files(["a.py"], edited)  # rows as the parser gives them: no vectors
+    assert store.version_count() == versions + 1
+    assert "v2" in store.texts(["a.py#2"])["a.py#2"]
+    # The untouched chunks keep their vectors; the edited one lost the vector of its old text.
+    assert [store.nearest(unit(i), 1)[0]["id"] for i in (0, 1)] == ["a.py#0", "a.py#1"]
+    assert store.nearest(unit(2), 1)[0]["id"] != "a.py#2"
+
+
+def test_only_the_rows_written_are_embedded_and_every_row_has_a_vector(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "lance", DIM)
+    store.append(rows_for("b.py", 2))
+    asked: list[str] = []
+
+    def embed(rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        asked.extend(r["id"] for r in rows)
+        return np.stack([unit(int(r["id"][-1])) for r in rows])
+
+    store.replace_files(["a.py"], rows_for("a.py", 3), embed=embed)
+    assert sorted(asked) == ["a.py#0", "a.py#1", "a.py#2"]
+    asked.clear()
+    edited = rows_for("a.py", 4)
+    edited[1] = rows_for("a.py", 2, tag="v2")[1]
+    store.replace_files(["a.py"], edited, embed=embed)
+    assert sorted(asked) == ["a.py#1", "a.py#3"]
+    assert [store.nearest(unit(i), 1)[0]["id"] for i in range(4)] == [f"a.py#{i}" for i in range(4)]
+
+
+def test_a_reader_never_finds_a_file_missing_while_it_is_replaced(tmp_path: Path) -> None:
+    writer = ChunkStore(tmp_path / "lance", DIM)
+    writer.append(rows_for("a.py", 3) + rows_for("b.py", 2))
+    writer.ensure_indexes()
+    reader = ChunkStore(tmp_path / "lance", DIM)  # as another process would open it
+    done = threading.Event()
+    seen: list[int] = []
+
+    def read() -> None:
+        while not done.is_set():
+            seen.append(len(reader.rows_for_paths(["a.py"])))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for step in range(24):
+            count = 1 + step % 5  # the file grows and shrinks
+            writer.replace_files(["a.py"], rows_for("a.py", count, tag=f"v{step}"))
+            # Once the call returns, readers see exactly the new rows.
+            found = reader.rows_for_paths(["a.py"])
+            assert sorted(r["id"] for r in found) == [f"a.py#{i}" for i in range(count)]
+            assert all(f"v{step} " in t for t in reader.texts([r["id"] for r in found]).values())
+    finally:
+        done.set()
+        thread.join()
+    assert seen and min(seen) > 0
+    assert len(reader.rows_for_paths(["b.py"])) == 2
+
+
+def test_rows_stored_twice_are_put_right_by_the_next_replace(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "lance", DIM)
+    store.append(rows_for("a.py", 2))
+    store.append(rows_for("a.py", 2))
+    store.replace_files(["a.py"], rows_for("a.py", 2, tag="v2"))
+    assert sorted(r["id"] for r in store.rows_for_paths(["a.py"])) == ["a.py#0", "a.py#1"]
 
 
 def test_vectors_attach_only_to_the_text_they_were_computed_for(tmp_path: Path) -> None:

@@ -9,7 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.repos import write_files
 
+from mcode.config import Paths, Settings
+from mcode.index.pipeline import Indexer, open_index
+from mcode.store import IndexLock
 from mcode.watch import Debouncer, RepoWatcher
 
 DEADLINE = 5.0  # how long a poll may take before the test fails; a pass is far quicker
@@ -298,3 +302,99 @@ def test_symlinked_directories_are_not_followed(watch, repo: Path, tmp_path: Pat
     (repo / "src" / "sentinel.py").write_text("s\n")
     assert recorder.wait_paths("src/sentinel.py")
     assert "link/x.py" not in recorder.paths()
+
+
+# -- the watcher's batches reaching the index (Indexer.process_changes) ----------------------------
+
+INDEXED = {
+    "pkg/a.py": (
+        "def alpha_first():\n    return 1\n\n\n"
+        "def alpha_second():\n    return 2\n\n\n"
+        "def alpha_third():\n    return 3\n"
+    ),
+    "pkg2/c.py": "def gamma_sibling():\n    return 3\n",
+    "pkg-old/d.py": "def delta_neighbour():\n    return 4\n",
+    "top.py": "def top_level_helper():\n    return 5\n",
+}
+
+
+class Killed(BaseException):
+    """Stands for kill -9 at the point where it is raised: nothing after it runs."""
+
+
+def open_indexer(root: Path, tmp_path: Path) -> tuple[Indexer, IndexLock]:
+    paths = Paths(repo=root, user_config=tmp_path / "config", cache=tmp_path / "cache")
+    return open_index(Settings(paths=paths), None)
+
+
+def symbols(indexer: Indexer, path: str) -> list[str]:
+    rows = indexer.store.rows_for_paths([path])
+    return [r["symbol"] for r in sorted(rows, key=lambda r: r["start_line"])]
+
+
+@pytest.fixture
+def indexed(tmp_path: Path) -> Iterator[Indexer]:
+    root = tmp_path / "indexed"
+    write_files(root, INDEXED)
+    indexer, lock = open_indexer(root, tmp_path)
+    try:
+        indexer.update()
+        yield indexer
+    finally:
+        indexer.manifest.close()
+        lock.release()
+
+
+def test_an_edited_file_is_searchable_at_once_and_its_old_chunks_are_gone(indexed: Indexer) -> None:
+    (indexed.root / "pkg/a.py").write_text("def alpha_renamed():\n    return 1\n")
+    report = indexed.process_changes(["pkg/a.py"])
+    assert report.changed == 1
+    assert symbols(indexed, "pkg/a.py") == ["alpha_renamed"]
+    assert [r["symbol"] for r in indexed.store.full_text("alpha_renamed", 3)] == ["alpha_renamed"]
+    assert indexed.store.full_text("third", 3) == []
+
+
+def test_a_deleted_directory_takes_exactly_its_files_rows(indexed: Indexer) -> None:
+    shutil.rmtree(indexed.root / "pkg")
+    report = indexed.process_changes(["pkg/"])
+    assert report.deleted == 1
+    assert symbols(indexed, "pkg/a.py") == []
+    for path in ("pkg2/c.py", "pkg-old/d.py", "top.py"):  # names that sort around "pkg/"
+        assert symbols(indexed, path), path
+
+
+def test_a_file_a_killed_run_left_half_written_is_rewritten_by_the_next_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "killed"
+    write_files(root, INDEXED)
+    path = root / "pkg/a.py"
+    first, lock = open_indexer(root, tmp_path)
+    try:
+        first.update()
+        before = path.stat()
+        path.write_text("def alpha_shrunk():\n    return 1\n")
+
+        def killed(*args: object) -> None:
+            raise Killed
+
+        # Die between the commit of the new rows and the delete of the leftover old ones.
+        monkeypatch.setattr(first.store._table, "delete", killed)
+        with pytest.raises(Killed):
+            first.process_changes(["pkg/a.py"])
+    finally:
+        first.manifest.close()
+        lock.release()
+    # The user undoes the edit: the bytes and the stat are the ones the manifest recorded.
+    path.write_text(INDEXED["pkg/a.py"])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    # The next process's first batch names another file only.
+    after, lock = open_indexer(root, tmp_path)
+    try:
+        after.process_changes(["top.py"])
+        assert symbols(after, "pkg/a.py") == ["alpha_first", "alpha_second", "alpha_third"]
+        assert after.store.full_text("shrunk", 3) == []
+        assert after.update().changed == 0  # and nothing is left to redo
+    finally:
+        after.manifest.close()
+        lock.release()

@@ -25,6 +25,8 @@ from mcode.index.worker import FileResult, FileTask, process_file
 from mcode.store import IndexLock, Manifest
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from mcode.embed import Embedder
     from mcode.store.chunks import ChunkStore
 
@@ -155,6 +157,9 @@ class Indexer:
         self.embedder = embedder
         self.progress: Progress = progress or _NoProgress()
         self._embed_now = False
+        # Files a killed run left in flight that this run has not rewritten yet.
+        self._redo: set[str] = set()
+        self._indexed = self._vector_indexed = False
 
     # -- the whole run -------------------------------------------------------------------------
 
@@ -163,10 +168,16 @@ class Indexer:
         report = IndexReport(embedder=self.embedder.id if self.embedder else "none")
         timer = _Timer(report.timings)
         with timer.stage("discover"):
-            states = self.manifest.states()
+            self._redo = set(self.manifest.get_meta(IN_FLIGHT) or ())
             if only is None:
+                states = self.manifest.states()
                 found = discover(self.root, self.settings.max_file_bytes)
             else:
+                # A batch looks up its own files (and what a killed run left in flight), not the
+                # state of every file in the repository.
+                only = [*only, *sorted(self._redo)]
+                dirs = [p for p in only if p.endswith("/")]
+                states = self.manifest.states_for([p for p in only if not p.endswith("/")], dirs)
                 found = discover_paths(
                     self.root, _expand_dirs(only, states), self.settings.max_file_bytes
                 )
@@ -177,12 +188,15 @@ class Indexer:
         self._embed_now = embed and self.embedder is not None
         self._delete(deleted, report)
         self._parse_and_write(tasks, cold, report, timer)
-        if embed and self.embedder is not None:
+        embedding = embed and self.embedder is not None
+        if embedding:
             with timer.stage("embed"):
                 self.embed_pending(report)
         with timer.stage("optimize"):
             self._maintain()
-        report.vectors_pending = self.manifest.pending_chunks() if self.embedder else 0
+        # embed_pending returns only once no file waits for its vectors.
+        waiting = self.embedder is not None and not embedding
+        report.vectors_pending = self.manifest.pending_chunks() if waiting else 0
         report.total_chunks = self.store.count()
         report.skipped = _merge_skips(found.skipped, self.manifest.skipped())
         report.syntax_errors = self.manifest.flagged("syntax_errors")
@@ -199,7 +213,12 @@ class Indexer:
             if wanted is not None and not wanted(path):
                 continue
             state = states.get(path)
-            if state is not None and (state.mtime_ns, state.size) == (source.mtime_ns, source.size):
+            # A file a killed run left in flight may hold rows the manifest does not describe (a
+            # mix of old and new ones, or rows for bytes it has since gone back to): rewrite it
+            # whatever its stat and hash say.
+            redo = path in self._redo
+            stat = (source.mtime_ns, source.size)
+            if state is not None and not redo and (state.mtime_ns, state.size) == stat:
                 continue
             tasks.append(
                 FileTask(
@@ -208,12 +227,12 @@ class Indexer:
                     source.size,
                     source.mtime_ns,
                     self.settings.max_file_bytes,
-                    state.hash if state else None,
+                    state.hash if state and not redo else None,
                 )
             )
         deleted = [p for p in states if p not in current and (wanted is None or wanted(p))]
         # Files whose rows a killed run wrote before the manifest could record them.
-        for path in self.manifest.get_meta(IN_FLIGHT) or ():
+        for path in self._redo:
             if path not in current and path not in states:
                 deleted.append(path)
         return tasks, deleted
@@ -223,7 +242,8 @@ class Indexer:
             return
         self.store.delete_files(deleted)
         self.manifest.delete(deleted)
-        self.manifest.set_meta(IN_FLIGHT, [])
+        self._redo.difference_update(deleted)
+        self.manifest.set_meta(IN_FLIGHT, sorted(self._redo))
         report.deleted = len(deleted)
 
     def _parse_and_write(
@@ -261,20 +281,23 @@ class Indexer:
             return 0
         rows = [row for result in results for row in result.rows]
         paths = [r.record.path for r in results]
-        self.manifest.set_meta(IN_FLIGHT, paths)
-        # A small batch (an edit, a watcher's batch) is embedded before it is written, so its rows
-        # land with their vectors in one commit; unchanged chunks come from the vector cache.
-        embedded = self._embed_now and not cold and len(rows) <= EMBED_BEFORE_WRITE_ROWS
-        if embedded and rows and self.embedder is not None:
-            texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in rows]
-            for row, vector in zip(rows, self.embedder.embed_documents(texts), strict=True):
-                row["vector"] = vector.tolist()
+        # The store commits new rows before it deletes a file's leftover ones, and both before the
+        # manifest records the file: until then the file is in flight, and a run killed meanwhile
+        # leaves it for the next run to rewrite.
+        self.manifest.set_meta(IN_FLIGHT, sorted(self._redo.union(paths)))
+        # A small batch (an edit, a watcher's batch) is embedded as it is written, so its rows land
+        # with their vectors; the store asks only for the rows it writes (an edit's new chunks),
+        # and keeps the vectors of the rows it leaves alone.
+        embedder = self.embedder if self._embed_now else None
+        embedded = embedder is not None and not cold and len(rows) <= EMBED_BEFORE_WRITE_ROWS
         if cold:
             self.store.append(rows)
         else:
-            self.store.replace_files(paths, rows)
+            embed = _row_vectors(embedder) if embedder is not None and embedded else None
+            self.store.replace_files(paths, rows, embed=embed)
         self.manifest.upsert((r.record for r in results), embedded=embedded)
-        self.manifest.set_meta(IN_FLIGHT, [])
+        self._redo.difference_update(paths)
+        self.manifest.set_meta(IN_FLIGHT, sorted(self._redo))
         return len(rows)
 
     # -- vectors --------------------------------------------------------------------------------
@@ -316,8 +339,12 @@ class Indexer:
     # -- upkeep --------------------------------------------------------------------------------
 
     def _maintain(self) -> None:
-        self.store.ensure_indexes()
-        self.store.ensure_vector_index()
+        # Built indexes stay built: listing them again would cost every watcher update ~2 ms.
+        if not self._indexed:
+            self.store.ensure_indexes()
+            self._indexed = self.store.count() > 0
+        if not self._vector_indexed:
+            self._vector_indexed = self.store.ensure_vector_index()
         if self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
 
@@ -332,6 +359,16 @@ class Indexer:
     def process_changes(self, paths: Collection[str]) -> IndexReport:
         """The watcher's entry point: re-index exactly these repo-relative paths (or dirs ending '/')."""
         return self.update(only=paths)
+
+
+def _row_vectors(embedder: Embedder) -> Callable[[Sequence[dict[str, Any]]], np.ndarray]:
+    """Vectors for store rows, from the text the vector cache is keyed by."""
+
+    def vectors(rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in rows]
+        return embedder.embed_documents(texts)
+
+    return vectors
 
 
 def _expand_dirs(only: Collection[str], states: dict) -> list[str]:

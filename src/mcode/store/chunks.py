@@ -1,16 +1,17 @@
 """Archival memory of the code: the LanceDB chunk table.
 
-This is the only module that uses lancedb (imported through `lancedb_import`). Rows for a file are replaced in one `merge_insert`, so a
-reader sees either the old or the new version of a file, never a mix or a gap. Vectors are optional per
-row: the lexical columns land first and are searchable at once, and vectors are filled in afterwards by
-(id, hash), which cannot attach a vector to text that has changed meanwhile.
+This is the only module that uses lancedb (imported through `lancedb_import`). Replacing a file's rows
+writes only the rows that differ, new and changed ones first and the leftovers deleted after, so a reader
+never sees the file missing and sees old and new rows side by side only between two commits. Vectors are
+optional per row: the lexical columns land first and are searchable at once, and vectors are filled in
+afterwards by (id, hash), which cannot attach a vector to text that has changed meanwhile.
 """
 
 from __future__ import annotations
 
 import shutil
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,22 @@ VECTOR_INDEX_MIN_ROWS = 10_000
 # there says what the chunk *is*, a match in `text` only that it mentions the word.
 HEAD_BOOST = 3.0
 SCAN_BATCH_ROWS = 8_192
+# What decides whether a stored row already says what a new one would. `hash` stands for the text: it is
+# the hash of path, symbol and text, and vectors attach by it too.
+_SAME_ROW_COLUMNS = [
+    "id",
+    "path",
+    "language",
+    "kind",
+    "symbol",
+    "signature",
+    "docstring",
+    "start_line",
+    "end_line",
+    "head",
+    "hash",
+]
+_IDS_PER_DELETE = 500
 # What ranking needs; the chunk text (the bulk of a row) is fetched only for the rows finally shown.
 META_COLUMNS = [
     "id",
@@ -77,6 +94,27 @@ def _quote(value: str) -> str:
 
 def path_filter(paths: Iterable[str]) -> str:
     return "path IN (" + ",".join(_quote(p) for p in paths) + ")"
+
+
+def _same_row(stored: tuple[tuple, bool] | None, row: dict[str, Any], needs_vector: bool) -> bool:
+    """Whether writing `row` would change nothing a reader sees. A stored vector for the same hash
+    is the vector `row` would bring, so it is kept even when `row` comes without one."""
+    if stored is None:
+        return False
+    values, has_vector = stored
+    if values != tuple(row.get(name) for name in _SAME_ROW_COLUMNS):
+        return False
+    return has_vector or not (needs_vector or row.get("vector") is not None)
+
+
+def _with_vectors(
+    rows: Sequence[dict[str, Any]], embed: Callable[[Sequence[dict[str, Any]]], np.ndarray] | None
+) -> list[dict[str, Any]]:
+    rows = list(rows)
+    if embed is not None and rows:
+        for row, vector in zip(rows, embed(rows), strict=True):
+            row["vector"] = vector
+    return rows
 
 
 class ChunkStore:
@@ -141,20 +179,71 @@ class ChunkStore:
             if f"{column}_idx" not in present:
                 self._table.create_fts_index(column, use_tantivy=False, replace=True, stem=False)
 
-    def replace_files(self, paths: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-        """Make `rows` the complete set of rows for `paths`, atomically."""
+    def replace_files(
+        self,
+        paths: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+        embed: Callable[[Sequence[dict[str, Any]]], np.ndarray] | None = None,
+    ) -> None:
+        """Make `rows` the complete set of rows for `paths`, writing only what differs.
+
+        New and changed rows land in one commit, then rows past a file's new end are deleted in a
+        second, so a reader sees the old rows, for a moment the new ones beside a few stale ones, then
+        the new ones: never a gap. A killed run leaves the file in the manifest's in-flight list and the
+        next run writes it again. One merge that deletes by source would be a single commit, but it
+        joins against the whole table (~150 ms at 66k rows, against ~25 ms for this with the read of
+        the stored rows), and rewriting unchanged rows leaves them outside the full-text index, which
+        every query then scans.
+
+        With `embed` (rows -> their vectors), every row of `paths` ends up with a vector, and only
+        the rows about to be written are embedded: an edit embeds its new chunks, not the whole file.
+        """
         if not paths:
             return
-        data = self._arrow(rows)
         if self._table is None:
-            if data.num_rows:
-                self._create(data)
+            rows = _with_vectors(rows, embed)
+            if rows:
+                self._create(self._arrow(rows))
             return
-        merge = self._table.merge_insert("id")
-        merge = merge.when_matched_update_all().when_not_matched_insert_all()
-        merge = merge.when_not_matched_by_source_delete(path_filter(paths))
-        merge.execute(data, on_bad_vectors="null")
-        self.writes_since_optimize += 1
+        stored = self._stored_rows(paths)
+        if stored is None:  # an id stored twice: no merge can tell the copies apart
+            self._table.delete(path_filter(paths))
+            self.append(_with_vectors(rows, embed))
+            return
+        needs_vector = embed is not None
+        changed = [r for r in rows if not _same_row(stored.get(r["id"]), r, needs_vector)]
+        changed = _with_vectors(changed, embed)
+        wanted = {row["id"] for row in rows}
+        stale = [id_ for id_ in stored if id_ not in wanted]
+        if changed:
+            data = self._arrow(changed)
+            if any(row["id"] in stored for row in changed):
+                merge = self._table.merge_insert("id")
+                merge = merge.when_matched_update_all().when_not_matched_insert_all()
+                merge.execute(data, on_bad_vectors="null")
+            else:  # only new ids: an append, no join at all
+                self._table.add(data, on_bad_vectors="null")
+        for start in range(0, len(stale), _IDS_PER_DELETE):
+            part = stale[start : start + _IDS_PER_DELETE]
+            self._table.delete("id IN (" + ",".join(_quote(i) for i in part) + ")")
+        if changed or stale:
+            self.writes_since_optimize += 1
+
+    def _stored_rows(self, paths: Sequence[str]) -> dict[str, tuple[tuple, bool]] | None:
+        """What the table holds for `paths`: by id, the compared columns and whether a vector is
+        attached; None when an id occurs twice (a damaged table: deleting the files' rows and
+        adding them again is the only repair, and leaves the files missing for a moment)."""
+        columns = {name: name for name in _SAME_ROW_COLUMNS}
+        if self.dim > 0:
+            columns["has_vector"] = "vector IS NOT NULL"
+        query = self._table.search().where(path_filter(paths)).select(columns).limit(None)
+        stored: dict[str, tuple[tuple, bool]] = {}
+        for row in query.to_arrow().to_pylist():
+            if row["id"] in stored:
+                return None
+            values = tuple(row[name] for name in _SAME_ROW_COLUMNS)
+            stored[row["id"]] = (values, bool(row.get("has_vector")))
+        return stored
 
     def append(self, rows: Sequence[dict[str, Any]]) -> None:
         """Add rows for files that have none yet (a cold build): cheaper than a merge."""

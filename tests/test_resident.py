@@ -84,8 +84,8 @@ def resident_for(indexer: Indexer) -> ResidentChunks:
     return ResidentChunks(indexer.store, indexer.manifest)
 
 
-def answers(searcher: Searcher, query: str) -> list[tuple[str, str, int]]:
-    return [(r.path, r.symbol, r.start_line) for r in searcher.search(query, k=8)]
+def answers(searcher: Searcher, query: str) -> list[tuple[str, str, int, str]]:
+    return [(r.path, r.symbol, r.start_line, r.snippet) for r in searcher.search(query, k=8)]
 
 
 QUERIES = [
@@ -122,10 +122,9 @@ def test_the_copy_follows_edits_and_deletions_without_reopening(indexer: Indexer
     with open(indexer.root / "shop/cart.py", "a", encoding="utf-8") as handle:
         handle.write("\n\ndef apply_discount_voucher(cart, code):\n    return cart\n")
     indexer.process_changes(["shop/cart.py"])
-    assert answers(searcher, "apply_discount_voucher")[0][:2] == (
-        "shop/cart.py",
-        "apply_discount_voucher",
-    )
+    path, symbol, _, snippet = answers(searcher, "apply_discount_voucher")[0]
+    assert (path, symbol) == ("shop/cart.py", "apply_discount_voucher")
+    assert snippet.startswith("def apply_discount_voucher(cart, code):")
 
     (indexer.root / "util/text.py").unlink()
     indexer.process_changes(["util/text.py"])

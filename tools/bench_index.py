@@ -678,7 +678,7 @@ class SearchClock:
         ("full text", "chunks", "full_text"),
         ("vector", "chunks", "nearest"),
         ("rows for paths", "chunks", "rows_for_paths"),
-        ("chunk texts", "chunks", "texts"),
+        ("chunk texts", "chunks", "text_heads"),
         ("defs lookup", "manifest", "definitions_named"),
         ("manifest paths", "manifest", "states"),
     )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from mcode.store.chunks import META_COLUMNS
+from mcode.store.chunks import META_COLUMNS, first_lines
 
 if TYPE_CHECKING:
     from mcode.store import Manifest
@@ -31,6 +31,9 @@ RELOAD_SHARE = 0.3
 PATHS_PER_QUERY = 400
 # Dropped rows are only marked; past this many (and a quarter of the copy) the copy is rebuilt.
 COMPACT_MIN_DEAD = 1_000
+# The head of each chunk's text is kept for the snippets of results (a store query of ~5 ms each
+# search otherwise); ~25 MB for the standard library's 66k chunks.
+HEAD_LINES = 16
 
 
 class ResidentChunks:
@@ -49,6 +52,7 @@ class ResidentChunks:
         self._generation: int | None = None
         self._files: dict[str, tuple[str, int]] = {}
         self._columns: dict[str, list[Any]] = {name: [] for name in META_COLUMNS}
+        self._heads: list[str] = []
         self._by_id: dict[str, int] = {}
         self._by_path: dict[str, list[int]] = {}
         self._matrix = np.zeros((0, max(self.dim, 1)), dtype=np.float32)
@@ -69,13 +73,15 @@ class ResidentChunks:
             gone = [p for p in self._files if p not in versions]
             if self._generation is None or len(changed) > RELOAD_SHARE * max(len(versions), 1):
                 self._reset()
-                for batch in self.store.scan(with_vector=True):
+                for batch in self.store.scan(with_text=True, with_vector=True):
                     self._append(pa.Table.from_batches([batch]))
             else:
                 self._drop([*changed, *gone])
                 for start in range(0, len(changed), PATHS_PER_QUERY):
                     part = changed[start : start + PATHS_PER_QUERY]
-                    rows = self.store.rows_for_paths(part, 1_000_000, with_vector=True)
+                    rows = self.store.rows_for_paths(
+                        part, 1_000_000, with_text=True, with_vector=True
+                    )
                     self._append(pa.Table.from_pylist(rows))
                 if self._dead > max(COMPACT_MIN_DEAD, self._size // 4):
                     self._compact()
@@ -84,6 +90,7 @@ class ResidentChunks:
 
     def _reset(self, capacity: int = 0) -> None:
         self._columns = {name: [] for name in META_COLUMNS}
+        self._heads = []
         self._by_id, self._by_path = {}, {}
         self._matrix = np.zeros((max(capacity, 1024), max(self.dim, 1)), dtype=np.float32)
         self._live = np.zeros(len(self._matrix), dtype=bool)
@@ -103,6 +110,9 @@ class ResidentChunks:
                 self._drop_index(self._by_id[old])
         for name in META_COLUMNS:
             self._columns[name].extend(table.column(name).to_pylist())
+        self._heads.extend(
+            first_lines(t or "", HEAD_LINES) for t in table.column("text").to_pylist()
+        )
         ids, paths = self._columns["id"], self._columns["path"]
         for index in range(first, first + n):
             self._by_id[ids[index]] = index
@@ -147,9 +157,10 @@ class ResidentChunks:
     def _compact(self) -> None:
         keep = np.array(sorted(self._by_id.values()), dtype=np.int64)
         columns = {name: [values[i] for i in keep] for name, values in self._columns.items()}
+        heads = [self._heads[i] for i in keep]
         matrix, live = self._matrix[keep], self._live[keep]
         self._reset(len(keep))
-        self._columns = columns
+        self._columns, self._heads = columns, heads
         self._matrix[: len(keep)], self._live[: len(keep)] = matrix, live
         self._size = len(keep)
         for index, (key, path) in enumerate(zip(columns["id"], columns["path"], strict=True)):
@@ -200,8 +211,18 @@ class ResidentChunks:
             ]
             return [self._row(i) for i in found[:limit]]
 
-    def texts(self, ids: Sequence[str]) -> dict[str, str]:
-        return self.store.texts(ids)
+    def text_heads(self, ids: Sequence[str], lines: int) -> dict[str, str]:
+        if lines > HEAD_LINES:
+            return self.store.text_heads(ids, lines)
+        with self._lock:
+            self.refresh()
+            found = {
+                i: first_lines(self._heads[self._by_id[i]], lines) for i in ids if i in self._by_id
+            }
+        missing = [i for i in ids if i not in found]
+        if missing:
+            found.update(self.store.text_heads(missing, lines))
+        return found
 
     def _rows_by_id(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Rows by id; ids the copy does not know yet (written, not yet in the manifest) are read."""

@@ -102,7 +102,7 @@ class ChunkReads(Protocol):
     def rows_for_paths(
         self, paths: Sequence[str], limit: int = ..., *, symbols: Sequence[str] = ...
     ) -> list[dict[str, Any]]: ...
-    def texts(self, ids: Sequence[str]) -> dict[str, str]: ...
+    def text_heads(self, ids: Sequence[str], lines: int) -> dict[str, str]: ...
 
 
 class Searcher:
@@ -171,7 +171,8 @@ class Searcher:
         return self._executor
 
     def _with_snippets(self, results: list[SearchResult]) -> list[SearchResult]:
-        texts = self.chunks.texts([r.chunk_id for r in results])
+        # One line more than shown: whether there is more to mark with an ellipsis.
+        texts = self.chunks.text_heads([r.chunk_id for r in results], SNIPPET_LINES + 1)
         return [replace(r, snippet=_snippet(texts.get(r.chunk_id, ""))) for r in results]
 
     # -- structural evidence -------------------------------------------------------------------

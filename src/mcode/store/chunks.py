@@ -92,6 +92,10 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def first_lines(text: str, lines: int) -> str:
+    return "\n".join(text.split("\n", lines)[:lines])
+
+
 def path_filter(paths: Iterable[str]) -> str:
     return "path IN (" + ",".join(_quote(p) for p in paths) + ")"
 
@@ -385,9 +389,17 @@ class ChunkStore:
         """The text of the given chunks, by id."""
         return {row["id"]: row["text"] for row in self.rows_by_id(ids, ["id", "text"])}
 
-    def scan(self, *, with_vector: bool = False) -> Iterator[pa.RecordBatch]:
-        """Every row's metadata (and vector) in batches, for a reader that keeps them in memory."""
+    def text_heads(self, ids: Sequence[str], lines: int) -> dict[str, str]:
+        """The first `lines` lines of the given chunks' text (what a result shows), by id."""
+        return {key: first_lines(text, lines) for key, text in self.texts(ids).items()}
+
+    def scan(
+        self, *, with_text: bool = False, with_vector: bool = False
+    ) -> Iterator[pa.RecordBatch]:
+        """Every row's metadata (text, vector) in batches, for a reader that keeps them in memory."""
         if self._table is None:
             return
-        columns = [*META_COLUMNS, "vector"] if with_vector and self.dim > 0 else META_COLUMNS
+        columns = [*META_COLUMNS, "text"] if with_text else list(META_COLUMNS)
+        if with_vector and self.dim > 0:
+            columns.append("vector")
         yield from self._table.search().select(columns).limit(None).to_batches(SCAN_BATCH_ROWS)

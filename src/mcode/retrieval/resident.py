@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from mcode.retrieval.vectors import VectorMatrix
 from mcode.store.chunks import META_COLUMNS, first_lines
 
 if TYPE_CHECKING:
@@ -55,8 +56,7 @@ class ResidentChunks:
         self._heads: list[str] = []
         self._by_id: dict[str, int] = {}
         self._by_path: dict[str, list[int]] = {}
-        self._matrix = np.zeros((0, max(self.dim, 1)), dtype=np.float32)
-        self._live = np.zeros(0, dtype=bool)  # the row exists and has a vector
+        self._vectors = VectorMatrix(max(self.dim, 1))
         self._size = 0
         self._dead = 0
 
@@ -72,9 +72,10 @@ class ResidentChunks:
             changed = [p for p, v in versions.items() if self._files.get(p) != v]
             gone = [p for p in self._files if p not in versions]
             if self._generation is None or len(changed) > RELOAD_SHARE * max(len(versions), 1):
-                self._reset()
+                self._reset(self.store.count())
                 for batch in self.store.scan(with_text=True, with_vector=True):
                     self._append(pa.Table.from_batches([batch]))
+                self._vectors.fit(self._size)
             else:
                 self._drop([*changed, *gone])
                 for start in range(0, len(changed), PATHS_PER_QUERY):
@@ -85,6 +86,8 @@ class ResidentChunks:
                     self._append(pa.Table.from_pylist(rows))
                 if self._dead > max(COMPACT_MIN_DEAD, self._size // 4):
                     self._compact()
+                elif not self._vectors.projected:
+                    self._vectors.fit(self._size)
             self._files = versions
             self._generation = generation
 
@@ -92,8 +95,7 @@ class ResidentChunks:
         self._columns = {name: [] for name in META_COLUMNS}
         self._heads = []
         self._by_id, self._by_path = {}, {}
-        self._matrix = np.zeros((max(capacity, 1024), max(self.dim, 1)), dtype=np.float32)
-        self._live = np.zeros(len(self._matrix), dtype=bool)
+        self._vectors = VectorMatrix(max(self.dim, 1), capacity)
         self._size = self._dead = 0
 
     def _append(self, table: pa.Table) -> None:
@@ -103,8 +105,6 @@ class ResidentChunks:
         if n == 0:
             return
         first = self._size
-        while first + n > len(self._matrix):
-            self._grow()
         for old in table.column("id").to_pylist():
             if old in self._by_id:  # written again while we read: the newest wins
                 self._drop_index(self._by_id[old])
@@ -122,20 +122,9 @@ class ResidentChunks:
             present = np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))
             # flatten() skips null entries: its rows are the present ones, in order.
             values = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, self.dim)
-            norms = np.linalg.norm(values, axis=1)
-            keep = norms > 0
-            rows = first + present[keep]
-            self._matrix[rows] = values[keep] / norms[keep, None]
-            self._live[rows] = True
+            keep = np.linalg.norm(values, axis=1) > 0
+            self._vectors.set(first + present[keep], values[keep])
         self._size += n
-
-    def _grow(self) -> None:
-        size = max(1024, len(self._matrix) * 3 // 2)
-        matrix = np.zeros((size, self._matrix.shape[1]), dtype=np.float32)
-        matrix[: len(self._matrix)] = self._matrix
-        live = np.zeros(size, dtype=bool)
-        live[: len(self._live)] = self._live
-        self._matrix, self._live = matrix, live
 
     def _drop(self, paths: Iterable[str]) -> None:
         for path in paths:
@@ -147,7 +136,7 @@ class ResidentChunks:
         if self._by_id.get(key) != index:
             return
         del self._by_id[key]
-        self._live[index] = False
+        self._vectors.kill(index)
         self._dead += 1
         indexes = self._by_path[path]
         indexes.remove(index)
@@ -158,10 +147,10 @@ class ResidentChunks:
         keep = np.array(sorted(self._by_id.values()), dtype=np.int64)
         columns = {name: [values[i] for i in keep] for name, values in self._columns.items()}
         heads = [self._heads[i] for i in keep]
-        matrix, live = self._matrix[keep], self._live[keep]
-        self._reset(len(keep))
-        self._columns, self._heads = columns, heads
-        self._matrix[: len(keep)], self._live[: len(keep)] = matrix, live
+        vectors = self._vectors
+        vectors.compact(keep)
+        self._reset()
+        self._columns, self._heads, self._vectors = columns, heads, vectors
         self._size = len(keep)
         for index, (key, path) in enumerate(zip(columns["id"], columns["path"], strict=True)):
             self._by_id[key] = index
@@ -181,20 +170,13 @@ class ResidentChunks:
         return [{**rows[h["id"]], "_score": h["_score"]} for h in hits if h["id"] in rows]
 
     def nearest(self, vector: np.ndarray, k: int) -> list[dict[str, Any]]:
-        """Exact cosine neighbours over every stored vector."""
+        """Cosine neighbours over every stored vector (see `VectorMatrix` for how exact)."""
+        if self.dim <= 0:
+            return []
         with self._lock:
             self.refresh()
-            n = self._size
-            query = np.asarray(vector, dtype=np.float32)
-            norm = float(np.linalg.norm(query))
-            k = min(k, int(self._live[:n].sum()))
-            if self.dim <= 0 or norm == 0 or k <= 0:
-                return []
-            similarity = self._matrix[:n] @ (query / norm)
-            similarity[~self._live[:n]] = -np.inf
-            top = np.argpartition(-similarity, k - 1)[:k]
-            top = top[np.argsort(-similarity[top], kind="stable")]
-            return [{**self._row(i), "_distance": 1.0 - float(similarity[i])} for i in top]
+            found = self._vectors.nearest(vector, k, self._size)
+            return [{**self._row(i), "_distance": 1.0 - similarity} for i, similarity in found]
 
     def rows_for_paths(
         self, paths: Sequence[str], limit: int = 10_000, *, symbols: Sequence[str] = ()

@@ -21,16 +21,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mcode.config import Settings, ensure_private_dir
 from mcode.index.discover import Discovery, SourceFile, discover, discover_paths
 from mcode.index.rows import embedding_text
-from mcode.index.worker import FileResult, FileTask, process_file
+from mcode.index.worker import BatchResult, FileResult, FileTask, process_batch
 from mcode.store import IndexLock, Manifest
 
 if TYPE_CHECKING:
     import numpy as np
+    import pyarrow as pa
 
     from mcode.embed import Embedder
     from mcode.store.chunks import ChunkStore
 
 POOL_MIN_FILES = 48
+BATCHES_PER_WORKER = 24
+MAX_BATCH_FILES = 64
 WRITE_BATCH_ROWS = 8_000
 MERGE_BATCH_FILES = 200
 EMBED_BATCH = 256
@@ -122,21 +125,54 @@ def _worker_count() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _run_tasks(tasks: Sequence[FileTask], progress: Progress) -> Iterator[FileResult]:
-    """Results in any order; worker processes when the job is big enough to repay starting them."""
+def _run_tasks(
+    tasks: Sequence[FileTask], columnar: bool, progress: Progress
+) -> Iterator[BatchResult]:
+    """Results in task order, a batch of files at a time; worker processes when the job is big
+    enough to repay starting them. With `columnar`, each batch's rows come as one Arrow batch."""
     workers = _worker_count()
     if len(tasks) < POOL_MIN_FILES or workers == 1:
-        for task in tasks:
-            yield process_file(task)
-            progress.advance()
+        for batch in _batches(tasks, 1):
+            yield process_batch(batch, columnar)
+            progress.advance(len(batch))
         return
     # forkserver: LanceDB's runtime threads must not be forked into the workers.
     context = multiprocessing.get_context("forkserver")
-    chunksize = max(1, min(32, len(tasks) // (workers * 8)))
+    batches = _batches(tasks, workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for result in pool.map(process_file, tasks, chunksize=chunksize):
+        futures = [pool.submit(process_batch, batch, columnar) for batch in batches]
+        # The workers take a while to start (the fork server first imports the main module: a
+        # second and more under tools/bench_index.py). Meanwhile this process, idle otherwise,
+        # takes batches from the end; they are handed on in their turn, so the order holds.
+        done_here: dict[int, BatchResult] = {}
+        last = len(batches) - 1
+        while last > 0 and not futures[0].done() and futures[last].cancel():
+            done_here[last] = process_batch(batches[last], columnar)
+            progress.advance(len(batches[last]))
+            last -= 1
+        for index, future in enumerate(futures):
+            if index in done_here:
+                yield done_here.pop(index)
+                continue
+            result = future.result()
+            progress.advance(len(result.results))
             yield result
-            progress.advance()
+
+
+def _batches(tasks: Sequence[FileTask], workers: int) -> list[Sequence[FileTask]]:
+    """Runs of tasks with about equal bytes: enough per worker that the last ones finish close
+    together, few enough that a batch's fixed costs (pickling, an Arrow batch) stay small."""
+    target = max(1, sum(t.size for t in tasks) // (workers * BATCHES_PER_WORKER))
+    batches: list[Sequence[FileTask]] = []
+    start, size = 0, 0
+    for end, task in enumerate(tasks, 1):
+        size += task.size
+        if size >= target or end - start >= MAX_BATCH_FILES:
+            batches.append(tasks[start:end])
+            start, size = end, 0
+    if start < len(tasks):
+        batches.append(tasks[start:])
+    return batches
 
 
 class Indexer:
@@ -251,54 +287,72 @@ class Indexer:
     ) -> None:
         self.progress.start("parse", len(tasks))
         pending: list[FileResult] = []
+        columns: list[pa.RecordBatch] = []  # a cold build's rows, as the workers sent them
         pending_rows = 0
         started = time.perf_counter()
         write_time = 0.0
-        for result in _run_tasks(tasks, self.progress):
-            if result.unchanged:
-                self.manifest.touch(
-                    [(result.record.path, result.record.mtime_ns, result.record.size)]
-                )
-                continue
-            report.changed += 1
-            pending.append(result)
-            pending_rows += len(result.rows)
+        for batch in _run_tasks(tasks, cold, self.progress):
+            for result in batch.results:
+                if result.unchanged:
+                    self.manifest.touch(
+                        [(result.record.path, result.record.mtime_ns, result.record.size)]
+                    )
+                    continue
+                report.changed += 1
+                pending.append(result)
+                pending_rows += result.record.chunks
+            if batch.columns is not None:
+                columns.append(batch.columns)
             if pending_rows >= WRITE_BATCH_ROWS or (not cold and len(pending) >= MERGE_BATCH_FILES):
                 t0 = time.perf_counter()
-                report.chunks_written += self._write(pending, cold)
+                report.chunks_written += self._write(pending, cold, columns)
                 write_time += time.perf_counter() - t0
-                pending, pending_rows = [], 0
+                pending, columns, pending_rows = [], [], 0
         t0 = time.perf_counter()
-        report.chunks_written += self._write(pending, cold)
+        report.chunks_written += self._write(pending, cold, columns)
         write_time += time.perf_counter() - t0
         self.progress.finish()
         total = time.perf_counter() - started
         report.timings["parse"] = report.timings.get("parse", 0.0) + total - write_time
         report.timings["write"] = report.timings.get("write", 0.0) + write_time
 
-    def _write(self, results: list[FileResult], cold: bool) -> int:
+    def _write(
+        self, results: list[FileResult], cold: bool, columns: Sequence[pa.RecordBatch]
+    ) -> int:
+        """Store the results' rows and record the files. A cold build's rows come as `columns`
+        (every row of `results`, in order), anything else's as each result's `rows`."""
         if not results:
             return 0
-        rows = [row for result in results for row in result.rows]
         paths = [r.record.path for r in results]
         # The store commits new rows before it deletes a file's leftover ones, and both before the
         # manifest records the file: until then the file is in flight, and a run killed meanwhile
         # leaves it for the next run to rewrite.
         self.manifest.set_meta(IN_FLIGHT, sorted(self._redo.union(paths)))
-        # A small batch (an edit, a watcher's batch) is embedded as it is written, so its rows land
-        # with their vectors; the store asks only for the rows it writes (an edit's new chunks),
-        # and keeps the vectors of the rows it leaves alone.
-        embedder = self.embedder if self._embed_now else None
-        embedded = embedder is not None and not cold and len(rows) <= EMBED_BEFORE_WRITE_ROWS
         if cold:
-            self.store.append(rows)
+            import pyarrow as pa
+
+            written = sum(batch.num_rows for batch in columns)
+            if written:
+                self.store.append(pa.Table.from_batches(columns))
+            embedded = False
         else:
+            rows = [row for result in results for row in result.rows]
+            written = len(rows)
+            # A small batch (an edit, a watcher's batch) is embedded as it is written, so its
+            # rows land with their vectors; the store asks only for the rows it writes (an edit's
+            # new chunks), and keeps the vectors of the rows it leaves alone.
+            embedder = self.embedder if self._embed_now else None
+            embedded = embedder is not None and len(rows) <= EMBED_BEFORE_WRITE_ROWS
             embed = _row_vectors(embedder) if embedder is not None and embedded else None
             self.store.replace_files(paths, rows, embed=embed)
-        self.manifest.upsert((r.record for r in results), embedded=embedded)
+        self.manifest.upsert(
+            [r.record for r in results],
+            embedded=embedded,
+            refs_json=[r.refs_json for r in results],
+        )
         self._redo.difference_update(paths)
         self.manifest.set_meta(IN_FLIGHT, sorted(self._redo))
-        return len(rows)
+        return written
 
     # -- vectors --------------------------------------------------------------------------------
 

@@ -6,13 +6,33 @@ The embedding text is rebuilt from stored columns when vectors are filled in lat
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from mcode.embed.base import text_hash  # the vector cache's content address: one definition
 from mcode.index.model import Chunk
 from mcode.index.terms import name_terms, path_terms
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 DOCSTRING_IN_HEAD = 600
+# A row's lexical columns, in the chunk table's order (store.chunks.chunk_schema adds the vector).
+ROW_COLUMNS = (
+    "id",
+    "path",
+    "language",
+    "kind",
+    "symbol",
+    "signature",
+    "docstring",
+    "start_line",
+    "end_line",
+    "text",
+    "head",
+    "hash",
+)
+_INT_COLUMNS = frozenset({"start_line", "end_line"})
 
 
 def embedding_text(path: str, symbol: str, text: str) -> str:
@@ -31,24 +51,41 @@ def head_text(chunk: Chunk, path_words: list[str] | None = None) -> str:
     return " ".join([*words, chunk.signature, chunk.docstring[:DOCSTRING_IN_HEAD]])
 
 
-def chunk_rows(chunks: list[Chunk]) -> list[dict[str, Any]]:
-    rows = []
+def row_values(chunks: list[Chunk]) -> Iterator[tuple[Any, ...]]:
+    """One file's rows as tuples in ROW_COLUMNS order."""
     path_words = path_terms(chunks[0].path) if chunks else []  # one file: once, not per chunk
     for ordinal, chunk in enumerate(chunks):
-        rows.append(
-            {
-                "id": f"{chunk.path}#{ordinal}",
-                "path": chunk.path,
-                "language": chunk.language,
-                "kind": chunk.kind,
-                "symbol": chunk.symbol,
-                "signature": chunk.signature,
-                "docstring": chunk.docstring,
-                "start_line": chunk.start_line,
-                "end_line": chunk.end_line,
-                "text": chunk.text,
-                "head": head_text(chunk, path_words),
-                "hash": text_hash(embedding_text(chunk.path, chunk.symbol, chunk.text)),
-            }
+        yield (
+            f"{chunk.path}#{ordinal}",
+            chunk.path,
+            chunk.language,
+            chunk.kind,
+            chunk.symbol,
+            chunk.signature,
+            chunk.docstring,
+            chunk.start_line,
+            chunk.end_line,
+            chunk.text,
+            head_text(chunk, path_words),
+            text_hash(embedding_text(chunk.path, chunk.symbol, chunk.text)),
         )
-    return rows
+
+
+def chunk_rows(chunks: list[Chunk]) -> list[dict[str, Any]]:
+    return [dict(zip(ROW_COLUMNS, values, strict=True)) for values in row_values(chunks)]
+
+
+def rows_batch(rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
+    """Rows (tuples from `row_values`) as one Arrow batch of the lexical columns.
+
+    A worker process hands a cold build its rows this way: a batch pickles as a few buffers,
+    where a list of dicts pickles string by string and must then be converted again for the store.
+    """
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ROW_COLUMNS)
+    arrays = [
+        pa.array(values, pa.int32() if name in _INT_COLUMNS else pa.string())
+        for name, values in zip(ROW_COLUMNS, columns, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=list(ROW_COLUMNS))

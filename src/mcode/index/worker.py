@@ -1,18 +1,24 @@
 """The per-file work of indexing: read, check, parse, chunk. Runs in worker processes on big jobs, so it
-imports nothing heavy beyond tree-sitter and returns plain picklable data.
+imports nothing heavy beyond tree-sitter (and pyarrow, only when asked for columns) and returns plain
+picklable data.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcode.index.chunker import parse_file
 from mcode.index.discover import read_source
 from mcode.index.languages import language_for_path
-from mcode.index.rows import chunk_rows
-from mcode.store.manifest import FileRecord
+from mcode.index.model import Chunk
+from mcode.index.rows import chunk_rows, row_values, rows_batch
+from mcode.store.manifest import FileRecord, encode_refs
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,20 +36,53 @@ class FileResult:
     record: FileRecord
     rows: list[dict[str, Any]] = field(default_factory=list)
     unchanged: bool = False  # same bytes as last time: only the stat needs recording
+    # The references as the manifest stores them, encoded here: a list of hundreds of names costs
+    # more to pickle and unpickle than to encode, and the encoding is off the main process.
+    refs_json: str | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Several files' results; with `columns`, their rows (record.chunks each, in the order of
+    `results`) travel as one Arrow batch and each result's `rows` is empty."""
+
+    results: list[FileResult]
+    columns: pa.RecordBatch | None = None
 
 
 def process_file(task: FileTask) -> FileResult:
+    record, refs, chunks = _process(task)
+    if chunks is None:
+        return FileResult(record, unchanged=True)
+    return FileResult(record, chunk_rows(chunks), refs_json=refs)
+
+
+def process_batch(tasks: Sequence[FileTask], columnar: bool) -> BatchResult:
+    if not columnar:
+        return BatchResult([process_file(task) for task in tasks])
+    results: list[FileResult] = []
+    rows: list[tuple[Any, ...]] = []
+    for task in tasks:
+        record, refs, chunks = _process(task)
+        results.append(FileResult(record, unchanged=chunks is None, refs_json=refs))
+        if chunks:
+            rows.extend(row_values(chunks))
+    return BatchResult(results, rows_batch(rows))
+
+
+def _process(task: FileTask) -> tuple[FileRecord, str | None, list[Chunk] | None]:
+    """A file's record (its references left out), the references encoded for the manifest, and
+    its chunks; None for chunks when its bytes are the same as last time."""
     source = read_source(Path(task.abspath), task.path, task.max_file_bytes)
     if source.content_hash and source.content_hash == task.previous_hash:
         record = FileRecord(task.path, task.mtime_ns, task.size, source.content_hash, "", None, 0)
-        return FileResult(record, unchanged=True)
+        return record, None, None
     if source.text is None:
         reason = source.skip_reason or "unreadable"
         record = FileRecord(task.path, task.mtime_ns, task.size, source.content_hash, "", reason, 0)
-        return FileResult(record)
+        return record, None, []
     head = source.text[:200].split("\n", 1)[0]
     parsed = parse_file(task.path, source.text, language_for_path(task.path, head))
-    rows = chunk_rows(parsed.chunks)
     record = FileRecord(
         path=task.path,
         mtime_ns=task.mtime_ns,
@@ -51,10 +90,9 @@ def process_file(task: FileTask) -> FileResult:
         hash=source.content_hash,
         language=parsed.language,
         skip_reason=None,
-        chunks=len(rows),
+        chunks=len(parsed.chunks),
         syntax_errors=parsed.syntax_errors,
         invalid_utf8=source.invalid_utf8,
-        refs=parsed.references,
         defs=[(d.name, d.symbol, d.kind, d.line, d.signature) for d in parsed.definitions],
     )
-    return FileResult(record, rows)
+    return record, encode_refs(parsed.references), parsed.chunks

@@ -85,6 +85,20 @@ class DefRow(NamedTuple):
     signature: str
 
 
+def encode_refs(refs: Sequence[str]) -> str:
+    """A file's references as the JSON array the `refs` column holds.
+
+    References are identifiers, which JSON needs no escape for: joined, they give json.dumps's
+    text in a tenth of its time. Anything else goes through json.dumps.
+    """
+    if not refs:
+        return "[]"
+    names = "".join(refs)
+    if names.isascii() and names.isprintable() and '"' not in names and "\\" not in names:
+        return '["' + '", "'.join(refs) + '"]'
+    return json.dumps(list(refs))
+
+
 class Manifest:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,11 +115,22 @@ class Manifest:
         rows = self._db.execute("SELECT path, mtime_ns, size, hash, skip_reason FROM files")
         return {p: FileState(m, s, h, r) for p, m, s, h, r in rows}
 
-    def upsert(self, records: Iterable[FileRecord], *, embedded: bool = False) -> None:
-        """Record files as indexed; `embedded` says their rows were written with their vectors."""
+    def upsert(
+        self,
+        records: Iterable[FileRecord],
+        *,
+        embedded: bool = False,
+        refs_json: Sequence[str | None] | None = None,
+    ) -> None:
+        """Record files as indexed; `embedded` says their rows were written with their vectors.
+
+        `refs_json`, per record, is its references already encoded by `encode_refs` (a worker
+        process does it, off this process), or None to encode the record's `refs` here.
+        """
         records = list(records)
         if not records:
             return
+        encoded = refs_json if refs_json is not None else [None] * len(records)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -124,10 +149,10 @@ class Manifest:
                         r.chunks,
                         int(r.syntax_errors),
                         int(r.invalid_utf8),
-                        json.dumps(list(r.refs)),
+                        refs if refs is not None else encode_refs(r.refs),
                         int(embedded or r.chunks == 0),
                     )
-                    for r in records
+                    for r, refs in zip(records, encoded, strict=True)
                 ],
             )
             db.executemany(

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.repos import write_files
+from support.repos import indexed_repo, write_files
 
-from mcode.config import Paths, Settings
 from mcode.embed.base import text_hash
-from mcode.index.pipeline import Indexer, open_index
+from mcode.index.pipeline import Indexer
 from mcode.index.rows import embedding_text
 from mcode.retrieval import resident as resident_module
 from mcode.retrieval.resident import ResidentChunks
@@ -68,16 +67,8 @@ class HashEmbedder:
 
 @pytest.fixture
 def indexer(tmp_path: Path) -> Iterator[Indexer]:
-    repo = tmp_path / "repo"
-    write_files(repo, FILES)
-    paths = Paths(repo=repo, user_config=tmp_path / "config", cache=tmp_path / "cache")
-    opened, lock = open_index(Settings(paths=paths), HashEmbedder())
-    try:
-        opened.update()
+    with indexed_repo(tmp_path / "repo", FILES, tmp_path, HashEmbedder()) as opened:
         yield opened
-    finally:
-        opened.manifest.close()
-        lock.release()
 
 
 def resident_for(indexer: Indexer) -> ResidentChunks:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.repos import write_files
+from support.repos import indexed_repo, write_files
 
 from mcode.config import Paths, Settings
 from mcode.index.pipeline import Indexer, open_index
@@ -334,15 +334,8 @@ def symbols(indexer: Indexer, path: str) -> list[str]:
 
 @pytest.fixture
 def indexed(tmp_path: Path) -> Iterator[Indexer]:
-    root = tmp_path / "indexed"
-    write_files(root, INDEXED)
-    indexer, lock = open_indexer(root, tmp_path)
-    try:
-        indexer.update()
+    with indexed_repo(tmp_path / "indexed", INDEXED, tmp_path) as indexer:
         yield indexer
-    finally:
-        indexer.manifest.close()
-        lock.release()
 
 
 def test_an_edited_file_is_searchable_at_once_and_its_old_chunks_are_gone(indexed: Indexer) -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mcode.config import Paths, Settings
+from mcode.index.pipeline import Indexer, open_index
+
+if TYPE_CHECKING:
+    from mcode.embed import Embedder
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
@@ -76,3 +85,20 @@ def run_mcode(
         text=True,
         timeout=timeout,
     )
+
+
+@contextmanager
+def indexed_repo(
+    root: Path, files: dict[str, str], state: Path, embedder: Embedder | None = None
+) -> Iterator[Indexer]:
+    """`files` written under `root` and indexed in process (user config and caches under
+    `state`); the indexer holds the writer's lock until the block ends."""
+    write_files(root, files)
+    paths = Paths(repo=root, user_config=state / "config", cache=state / "cache")
+    indexer, lock = open_index(Settings(paths=paths), embedder)
+    try:
+        indexer.update()
+        yield indexer
+    finally:
+        indexer.manifest.close()
+        lock.release()

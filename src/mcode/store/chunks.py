@@ -34,21 +34,6 @@ VECTOR_INDEX_MIN_ROWS = 10_000
 # there says what the chunk *is*, a match in `text` only that it mentions the word.
 HEAD_BOOST = 3.0
 SCAN_BATCH_ROWS = 8_192
-# What decides whether a stored row already says what a new one would. `hash` stands for the text: it is
-# the hash of path, symbol and text, and vectors attach by it too.
-_SAME_ROW_COLUMNS = [
-    "id",
-    "path",
-    "language",
-    "kind",
-    "symbol",
-    "signature",
-    "docstring",
-    "start_line",
-    "end_line",
-    "head",
-    "hash",
-]
 _IDS_PER_DELETE = 500
 # What ranking needs; the chunk text (the bulk of a row) is fetched only for the rows finally shown.
 META_COLUMNS = [
@@ -87,6 +72,11 @@ def chunk_schema(dim: int) -> pa.Schema:
     if dim > 0:
         fields.append(pa.field("vector", pa.list_(pa.float32(), dim), nullable=True))
     return pa.schema(fields, metadata={"mcode_schema": str(SCHEMA_VERSION)})
+
+
+# What decides whether a stored row already says what a new one would: every lexical column but the
+# text, for which `hash` stands (the hash of path, symbol and text; vectors attach by it too).
+_SAME_ROW_COLUMNS = [name for name in chunk_schema(0).names if name != "text"]
 
 
 def _quote(value: str) -> str:

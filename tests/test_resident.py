@@ -126,9 +126,10 @@ def test_the_copy_follows_edits_and_deletions_without_reopening(indexer: Indexer
 
 
 def test_vectors_stored_later_reach_the_copy(indexer: Indexer) -> None:
+    resident = resident_for(indexer)
+    resident.refresh()  # the rows without vectors arrive as a change, not in the first load
     write_files(indexer.root, {"late.py": "def arrives_late():\n    return 1\n"})
     indexer.update(embed=False)
-    resident = resident_for(indexer)
     assert resident.rows_for_paths(["late.py"])  # searchable by text at once
     row = indexer.store.rows_for_paths(["late.py"], with_text=True)[0]
     exact = HashEmbedder._vector(embedding_text(row["path"], row["symbol"], row["text"]))

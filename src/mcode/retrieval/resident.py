@@ -120,10 +120,11 @@ class ResidentChunks:
         if "vector" in table.column_names and self.dim > 0:
             column = table.column("vector").combine_chunks()
             present = np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))
-            # flatten() skips null entries: its rows are the present ones, in order.
-            values = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, self.dim)
-            keep = np.linalg.norm(values, axis=1) > 0
-            self._vectors.set(first + present[keep], values[keep])
+            if len(present):  # rows without any vector come as a column of type null
+                # flatten() skips null entries: its rows are the present ones, in order.
+                values = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, self.dim)
+                keep = np.linalg.norm(values, axis=1) > 0
+                self._vectors.set(first + present[keep], values[keep])
         self._size += n
 
     def _drop(self, paths: Iterable[str]) -> None:

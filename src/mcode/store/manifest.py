@@ -41,6 +41,7 @@ CREATE INDEX IF NOT EXISTS defs_name ON defs(name);
 CREATE INDEX IF NOT EXISTS defs_path ON defs(path);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_IN_LIST_PART = 500  # values per IN list: SQLite allows 999 parameters on older builds
 # Inside every transaction that changes what a file's rows are (see `Manifest.generation`).
 _BUMP_GENERATION = """
 INSERT INTO meta VALUES ('generation', '1')
@@ -252,32 +253,22 @@ class Manifest:
         rows = self._db.execute(f"SELECT path FROM files WHERE {column} = 1 ORDER BY path")
         return [p for (p,) in rows]
 
+    def _select_in(self, sql: str, values: Iterable[Any]) -> Iterator[tuple]:
+        """Rows of `sql`, whose `{marks}` stands for the placeholders of an IN list, for the
+        distinct `values`, queried in parts that stay within SQLite's limit on parameters."""
+        values = list(dict.fromkeys(values))
+        for start in range(0, len(values), _IN_LIST_PART):
+            part = values[start : start + _IN_LIST_PART]
+            yield from self._db.execute(sql.format(marks=",".join("?" * len(part))), part)
+
     def definitions_named(self, names: Iterable[str]) -> list[DefRow]:
-        names = list(dict.fromkeys(names))
-        out: list[DefRow] = []
-        for start in range(0, len(names), 500):
-            part = names[start : start + 500]
-            marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                f"SELECT path, name, symbol, kind, line, signature FROM defs WHERE name IN ({marks})",
-                part,
-            )
-            out.extend(DefRow(*row) for row in rows)
-        return out
+        sql = "SELECT path, name, symbol, kind, line, signature FROM defs WHERE name IN ({marks})"
+        return [DefRow(*row) for row in self._select_in(sql, names)]
 
     def definition_counts(self, names: Iterable[str]) -> dict[str, int]:
         """How many files define each name: a name defined in one place is strong evidence."""
-        names = list(dict.fromkeys(names))
-        counts: dict[str, int] = {}
-        for start in range(0, len(names), 500):
-            part = names[start : start + 500]
-            marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                f"SELECT name, COUNT(DISTINCT path) FROM defs WHERE name IN ({marks}) GROUP BY name",
-                part,
-            )
-            counts.update(rows.fetchall())
-        return counts
+        sql = "SELECT name, COUNT(DISTINCT path) FROM defs WHERE name IN ({marks}) GROUP BY name"
+        return dict(self._select_in(sql, names))
 
     def symbols(self) -> Iterator[tuple[str, list[DefRow], list[str]]]:
         """Every indexed file with its definitions and references, for the repo map."""
@@ -356,13 +347,9 @@ class Manifest:
     def states_for(self, paths: Iterable[str], dirs: Iterable[str] = ()) -> dict[str, FileState]:
         """`states()` of just these files and of the files under these directories (ending '/'):
         a watcher's batch of one file costs a lookup, not a read of every file's state."""
-        out: dict[str, FileState] = {}
         query = "SELECT path, mtime_ns, size, hash, skip_reason FROM files WHERE "
-        paths = list(dict.fromkeys(paths))
-        for start in range(0, len(paths), 500):
-            part = paths[start : start + 500]
-            rows = self._db.execute(query + f"path IN ({','.join('?' * len(part))})", part)
-            out.update((p, FileState(m, s, h, r)) for p, m, s, h, r in rows)
+        rows = self._select_in(query + "path IN ({marks})", paths)
+        out = {p: FileState(m, s, h, r) for p, m, s, h, r in rows}
         for prefix in dirs:
             # Every path starting 'd/' sorts from 'd/' up to, not including, 'd0' ('0' follows '/').
             bounds = (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))

@@ -23,6 +23,7 @@ from mcode.index.discover import Discovery, SourceFile, discover, discover_paths
 from mcode.index.rows import embedding_text
 from mcode.index.worker import BatchResult, FileResult, FileTask, process_batch
 from mcode.store import IndexLock, Manifest
+from mcode.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +44,9 @@ OPTIMIZE_EVERY_WRITES = 64
 # Manifest key naming the files whose rows are being written: if the run dies there, the next one
 # knows which rows may have no manifest entry.
 IN_FLIGHT = "in_flight"
+# What the fork server imports before forking workers: the main module first, as multiprocessing
+# does by default (a worker must find what the main module defines), then what every worker needs.
+_WORKER_PRELOAD = ["__main__", "mcode.index.worker", "pyarrow"]
 
 
 class Progress(Protocol):
@@ -136,8 +140,10 @@ def _run_tasks(
             yield process_batch(batch, columnar)
             progress.advance(len(batch))
         return
-    # forkserver: LanceDB's runtime threads must not be forked into the workers.
+    # forkserver: LanceDB's runtime threads must not be forked into the workers. The server imports
+    # the worker's modules once, before it forks them, instead of each worker importing its own.
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_WORKER_PRELOAD)
     batches = _batches(tasks, workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(process_batch, batch, columnar) for batch in batches]
@@ -448,8 +454,6 @@ def _merge_skips(*sources: dict[str, list[str]]) -> dict[str, list[str]]:
 
 def index_identity(embedder: Embedder | None) -> dict[str, object]:
     """What the stored rows depend on: a change of either means a rebuild, not a crash."""
-    from mcode.store.chunks import SCHEMA_VERSION
-
     return {"schema": SCHEMA_VERSION, "embedder": embedder.id if embedder else "none"}
 
 

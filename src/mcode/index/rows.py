@@ -12,27 +12,12 @@ from typing import TYPE_CHECKING, Any
 from mcode.embed.base import text_hash  # the vector cache's content address: one definition
 from mcode.index.model import Chunk
 from mcode.index.terms import name_terms, path_terms
+from mcode.store.schema import LEXICAL_COLUMNS, chunk_schema
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 DOCSTRING_IN_HEAD = 600
-# A row's lexical columns, in the chunk table's order (store.chunks.chunk_schema adds the vector).
-ROW_COLUMNS = (
-    "id",
-    "path",
-    "language",
-    "kind",
-    "symbol",
-    "signature",
-    "docstring",
-    "start_line",
-    "end_line",
-    "text",
-    "head",
-    "hash",
-)
-_INT_COLUMNS = frozenset({"start_line", "end_line"})
 
 
 def embedding_text(path: str, symbol: str, text: str) -> str:
@@ -52,7 +37,7 @@ def head_text(chunk: Chunk, path_words: list[str] | None = None) -> str:
 
 
 def row_values(chunks: list[Chunk]) -> Iterator[tuple[Any, ...]]:
-    """One file's rows as tuples in ROW_COLUMNS order."""
+    """One file's rows as tuples in LEXICAL_COLUMNS order."""
     path_words = path_terms(chunks[0].path) if chunks else []  # one file: once, not per chunk
     for ordinal, chunk in enumerate(chunks):
         yield (
@@ -72,7 +57,7 @@ def row_values(chunks: list[Chunk]) -> Iterator[tuple[Any, ...]]:
 
 
 def chunk_rows(chunks: list[Chunk]) -> list[dict[str, Any]]:
-    return [dict(zip(ROW_COLUMNS, values, strict=True)) for values in row_values(chunks)]
+    return [dict(zip(LEXICAL_COLUMNS, values, strict=True)) for values in row_values(chunks)]
 
 
 def rows_batch(rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
@@ -83,9 +68,7 @@ def rows_batch(rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
     """
     import pyarrow as pa
 
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ROW_COLUMNS)
-    arrays = [
-        pa.array(values, pa.int32() if name in _INT_COLUMNS else pa.string())
-        for name, values in zip(ROW_COLUMNS, columns, strict=True)
-    ]
-    return pa.RecordBatch.from_arrays(arrays, names=list(ROW_COLUMNS))
+    schema = chunk_schema(0)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(LEXICAL_COLUMNS)
+    arrays = [pa.array(values, field.type) for field, values in zip(schema, columns, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

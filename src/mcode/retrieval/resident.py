@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from mcode.retrieval.vectors import VectorMatrix
-from mcode.store.chunks import META_COLUMNS, first_lines
+from mcode.store.schema import META_COLUMNS, first_lines
 
 if TYPE_CHECKING:
     from mcode.store import Manifest

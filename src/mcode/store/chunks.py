@@ -21,12 +21,18 @@ import numpy as np
 import pyarrow as pa
 
 from mcode.store.lancedb_import import import_lancedb
+from mcode.store.schema import (
+    LEXICAL_COLUMNS,
+    META_COLUMNS,
+    SCHEMA_VERSION,
+    chunk_schema,
+    first_lines,
+)
 
 lancedb = import_lancedb()
 from lancedb.index import IvfFlat  # noqa: E402 - after the import shim
 from lancedb.query import MultiMatchQuery  # noqa: E402
 
-SCHEMA_VERSION = 3
 TABLE = "chunks"
 # Brute-force vector search over 10k rows of 384 dims costs ~15 ms here; past that an index pays off.
 VECTOR_INDEX_MIN_ROWS = 10_000
@@ -35,17 +41,6 @@ VECTOR_INDEX_MIN_ROWS = 10_000
 HEAD_BOOST = 3.0
 SCAN_BATCH_ROWS = 8_192
 _IDS_PER_DELETE = 500
-# What ranking needs; the chunk text (the bulk of a row) is fetched only for the rows finally shown.
-META_COLUMNS = [
-    "id",
-    "path",
-    "language",
-    "kind",
-    "symbol",
-    "signature",
-    "start_line",
-    "end_line",
-]
 
 warnings.filterwarnings("ignore", module="lancedb")
 
@@ -54,37 +49,13 @@ class StoreFormatError(Exception):
     """The table on disk was written by another schema or embedder; the index must be rebuilt."""
 
 
-def chunk_schema(dim: int) -> pa.Schema:
-    fields = [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("path", pa.string(), nullable=False),
-        pa.field("language", pa.string()),
-        pa.field("kind", pa.string()),
-        pa.field("symbol", pa.string()),
-        pa.field("signature", pa.string()),
-        pa.field("docstring", pa.string()),
-        pa.field("start_line", pa.int32()),
-        pa.field("end_line", pa.int32()),
-        pa.field("text", pa.string()),
-        pa.field("head", pa.string()),
-        pa.field("hash", pa.string()),
-    ]
-    if dim > 0:
-        fields.append(pa.field("vector", pa.list_(pa.float32(), dim), nullable=True))
-    return pa.schema(fields, metadata={"mcode_schema": str(SCHEMA_VERSION)})
-
-
 # What decides whether a stored row already says what a new one would: every lexical column but the
 # text, for which `hash` stands (the hash of path, symbol and text; vectors attach by it too).
-_SAME_ROW_COLUMNS = [name for name in chunk_schema(0).names if name != "text"]
+_SAME_ROW_COLUMNS = [name for name in LEXICAL_COLUMNS if name != "text"]
 
 
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def first_lines(text: str, lines: int) -> str:
-    return "\n".join(text.split("\n", lines)[:lines])
 
 
 def path_filter(paths: Iterable[str]) -> str:

@@ -3,6 +3,9 @@ keeps versions and disk flat over many updates."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
@@ -176,3 +179,18 @@ def test_a_table_of_another_format_is_refused_so_the_indexer_rebuilds(tmp_path: 
         ChunkStore(tmp_path / "lance", DIM * 2)
     ChunkStore.destroy(tmp_path / "lance")
     assert ChunkStore(tmp_path / "lance", DIM * 2).count() == 0
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, str(os.cpu_count())), ("1", "1")])
+def test_lance_computes_on_every_core_unless_the_user_says_otherwise(
+    given: str | None, expected: str
+) -> None:
+    """Lance alone would leave one compute thread on two cores, and index builds would idle one."""
+    env = {k: v for k, v in os.environ.items() if k != "LANCE_CPU_THREADS"}
+    if given is not None:
+        env["LANCE_CPU_THREADS"] = given
+    probe = "import os, mcode.store.chunks; print(os.environ['LANCE_CPU_THREADS'])"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == expected

@@ -45,8 +45,9 @@ OPTIMIZE_EVERY_WRITES = 64
 # knows which rows may have no manifest entry.
 IN_FLIGHT = "in_flight"
 # What the fork server imports before forking workers: the main module first, as multiprocessing
-# does by default (a worker must find what the main module defines), then what every worker needs.
-_WORKER_PRELOAD = ["__main__", "mcode.index.worker", "pyarrow"]
+# does by default (a worker must find what the main module defines), then the worker's code. Not
+# pyarrow: its import starts threads, and a process with threads must not fork.
+_WORKER_PRELOAD = ["__main__", "mcode.index.worker"]
 
 
 class Progress(Protocol):

@@ -27,17 +27,9 @@ LEXICAL_COLUMNS = (
     "head",
     "hash",
 )
-# What ranking needs; the chunk text (the bulk of a row) is fetched only for the rows finally shown.
-META_COLUMNS = [
-    "id",
-    "path",
-    "language",
-    "kind",
-    "symbol",
-    "signature",
-    "start_line",
-    "end_line",
-]
+# What ranking needs: everything but the texts (the bulk of a row, fetched only for the rows finally
+# shown) and the hash.
+META_COLUMNS = [c for c in LEXICAL_COLUMNS if c not in ("docstring", "text", "head", "hash")]
 _INT_COLUMNS = frozenset({"start_line", "end_line"})
 _NOT_NULL = frozenset({"id", "path"})
 # Strings are stored uncompressed. Lance's default compression cost ~0.6 s of CPU per 66k rows on

@@ -8,10 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from support.repos import git, make_repo, mcode_env, run_mcode, write_files
+
+from mcode.config import Paths, Settings
+from mcode.index.pipeline import open_index
 
 FILES = {
     "shop/cart.py": '''"""Shopping cart."""
@@ -366,3 +371,33 @@ def test_map_prints_a_ranked_outline_within_the_budget(repo, env):
     assert shown & {"Cart", "charge_credit_card", "RequestRouter", "Cart.total_price"}
     text = run_mcode(["map", "--tokens", "2000", "--query", "refund", "--repo", str(repo)], env)
     assert text.returncode == 0 and "refund_transaction" in text.stdout
+
+
+class _InterruptedEmbedder:
+    """Stands for a long embedding run the user stops (Ctrl-C) before its first batch is done."""
+
+    id = "test:interrupted"
+    dim = 8
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        raise KeyboardInterrupt
+
+    def embed_query(self, text: str) -> np.ndarray:
+        raise KeyboardInterrupt
+
+
+def test_an_embedding_run_stopped_early_leaves_the_full_text_index_built(tmp_path):
+    """Embedding a large repository takes an hour; searches meanwhile, and after the user stops
+    it, must use the full-text index rather than scan every row."""
+    repo = make_repo(tmp_path / "repo", FILES)
+    paths = Paths(repo=repo, user_config=tmp_path / "config", cache=tmp_path / "cache")
+    indexer, lock = open_index(Settings(paths=paths), _InterruptedEmbedder())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            indexer.update()
+        unindexed = indexer.store.unindexed_rows()
+        assert unindexed["text_idx"] == unindexed["head_idx"] == 0
+        assert indexer.store.full_text("charge credit card", 3)[0]["symbol"] == "charge_credit_card"
+    finally:
+        indexer.manifest.close()
+        lock.release()

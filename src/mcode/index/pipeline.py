@@ -233,6 +233,10 @@ class Indexer:
         self._parse_and_write(tasks, cold, report, timer)
         embedding = embed and self.embedder is not None
         if embedding:
+            # The full-text indexes first: embedding a large repository takes long enough that
+            # searches meanwhile, or after an interrupted run, must not scan every row.
+            with timer.stage("optimize"):
+                self._ensure_lexical_indexes()
             with timer.stage("embed"):
                 self.embed_pending(report)
         with timer.stage("optimize"):
@@ -399,11 +403,14 @@ class Indexer:
 
     # -- upkeep --------------------------------------------------------------------------------
 
-    def _maintain(self) -> None:
+    def _ensure_lexical_indexes(self) -> None:
         # Built indexes stay built: listing them again would cost every watcher update ~2 ms.
         if not self._indexed:
             self.store.ensure_indexes()
             self._indexed = self.store.count() > 0
+
+    def _maintain(self) -> None:
+        self._ensure_lexical_indexes()
         if not self._vector_indexed:
             self._vector_indexed = self.store.ensure_vector_index()
         if self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:

@@ -312,6 +312,15 @@ class ChunkStore:
     def count(self) -> int:
         return 0 if self._table is None else self._table.count_rows()
 
+    def unindexed_rows(self) -> dict[str, int]:
+        """By index name, the rows it does not cover yet, which every search scans one by one."""
+        if self._table is None:
+            return {}
+        return {
+            ix.name: self._table.index_stats(ix.name).num_unindexed_rows
+            for ix in self._table.list_indices()
+        }
+
     def version_count(self) -> int:
         return 0 if self._table is None else len(self._table.list_versions())
 

@@ -194,3 +194,28 @@ def test_lance_computes_on_every_core_unless_the_user_says_otherwise(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == expected
+
+
+def test_consolidating_edits_changes_nothing_a_reader_sees(tmp_path: Path) -> None:
+    """Edits' rows gathered into one fragment: every row, text and vector as before, found as
+    before, by this store and by a reader that opened the table earlier."""
+    store = ChunkStore(tmp_path / "lance", DIM)
+    store.append([{**r, "vector": unit(i)} for i, r in enumerate(rows_for("a.py", 20))])
+    store.ensure_indexes()
+    reader = ChunkStore(tmp_path / "lance", DIM)
+    for edit in range(8):
+        path = f"e{edit}.py"
+        store.replace_files([path], [{**r, "vector": unit(100 + edit)} for r in rows_for(path, 1)])
+    store.replace_files(["a.py"], rows_for("a.py", 19))  # a deletion among the edits
+
+    def seen(chunks: ChunkStore) -> list[tuple]:
+        paths = [f"e{e}.py" for e in range(8)] + ["a.py"]
+        rows = chunks.rows_for_paths(paths, with_text=True, with_vector=True)
+        return sorted((r["id"], r["text"], tuple(np.round(r["vector"], 5))) for r in rows)
+
+    before = seen(store)
+    store.consolidate()
+    assert seen(store) == seen(reader) == before
+    assert store.count() == reader.count() == 27
+    for edit in range(8):
+        assert [r["path"] for r in reader.full_text(f"e{edit}", 3)] == [f"e{edit}.py"]

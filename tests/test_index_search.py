@@ -373,28 +373,37 @@ def test_map_prints_a_ranked_outline_within_the_budget(repo, env):
     assert text.returncode == 0 and "refund_transaction" in text.stdout
 
 
-class _InterruptedEmbedder:
-    """Stands for a long embedding run the user stops (Ctrl-C) before its first batch is done."""
+class _CountingEmbedder:
+    """Constant unit vectors; with `stop`, the user stops the run (Ctrl-C) at the first batch."""
 
-    id = "test:interrupted"
+    id = "test:counting"
     dim = 8
 
+    def __init__(self, stop: bool) -> None:
+        self.stop = stop
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        raise KeyboardInterrupt
+        if self.stop:
+            raise KeyboardInterrupt
+        return np.full((len(texts), self.dim), 8**-0.5, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        raise KeyboardInterrupt
+        return self.embed_documents([text])[0]
 
 
-def test_an_embedding_run_stopped_early_leaves_the_full_text_index_built(tmp_path):
-    """Embedding a large repository takes an hour; searches meanwhile, and after the user stops
-    it, must use the full-text index rather than scan every row."""
+@pytest.mark.parametrize("stopped", [True, False], ids=["stopped", "finished"])
+def test_the_full_text_index_covers_every_row_whether_embedding_finished_or_not(tmp_path, stopped):
+    """Embedding a large repository takes an hour; searches meanwhile, after the user stops it,
+    and after it ends (vectors rewrite the rows they attach to) must not scan rows one by one."""
     repo = make_repo(tmp_path / "repo", FILES)
     paths = Paths(repo=repo, user_config=tmp_path / "config", cache=tmp_path / "cache")
-    indexer, lock = open_index(Settings(paths=paths), _InterruptedEmbedder())
+    indexer, lock = open_index(Settings(paths=paths), _CountingEmbedder(stopped))
     try:
-        with pytest.raises(KeyboardInterrupt):
-            indexer.update()
+        if stopped:
+            with pytest.raises(KeyboardInterrupt):
+                indexer.update()
+        else:
+            assert indexer.update().vectors_written == indexer.store.count()
         unindexed = indexer.store.unindexed_rows()
         assert unindexed["text_idx"] == unindexed["head_idx"] == 0
         assert indexer.store.full_text("charge credit card", 3)[0]["symbol"] == "charge_credit_card"

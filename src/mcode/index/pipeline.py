@@ -233,15 +233,17 @@ class Indexer:
         self._delete(deleted, report)
         self._parse_and_write(tasks, cold, report, timer)
         embedding = embed and self.embedder is not None
+        embedded = 0
         if embedding:
             # The full-text indexes first: embedding a large repository takes long enough that
             # searches meanwhile, or after an interrupted run, must not scan every row.
             with timer.stage("optimize"):
                 self._ensure_lexical_indexes()
             with timer.stage("embed"):
-                self.embed_pending(report)
+                embedded = self.embed_pending(report)
         with timer.stage("optimize"):
-            self._maintain()
+            # Attaching vectors rewrote those rows, outside the indexes just built: fold them in.
+            self._maintain(fold=embedded > 0)
         # embed_pending returns only once no file waits for its vectors.
         waiting = self.embedder is not None and not embedding
         report.vectors_pending = self.manifest.pending_chunks() if waiting else 0
@@ -410,14 +412,14 @@ class Indexer:
             self.store.ensure_indexes()
             self._indexed = self.store.count() > 0
 
-    def _maintain(self) -> None:
+    def _maintain(self, fold: bool = False) -> None:
         self._ensure_lexical_indexes()
-        if not self._vector_indexed:
-            self._vector_indexed = self.store.ensure_vector_index()
-        if self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
+        if fold or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
         elif self.store.writes_since_consolidate >= CONSOLIDATE_EVERY_WRITES:
             self.store.consolidate()
+        if not self._vector_indexed:
+            self._vector_indexed = self.store.ensure_vector_index()
 
     def settle(self) -> bool:
         """Fold rows written since the last optimize into the indexes; the watcher calls this once

@@ -62,6 +62,10 @@ def path_filter(paths: Iterable[str]) -> str:
     return "path IN (" + ",".join(_quote(p) for p in paths) + ")"
 
 
+def _id_filter(ids: Iterable[str]) -> str:
+    return "id IN (" + ",".join(_quote(i) for i in ids) + ")"
+
+
 def _same_row(stored: tuple[tuple, bool] | None, row: dict[str, Any], needs_vector: bool) -> bool:
     """Whether writing `row` would change nothing a reader sees. A stored vector for the same hash
     is the vector `row` would bring, so it is kept even when `row` comes without one."""
@@ -223,7 +227,7 @@ class ChunkStore:
             self.writes_since_consolidate += 1
         for start in range(0, len(stale), _IDS_PER_DELETE):
             part = stale[start : start + _IDS_PER_DELETE]
-            self._table.delete("id IN (" + ",".join(_quote(i) for i in part) + ")")
+            self._table.delete(_id_filter(part))
         if changed or stale:
             self.writes_since_optimize += 1
 
@@ -312,14 +316,8 @@ class ChunkStore:
         self.writes_since_consolidate = 0
         if self._table is None or not self._loose_ids:
             return
-        ids = sorted(self._loose_ids)
-        parts = []
-        for start in range(0, len(ids), _IDS_PER_DELETE):
-            where = (
-                "id IN (" + ",".join(_quote(i) for i in ids[start : start + _IDS_PER_DELETE]) + ")"
-            )
-            parts.append(self._table.search().where(where).limit(None).to_arrow())
-        rows = pa.concat_tables(parts).select(self.schema.names)
+        loose = self._table.search().where(_id_filter(sorted(self._loose_ids))).limit(None)
+        rows = loose.to_arrow().select(self.schema.names)
         if rows.num_rows:
             merge = self._table.merge_insert("id").when_matched_update_all()
             merge.execute(rows, on_bad_vectors="null")
@@ -416,8 +414,8 @@ class ChunkStore:
     ) -> list[dict[str, Any]]:
         if self._table is None or not ids:
             return []
-        where = "id IN (" + ",".join(_quote(i) for i in ids) + ")"
-        return self._table.search().where(where).select(list(columns)).limit(len(ids)).to_list()
+        search = self._table.search().where(_id_filter(ids)).select(list(columns))
+        return search.limit(len(ids)).to_list()
 
     def texts(self, ids: Sequence[str]) -> dict[str, str]:
         """The text of the given chunks, by id."""

@@ -41,6 +41,7 @@ VECTOR_INDEX_MIN_ROWS = 10_000
 HEAD_BOOST = 3.0
 SCAN_BATCH_ROWS = 8_192
 _IDS_PER_DELETE = 500
+CONSOLIDATE_MAX_ROWS = 5_000
 
 warnings.filterwarnings("ignore", module="lancedb")
 
@@ -314,7 +315,9 @@ class ChunkStore:
         which also folds them into the indexes, costs ~2 s.
         """
         self.writes_since_consolidate = 0
-        if self._table is None or not self._loose_ids:
+        # Past a few thousand rows, they came in big batches (a checkout), whose fragments are few:
+        # rewriting them would cost more than it saves.
+        if self._table is None or not 0 < len(self._loose_ids) <= CONSOLIDATE_MAX_ROWS:
             return
         loose = self._table.search().where(_id_filter(sorted(self._loose_ids))).limit(None)
         rows = loose.to_arrow().select(self.schema.names)

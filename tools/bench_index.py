@@ -302,7 +302,7 @@ def cold_build(work: Path, repo: Path) -> tuple[float, dict[str, Any], tuple[str
 
 def stage_cold(work: Path, repo: Path, raw_first: float, inputs: ParseInputs, out: Report) -> None:
     """COLD_RUNS cold builds, each in a fresh process and each between two measures of the floor:
-    this machine's speed drifts by a third within minutes, so each build is compared with the mean
+    this machine's speed drifts by up to half within minutes, so each build is compared with the mean
     of the floors measured just before and just after it, and the median ratio is the figure."""
     floors = [raw_first]
     runs = []

@@ -61,7 +61,7 @@ class Workspace:
         return cls(settings, store, manifest, embedder)
 
     def searcher(self, *, resident: bool = False) -> Searcher:
-        """`resident` keeps every chunk's metadata and vector in memory (~0.3 s and ~150 MB at
+        """`resident` keeps every chunk's metadata and vector in memory (~1 s and ~250 MB at
         66k chunks, then a search is several times faster): for processes that search often."""
         from mcode.retrieval.search import Searcher
 

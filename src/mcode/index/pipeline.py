@@ -149,9 +149,9 @@ def _run_tasks(
     batches = _batches(tasks, workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(process_batch, batch, columnar) for batch in batches]
-        # The workers take a while to start (the fork server first imports the main module: a
-        # second and more under tools/bench_index.py). Meanwhile this process, idle otherwise,
-        # takes batches from the end; they are handed on in their turn, so the order holds.
+        # The workers take a while to start (the fork server first imports the main module and
+        # the worker's). Meanwhile this process, idle otherwise, takes batches from the end;
+        # they are handed on in their turn, so the order holds.
         done_here: dict[int, BatchResult] = {}
         last = len(batches) - 1
         while last > 0 and not futures[0].done() and futures[last].cancel():

@@ -38,7 +38,8 @@ HEAD_LINES = 16
 
 
 class ResidentChunks:
-    """The chunk table's rows (without their text) and vectors, kept current with the manifest.
+    """The chunk table's rows (with the head of their text) and vectors, kept current with the
+    manifest.
 
     Columns are plain lists and the vectors one matrix; a row becomes a dict only when a search
     returns it. It answers the reads ranking makes, like `ChunkStore`, so a `Searcher` takes either.

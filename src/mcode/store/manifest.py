@@ -271,7 +271,8 @@ class Manifest:
         return dict(self._select_in(sql, names))
 
     def symbols(self) -> Iterator[tuple[str, list[DefRow], list[str]]]:
-        """Every indexed file with its definitions and references, for the repo map."""
+        """Every indexed file with its definitions and references, a row per definition: for
+        tools that want them all (tools/bench_index.py). The repo map reads `symbol_columns`."""
         defs: dict[str, list[DefRow]] = {}
         make = DefRow._make
         for row in self._db.execute(

@@ -45,6 +45,24 @@ def unit(seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+def test_reads_answer_with_filters_and_before_the_full_text_index_exists(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "lance", DIM)
+    store.append(rows_for("a.py", 3) + rows_for("b.py", 2, tag="other"))
+    # A cold build adds every row before it indexes: a search meanwhile scans them.
+    assert {r["path"] for r in store.full_text("other", 5)} == {"b.py"}
+    store.ensure_indexes()
+    assert {r["path"] for r in store.full_text("other", 5)} == {"b.py"}
+    assert len(store.full_text("func", 5, where="path = 'a.py'")) == 3
+    assert {r["path"] for r in store.full_text("func", 5, where="path = 'a.py'")} == {"a.py"}
+    store.set_vectors([(f"a.py#{i}", f"a.py-{i}-v1", unit(i)) for i in range(3)])
+    nearest = store.nearest(unit(1), 2)
+    assert nearest[0]["id"] == "a.py#1" and nearest[0]["_distance"] == pytest.approx(0, abs=1e-5)
+    assert [r["id"] for r in store.nearest(unit(1), 5, where="symbol = 'func_2'")] == ["a.py#2"]
+    rows = store.rows_for_paths(["a.py", "b.py"], symbols=["func_1"])
+    assert sorted(r["id"] for r in rows) == ["a.py#1", "b.py#1"]
+    assert [r["id"] for r in store.rows_by_id(["b.py#0", "gone#9"])] == ["b.py#0"]
+
+
 def test_replace_files_swaps_one_files_rows_and_leaves_the_others(tmp_path: Path) -> None:
     store = ChunkStore(tmp_path / "lance", DIM)
     store.append(rows_for("a.py", 3) + rows_for("b.py", 2))

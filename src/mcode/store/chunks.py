@@ -30,7 +30,8 @@ from mcode.store.schema import (
 )
 
 lancedb = import_lancedb()
-from lancedb.index import IvfFlat  # noqa: E402 - after the import shim
+from lancedb.background_loop import LOOP  # noqa: E402 - after the import shim
+from lancedb.index import IvfFlat  # noqa: E402
 from lancedb.query import MultiMatchQuery  # noqa: E402
 
 TABLE = "chunks"
@@ -239,9 +240,8 @@ class ChunkStore:
         columns = {name: name for name in _SAME_ROW_COLUMNS}
         if self.dim > 0:
             columns["has_vector"] = "vector IS NOT NULL"
-        query = self._table.search().where(path_filter(paths)).select(columns).limit(None)
         stored: dict[str, tuple[tuple, bool]] = {}
-        for row in query.to_arrow().to_pylist():
+        for row in self._read(lambda q: q.where(path_filter(paths)).select(columns)).to_pylist():
             if row["id"] in stored:
                 return None
             values = tuple(row[name] for name in _SAME_ROW_COLUMNS)
@@ -319,8 +319,8 @@ class ChunkStore:
         # rewriting them would cost more than it saves.
         if self._table is None or not 0 < len(self._loose_ids) <= CONSOLIDATE_MAX_ROWS:
             return
-        loose = self._table.search().where(_id_filter(sorted(self._loose_ids))).limit(None)
-        rows = loose.to_arrow().select(self.schema.names)
+        ids = _id_filter(sorted(self._loose_ids))
+        rows = self._read(lambda q: q.where(ids).select(self.schema.names))
         if rows.num_rows:
             merge = self._table.merge_insert("id").when_matched_update_all()
             merge.execute(rows, on_bad_vectors="null")
@@ -362,6 +362,21 @@ class ChunkStore:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def _read(self, build: Callable[[Any], Any]) -> pa.Table:
+        """Run the query `build` makes of a plain query, in one trip to LanceDB's event loop.
+
+        Through the table's asynchronous face, since the synchronous query builder costs ~3 ms more
+        a query here (a search's full-text query took ~9 ms, ~5.5 ms this way): it fetches the
+        schema twice, looks on disk for a legacy full-text index, and crosses to the loop once per
+        batch. `_table` is lancedb's own handle on that face (lancedb is pinned).
+        """
+
+        async def run() -> pa.Table:
+            reader = await build(self._table._table.query()).to_batches()
+            return pa.Table.from_batches(await reader.read_all(), reader.schema)
+
+        return LOOP.run(run())
+
     def full_text(
         self,
         query: str,
@@ -373,11 +388,13 @@ class ChunkStore:
         if self._table is None or not query.strip():
             return []
         mm = MultiMatchQuery(query, ["head", "text"], boosts=[HEAD_BOOST, 1.0])
-        search = self._table.search(mm, query_type="fts")
-        if where:
-            search = search.where(where, prefilter=True)
+
+        def build(q: Any) -> Any:
+            q = q.nearest_to_text(mm).select([*columns, "_score"]).limit(k)
+            return q.where(where) if where else q
+
         try:
-            return search.select([*columns, "_score"]).limit(k).to_list()
+            return self._read(build).to_pylist()
         except (RuntimeError, ValueError):
             return []  # no full-text index yet: a cold build is still adding rows
 
@@ -385,11 +402,13 @@ class ChunkStore:
         """Cosine neighbours; `_distance` is lower for better matches."""
         if self._table is None or self.dim <= 0:
             return []
-        search = self._table.search(vector.astype(np.float32), vector_column_name="vector")
-        search = search.metric("cosine")
-        if where:
-            search = search.where(where, prefilter=True)
-        return search.select([*META_COLUMNS, "_distance"]).limit(k).to_list()
+
+        def build(q: Any) -> Any:
+            q = q.nearest_to(vector.astype(np.float32)).column("vector").distance_type("cosine")
+            q = q.select([*META_COLUMNS, "_distance"]).limit(k)
+            return q.where(where) if where else q
+
+        return self._read(build).to_pylist()
 
     def rows_for_paths(
         self,
@@ -409,16 +428,15 @@ class ChunkStore:
         where = path_filter(paths)
         if symbols:
             where += " AND symbol IN (" + ",".join(_quote(s) for s in symbols) + ")"
-        search = self._table.search().where(where)
-        return search.select(columns).limit(limit).to_list()
+        return self._read(lambda q: q.where(where).select(columns).limit(limit)).to_pylist()
 
     def rows_by_id(
         self, ids: Sequence[str], columns: Sequence[str] = META_COLUMNS
     ) -> list[dict[str, Any]]:
         if self._table is None or not ids:
             return []
-        search = self._table.search().where(_id_filter(ids)).select(list(columns))
-        return search.limit(len(ids)).to_list()
+        where = _id_filter(ids)
+        return self._read(lambda q: q.where(where).select(list(columns))).to_pylist()
 
     def texts(self, ids: Sequence[str]) -> dict[str, str]:
         """The text of the given chunks, by id."""

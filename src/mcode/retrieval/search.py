@@ -134,10 +134,13 @@ class Searcher:
             # query, then find its neighbours) runs beside full-text search.
             nearest = self._pool().submit(self._vector_leg, analysis.vector_text)
         scores.add_ranked(self.chunks.full_text(" ".join(analysis.terms), FTS_CANDIDATES), W_FTS)
+        # The vector leg takes longest (the model alone ~7 ms): weigh the structure meanwhile, and
+        # add it after the vectors, so every score sums its parts in the same order.
+        evidence = [*self._symbol_evidence(analysis), *self._path_evidence(analysis)]
         if nearest is not None:
             scores.add_ranked(nearest.result(), W_VECTOR)
-        self._symbol_evidence(analysis, scores)
-        self._path_evidence(analysis, scores)
+        for row, weight in evidence:
+            scores.add(row, weight)
         if level == "file":
             # Enough chunks to fill k files and give each its bonus for other good chunks.
             ranked = self._pool_files(self._finalise(analysis, scores, k * FILE_POOL_DEPTH), k)
@@ -177,10 +180,11 @@ class Searcher:
 
     # -- structural evidence -------------------------------------------------------------------
 
-    def _symbol_evidence(self, analysis: QueryAnalysis, scores: _Scores) -> None:
+    def _symbol_evidence(self, analysis: QueryAnalysis) -> list[tuple[dict[str, Any], float]]:
+        """(row, weight) for the chunks that define names the query mentions."""
         names = {n: c for n, c in analysis.identifiers.items() if len(n) >= 3}
         if not names:
-            return
+            return []
         counts = self.manifest.definition_counts(names)
         # Names defined in many places say little and would fetch thousands of rows: drop them first.
         defs = self.manifest.definitions_named(
@@ -198,18 +202,21 @@ class Searcher:
             for d in rows:
                 wanted.setdefault(d.path, []).append((d.symbol, weight))
         if not wanted:
-            return
+            return []
         # The strongest few files only: each costs a lookup.
         top = sorted(wanted, key=lambda p: -max(w for _, w in wanted[p]))[:30]
         symbols = sorted({symbol for path in top for symbol, _ in wanted[path]})
-        for row in self.chunks.rows_for_paths(top, symbols=symbols):
-            for symbol, weight in wanted.get(row["path"], ()):
-                if row["symbol"] == symbol:
-                    scores.add(row, weight)
+        return [
+            (row, weight)
+            for row in self.chunks.rows_for_paths(top, symbols=symbols)
+            for symbol, weight in wanted.get(row["path"], ())
+            if row["symbol"] == symbol
+        ]
 
-    def _path_evidence(self, analysis: QueryAnalysis, scores: _Scores) -> None:
+    def _path_evidence(self, analysis: QueryAnalysis) -> list[tuple[dict[str, Any], float]]:
+        """(row, weight) for the chunks of files the query names, most for a frame's lines."""
         if not analysis.paths and not analysis.frames:
-            return
+            return []
         indexed = self._path_index()
         file_weight: dict[str, float] = {}
         frame_lines: dict[str, list[int]] = {}
@@ -225,8 +232,9 @@ class Searcher:
                     file_weight[path] = file_weight.get(path, 0.0) + W_PATH / len(matches)
                     frame_lines.setdefault(path, []).append(frame.line)
         if not file_weight:
-            return
+            return []
         top = sorted(file_weight, key=lambda p: -file_weight[p])[:20]
+        evidence = []
         for row in self.chunks.rows_for_paths(top):
             path = row["path"]
             lines = frame_lines.get(path, ())
@@ -234,7 +242,8 @@ class Searcher:
             weight = file_weight[path] * (0.5 if row["kind"] in ("module", "window") else 0.35)
             if hit:
                 weight += W_FRAME
-            scores.add(row, weight)
+            evidence.append((row, weight))
+        return evidence
 
     # -- ranking --------------------------------------------------------------------------------
 

@@ -396,7 +396,7 @@ class ChunkStore:
         try:
             return self._read(build).to_pylist()
         except (RuntimeError, ValueError):
-            return []  # no full-text index yet: a cold build is still adding rows
+            return []  # Lance refused the query: the search answers from its other signals
 
     def nearest(self, vector: np.ndarray, k: int, where: str | None = None) -> list[dict[str, Any]]:
         """Cosine neighbours; `_distance` is lower for better matches."""

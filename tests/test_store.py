@@ -214,6 +214,17 @@ def test_lance_computes_on_every_core_unless_the_user_says_otherwise(
     assert done.stdout.strip() == expected
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="lancedb uses typing.override there")
+def test_lancedb_loads_without_the_overrides_checks_and_leaves_that_package_as_it_was() -> None:
+    """The checks cost ~0.2 s of every start-up; code that imports `overrides` later gets it whole."""
+    probe = (
+        "import mcode.store.chunks, lancedb.db; from overrides import override; "
+        "print(lancedb.db.override.__module__, override.__module__)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["mcode.store.lancedb_import", "overrides.overrides"]
+
+
 def test_consolidating_edits_changes_nothing_a_reader_sees(tmp_path: Path) -> None:
     """Edits' rows gathered into one fragment: every row, text and vector as before, found as
     before, by this store and by a reader that opened the table earlier."""

@@ -60,12 +60,8 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def path_filter(paths: Iterable[str]) -> str:
-    return "path IN (" + ",".join(_quote(p) for p in paths) + ")"
-
-
-def _id_filter(ids: Iterable[str]) -> str:
-    return "id IN (" + ",".join(_quote(i) for i in ids) + ")"
+def _in_filter(column: str, values: Iterable[str]) -> str:
+    return column + " IN (" + ",".join(_quote(v) for v in values) + ")"
 
 
 def _same_row(stored: tuple[tuple, bool] | None, row: dict[str, Any], needs_vector: bool) -> bool:
@@ -209,7 +205,7 @@ class ChunkStore:
             return
         stored = self._stored_rows(paths)
         if stored is None:  # an id stored twice: no merge can tell the copies apart
-            self._table.delete(path_filter(paths))
+            self._table.delete(_in_filter("path", paths))
             self.append(_with_vectors(rows, embed))
             return
         needs_vector = embed is not None
@@ -229,7 +225,7 @@ class ChunkStore:
             self.writes_since_consolidate += 1
         for start in range(0, len(stale), _IDS_PER_DELETE):
             part = stale[start : start + _IDS_PER_DELETE]
-            self._table.delete(_id_filter(part))
+            self._table.delete(_in_filter("id", part))
         if changed or stale:
             self.writes_since_optimize += 1
 
@@ -241,7 +237,8 @@ class ChunkStore:
         if self.dim > 0:
             columns["has_vector"] = "vector IS NOT NULL"
         stored: dict[str, tuple[tuple, bool]] = {}
-        for row in self._read(lambda q: q.where(path_filter(paths)).select(columns)).to_pylist():
+        where = _in_filter("path", paths)
+        for row in self._read(lambda q: q.where(where).select(columns)).to_pylist():
             if row["id"] in stored:
                 return None
             values = tuple(row[name] for name in _SAME_ROW_COLUMNS)
@@ -268,7 +265,7 @@ class ChunkStore:
         if self._table is None or not paths:
             return
         for start in range(0, len(paths), 500):
-            self._table.delete(path_filter(paths[start : start + 500]))
+            self._table.delete(_in_filter("path", paths[start : start + 500]))
         self.writes_since_optimize += 1
 
     def set_vectors(self, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
@@ -319,7 +316,7 @@ class ChunkStore:
         # rewriting them would cost more than it saves.
         if self._table is None or not 0 < len(self._loose_ids) <= CONSOLIDATE_MAX_ROWS:
             return
-        ids = _id_filter(sorted(self._loose_ids))
+        ids = _in_filter("id", sorted(self._loose_ids))
         rows = self._read(lambda q: q.where(ids).select(self.schema.names))
         if rows.num_rows:
             merge = self._table.merge_insert("id").when_matched_update_all()
@@ -425,9 +422,9 @@ class ChunkStore:
         columns = [*META_COLUMNS, "text", "hash"] if with_text else list(META_COLUMNS)
         if with_vector and self.dim > 0:
             columns.append("vector")
-        where = path_filter(paths)
+        where = _in_filter("path", paths)
         if symbols:
-            where += " AND symbol IN (" + ",".join(_quote(s) for s in symbols) + ")"
+            where += " AND " + _in_filter("symbol", symbols)
         return self._read(lambda q: q.where(where).select(columns).limit(limit)).to_pylist()
 
     def rows_by_id(
@@ -435,7 +432,7 @@ class ChunkStore:
     ) -> list[dict[str, Any]]:
         if self._table is None or not ids:
             return []
-        where = _id_filter(ids)
+        where = _in_filter("id", ids)
         return self._read(lambda q: q.where(where).select(list(columns))).to_pylist()
 
     def texts(self, ids: Sequence[str]) -> dict[str, str]:

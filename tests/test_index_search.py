@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.repos import git, make_repo, mcode_env, run_mcode, write_files
+from support.repos import git, make_repo, mcode_env, opened_index, run_mcode, write_files
 
-from mcode.config import Paths, Settings
-from mcode.index.pipeline import open_index
+from mcode.config import Paths
 
 FILES = {
     "shop/cart.py": '''"""Shopping cart."""
@@ -268,7 +267,6 @@ def test_kill_9_during_indexing_then_the_next_run_completes(tmp_path, env):
 
 def test_changing_the_embedder_rebuilds_instead_of_crashing(repo, env, tmp_path):
     index(repo, env)
-    from mcode.config import Paths
     from mcode.store import Manifest
 
     manifest = Manifest(Paths.for_repo(repo).index / "manifest.db")
@@ -396,9 +394,7 @@ def test_the_full_text_index_covers_every_row_whether_embedding_finished_or_not(
     """Embedding a large repository takes an hour; searches meanwhile, after the user stops it,
     and after it ends (vectors rewrite the rows they attach to) must not scan rows one by one."""
     repo = make_repo(tmp_path / "repo", FILES)
-    paths = Paths(repo=repo, user_config=tmp_path / "config", cache=tmp_path / "cache")
-    indexer, lock = open_index(Settings(paths=paths), _CountingEmbedder(stopped))
-    try:
+    with opened_index(repo, tmp_path, _CountingEmbedder(stopped)) as indexer:
         if stopped:
             with pytest.raises(KeyboardInterrupt):
                 indexer.update()
@@ -407,6 +403,3 @@ def test_the_full_text_index_covers_every_row_whether_embedding_finished_or_not(
         unindexed = indexer.store.unindexed_rows()
         assert unindexed["text_idx"] == unindexed["head_idx"] == 0
         assert indexer.store.full_text("charge credit card", 3)[0]["symbol"] == "charge_credit_card"
-    finally:
-        indexer.manifest.close()
-        lock.release()

@@ -9,11 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.repos import indexed_repo, write_files
+from support.repos import indexed_repo, opened_index, write_files
 
-from mcode.config import Paths, Settings
-from mcode.index.pipeline import Indexer, open_index
-from mcode.store import IndexLock
+from mcode.index.pipeline import Indexer
 from mcode.watch import Debouncer, RepoWatcher
 
 DEADLINE = 5.0  # how long a poll may take before the test fails; a pass is far quicker
@@ -322,11 +320,6 @@ class Killed(BaseException):
     """Stands for kill -9 at the point where it is raised: nothing after it runs."""
 
 
-def open_indexer(root: Path, tmp_path: Path) -> tuple[Indexer, IndexLock]:
-    paths = Paths(repo=root, user_config=tmp_path / "config", cache=tmp_path / "cache")
-    return open_index(Settings(paths=paths), None)
-
-
 def symbols(indexer: Indexer, path: str) -> list[str]:
     rows = indexer.store.rows_for_paths([path])
     return [r["symbol"] for r in sorted(rows, key=lambda r: r["start_line"])]
@@ -362,8 +355,7 @@ def test_a_file_a_killed_run_left_half_written_is_rewritten_by_the_next_batch(
     root = tmp_path / "killed"
     write_files(root, INDEXED)
     path = root / "pkg/a.py"
-    first, lock = open_indexer(root, tmp_path)
-    try:
+    with opened_index(root, tmp_path) as first:
         first.update()
         before = path.stat()
         path.write_text("def alpha_shrunk():\n    return 1\n")
@@ -375,19 +367,12 @@ def test_a_file_a_killed_run_left_half_written_is_rewritten_by_the_next_batch(
         monkeypatch.setattr(first.store._table, "delete", killed)
         with pytest.raises(Killed):
             first.process_changes(["pkg/a.py"])
-    finally:
-        first.manifest.close()
-        lock.release()
     # The user undoes the edit: the bytes and the stat are the ones the manifest recorded.
     path.write_text(INDEXED["pkg/a.py"])
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     # The next process's first batch names another file only.
-    after, lock = open_indexer(root, tmp_path)
-    try:
+    with opened_index(root, tmp_path) as after:
         after.process_changes(["top.py"])
         assert symbols(after, "pkg/a.py") == ["alpha_first", "alpha_second", "alpha_third"]
         assert after.store.full_text("shrunk", 3) == []
         assert after.update().changed == 0  # and nothing is left to redo
-    finally:
-        after.manifest.close()
-        lock.release()

@@ -88,17 +88,24 @@ def run_mcode(
 
 
 @contextmanager
-def indexed_repo(
-    root: Path, files: dict[str, str], state: Path, embedder: Embedder | None = None
-) -> Iterator[Indexer]:
-    """`files` written under `root` and indexed in process (user config and caches under
-    `state`); the indexer holds the writer's lock until the block ends."""
-    write_files(root, files)
+def opened_index(root: Path, state: Path, embedder: Embedder | None = None) -> Iterator[Indexer]:
+    """The indexer of the repository at `root`, in process (user config and caches under
+    `state`); it holds the writer's lock until the block ends."""
     paths = Paths(repo=root, user_config=state / "config", cache=state / "cache")
     indexer, lock = open_index(Settings(paths=paths), embedder)
     try:
-        indexer.update()
         yield indexer
     finally:
         indexer.manifest.close()
         lock.release()
+
+
+@contextmanager
+def indexed_repo(
+    root: Path, files: dict[str, str], state: Path, embedder: Embedder | None = None
+) -> Iterator[Indexer]:
+    """`files` written under `root` and indexed, as `opened_index` gives it."""
+    write_files(root, files)
+    with opened_index(root, state, embedder) as indexer:
+        indexer.update()
+        yield indexer

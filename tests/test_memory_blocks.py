@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mcode.config import Paths
+from mcode.fsio import file_lock
 from mcode.memory import (
     Block,
     BlockContent,
@@ -30,7 +31,6 @@ from mcode.memory import (
     ReadOnlyError,
     Scope,
 )
-from mcode.memory.atomic import file_lock
 from mcode.memory.frontmatter import parse_block, render_block
 
 

@@ -80,8 +80,8 @@ def export_af(
 ) -> None:
     """Write this repository's memory blocks, model and embedding settings and recent messages
     to an Agent File (.af), with every secret blanked."""
+    from mcode.fsio import atomic_write_text
     from mcode.memory.agentfile import dumps, export_agent
-    from mcode.memory.atomic import atomic_write_text
     from mcode.memory.blocks import BlockStore, BlockStoreError
 
     settings = resolve_settings(repo)

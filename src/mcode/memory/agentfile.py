@@ -21,7 +21,7 @@ from typing import Any
 
 from mcode import __version__
 from mcode.config import Settings
-from mcode.memory.atomic import atomic_write_text
+from mcode.fsio import atomic_write_text
 from mcode.memory.blocks import (
     LABEL_PATTERN,
     PROJECT,

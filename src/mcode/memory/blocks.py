@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mcode.config import Paths, ensure_memory_dir
-from mcode.memory.atomic import (
+from mcode.fsio import (
     DEFAULT_LOCK_TIMEOUT,
     LockTimeoutError,
     atomic_write_text,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mcode.memory.atomic import append_line
+from mcode.fsio import append_line
 from mcode.memory.frontmatter import BlockContent, FrontMatterError
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mcode.config import Paths
-from mcode.memory.atomic import atomic_write_text
+from mcode.fsio import atomic_write_text
 from mcode.memory.blocks import PROJECT, BlockStore, ConflictError
 from mcode.memory.defaults import template_text
 from mcode.memory.frontmatter import DEFAULT_LIMIT, BlockContent, normalize_value, parse_block

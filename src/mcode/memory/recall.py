@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mcode.memory.atomic import append_line, atomic_write_text
+from mcode.fsio import append_line, atomic_write_text
 from mcode.memory.sessions import (
     ReentrantFileLock,
     SessionLog,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mcode.config.paths import ensure_private_dir
-from mcode.memory.atomic import DEFAULT_LOCK_TIMEOUT, append_line, file_lock
+from mcode.fsio import DEFAULT_LOCK_TIMEOUT, append_line, file_lock
 
 log = logging.getLogger(__name__)
 

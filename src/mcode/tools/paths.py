@@ -13,9 +13,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcode.fsio import atomic_write_bytes
 from mcode.index.discover import git_files
 from mcode.index.ignore import ALWAYS_EXCLUDED_DIRS, MCODEIGNORE, IgnoreRules, read_spec, walk
-from mcode.memory.atomic import atomic_write_bytes
 from mcode.tools.context import ToolError
 
 

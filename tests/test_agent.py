@@ -84,6 +84,10 @@ def open_session(repo: Path, llm_server: ScriptedLLMServer, sessions: list[Agent
     return open_
 
 
+def undone(session: AgentSession) -> list[tuple[str, str]]:
+    return [(u.path, u.outcome) for u in session.undo()]
+
+
 def tool_messages(request: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in request["messages"] if m["role"] == "tool"]
 
@@ -141,13 +145,42 @@ def test_an_edit_is_undone_and_the_users_other_changes_stay(open_session, llm_se
     assert first.stop_reason == second.stop_reason == "done"
     assert "a * b" in (repo / "app.py").read_text()
     assert [e.error for e in events.of(ToolFinished)] == [False, False]
-    assert session.undo() == ["app.py"]
+    assert undone(session) == [("app.py", "restored")]
     assert "a - b" in (repo / "app.py").read_text()
-    assert session.undo() == ["app.py"]
+    assert undone(session) == [("app.py", "restored")]
     assert (repo / "app.py").read_text() == APP
     assert session.undo() == []
     assert (repo / "util.py").read_text().endswith("# the user's own unfinished work\n")
     assert git(repo, "status", "--porcelain", "--untracked-files=no").strip() == "M util.py"
+
+
+def test_undo_keeps_the_users_later_edits_and_tells_the_model(
+    open_session, llm_server, repo
+) -> None:
+    session, _ = open_session()
+    llm_server.reply_tool_calls(
+        [
+            ("edit_file", {"path": "app.py", "old_string": "a + b", "new_string": "a - b"}),
+            ("edit_file", {"path": "util.py", "old_string": "2 * x", "new_string": "x + x"}),
+            ("create_file", {"path": "extra.py", "content": "EXTRA = 1\n"}),
+        ]
+    )
+    llm_server.reply_text("Done.")
+    session.run_turn("Change all three")
+    (repo / "app.py").write_text("# the user's header\n" + (repo / "app.py").read_text())
+    (repo / "util.py").write_text("def double(x):\n    return x + x  # verified\n")
+    (repo / "extra.py").write_text("EXTRA = 1\nMORE = 2\n")
+
+    assert undone(session) == [("app.py", "merged"), ("util.py", "conflict"), ("extra.py", "kept")]
+    assert (repo / "app.py").read_text() == "# the user's header\n" + APP
+    assert (repo / "util.py").read_text() == "def double(x):\n    return x + x  # verified\n"
+    assert (repo / "extra.py").read_text() == "EXTRA = 1\nMORE = 2\n"
+
+    llm_server.reply_text("Noted.")
+    session.run_turn("Carry on")
+    told = llm_server.requests[-1]["messages"][-1]["content"]
+    assert "reverted in: app.py" in told
+    assert "as the user left them, not reverted: util.py, extra.py" in told
 
 
 def test_a_turn_without_edits_leaves_nothing_to_undo(open_session, llm_server) -> None:
@@ -380,7 +413,7 @@ def test_cancel_between_tool_calls_answers_every_call_and_keeps_undo(
     assert [m.role for m in stored] == ["user", "assistant", "tool", "tool"]
     assert stored[3].content == CANCELLED_RESULT
     assert [e.call_id for e in events.of(ToolFinished)] == ["call_0"]
-    assert session.undo() == ["app.py"] and (repo / "app.py").read_text() == APP
+    assert undone(session) == [("app.py", "restored")] and (repo / "app.py").read_text() == APP
     llm_server.reply_text("Understood.")
     assert session.run_turn("Never mind").stop_reason == "done"
 

@@ -34,7 +34,7 @@ from mcode.repl.commands import (
 )
 from mcode.repl.completion import ReplCompleter, RepoFiles, attach_mentions, rank_paths
 from mcode.repl.render import Renderer
-from mcode.tools import Request
+from mcode.tools import CodingContext, FileUndo, Request, TurnCheckpoint, write_file
 
 DESIGN_COMMANDS = [
     "help",
@@ -99,7 +99,7 @@ class FakeSession:
         self.model = "openai/mock-model"
         self.code = code
         self.calls: list[tuple[Any, ...]] = []
-        self.restored: list[str] = []
+        self.undone: list[FileUndo] = []
         self.cancelled = threading.Event()
         self.turn = lambda text: TurnResult("ok", "done")
 
@@ -111,9 +111,10 @@ class FakeSession:
         self.calls.append(("cancel",))
         self.cancelled.set()
 
-    def undo(self) -> list[str]:
+    def undo(self) -> list[FileUndo]:
         self.calls.append(("undo",))
-        return self.restored
+        undone, self.undone = self.undone, []
+        return undone
 
     def switch_model(self, name: str) -> None:
         self.calls.append(("switch_model", name))
@@ -281,9 +282,35 @@ def test_context_and_compact_print_the_session_reports(world: World) -> None:
 def test_undo_says_what_it_restored(world: World) -> None:
     world.run("/undo")
     assert "Nothing to undo" in world.text
-    world.session.restored = ["greet.py", "src/main.py"]
+    world.session.undone = [FileUndo("greet.py", "restored"), FileUndo("new.py", "removed")]
     world.run("/undo")
-    assert "Restored greet.py, src/main.py." in world.text
+    assert "greet.py: restored as it was before the turn." in world.text
+    assert "new.py: removed (the turn created it)." in world.text
+
+
+def test_undo_says_which_files_keep_the_users_edits_and_shows_what_it_could_not_revert(
+    world: World, repo: Path
+) -> None:
+    checkpoint = TurnCheckpoint()  # a turn the agent ran, then the user's edits
+    ctx = CodingContext(repo, recorder=checkpoint)
+    write_file(ctx, (repo / "greet.py").resolve(), b'print("goodbye")\n')
+    write_file(ctx, (repo / "src/main.py").resolve(), b"def main():\n    return 0\n")
+    write_file(ctx, (repo / "notes.md").resolve(), b"# Notes\n")
+    checkpoint.seal()
+    (repo / "greet.py").write_text('print("goodbye, world")\n')
+    (repo / "src/main.py").write_text("# mine\ndef main():\n    return 0\n")
+    (repo / "notes.md").write_text("# Notes\n\n- mine\n")
+    world.session.undone = checkpoint.undo(repo)
+
+    world.run("/undo")
+
+    text = world.text
+    assert "greet.py: you edited it since, overlapping the turn's change: left as it is" in text
+    assert '    -print("hello")\n    +print("goodbye")' in text
+    assert "src/main.py: you edited it since: your edits are kept" in text
+    assert (repo / "src/main.py").read_text() == "# mine\ndef main():\n    pass\n"
+    assert "notes.md: the turn created it and you edited it since: kept as it is." in text
+    assert (repo / "greet.py").read_text() == 'print("goodbye, world")\n'
 
 
 def test_diff_shows_changes_and_untracked_files(world: World, repo: Path) -> None:

@@ -102,7 +102,7 @@ def test_an_edit_is_asked_for_undone_and_a_slow_answer_cancelled(
     child.expect(PROMPT)
 
     child.send("/undo\r")
-    child.expect("Restored greet.py")
+    child.expect("greet.py: restored as it was before the turn")
     assert (repo / "greet.py").read_text() == 'print("hello")\n'
     assert (repo / "notes.txt").read_text() == "first draft, edited by me\n"
     child.expect(PROMPT)

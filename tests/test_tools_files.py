@@ -515,9 +515,14 @@ def test_turn_checkpoint_restores_edited_and_created_files_only(repo: Path) -> N
     real = repo.resolve()
     assert checkpoint.paths == [real / "src/app.py", real / "src/new.py"]
 
-    restored = checkpoint.restore()
+    checkpoint.seal()
 
-    assert set(restored) == {real / "src/app.py", real / "src/new.py"}
+    undone = checkpoint.undo(repo)
+
+    assert [(u.path, u.outcome) for u in undone] == [
+        ("src/app.py", "restored"),
+        ("src/new.py", "removed"),
+    ]
     assert (repo / "src/app.py").read_text() == APP
     assert not (repo / "src/new.py").exists()
     assert (repo / "README.md").read_text() == "# Edited by the user meanwhile\n"

@@ -9,7 +9,6 @@ mode both drive a session through this small surface.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
 import threading
@@ -54,6 +53,7 @@ from mcode.memory.sessions import SessionLog
 from mcode.tools import (
     AskCallback,
     CodingContext,
+    FileUndo,
     Permissions,
     TurnCheckpoint,
     coding_tools,
@@ -341,6 +341,7 @@ class AgentSession:
         finally:
             self.coding.recorder = None
             if len(checkpoint):
+                checkpoint.seal()  # what the turn left, however it ended
                 self._undo.append(checkpoint)
             self._usage = add_usage(self._usage, result.usage)
             self._turns += 1
@@ -358,18 +359,22 @@ class AgentSession:
     def cancel(self) -> None:
         self._cancel.set()
 
-    def undo(self) -> list[str]:
-        """Put back the files the last file-changing turn changed; their repo-relative paths."""
+    def undo(self) -> list[FileUndo]:
+        """Undo the last file-changing turn without losing the user's later edits (see
+        `TurnCheckpoint.undo`): what happened to each file it changed; empty when none did."""
         if not self._undo:
             return []
-        restored = [self._relative(p) for p in self._undo.pop().restore()]
-        if restored:
-            self._reminders.append(
-                f"(mcode: the user undid your file changes from an earlier turn; these files are "
-                f"back as they were before it: {', '.join(restored)}. Read them again before "
-                "editing them.)"
-            )
-        return restored
+        results = self._undo.pop().undo(self.settings.paths.repo)
+        back = [r.path for r in results if r.reverted]
+        kept = [r.path for r in results if not r.reverted]
+        if results:
+            note = "(mcode: the user undid your file changes from an earlier turn."
+            if back:
+                note += f" Your changes are reverted in: {', '.join(back)}."
+            if kept:
+                note += f" These files are as the user left them, not reverted: {', '.join(kept)}."
+            self._reminders.append(note + " Read them again before editing them.)")
+        return results
 
     def switch_model(self, name: str) -> None:
         """Use another model from the next request on; the conversation carries over."""
@@ -545,10 +550,3 @@ class AgentSession:
 
     def _hidden(self, path: str) -> bool:
         return is_secret(path) or self.coding.permissions.denies_read(path)
-
-    def _relative(self, path: Path) -> str:
-        with contextlib.suppress(ValueError):
-            return path.relative_to(self.settings.paths.repo.resolve()).as_posix()
-        with contextlib.suppress(ValueError):
-            return path.relative_to(self.settings.paths.repo).as_posix()
-        return str(path)

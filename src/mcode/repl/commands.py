@@ -17,13 +17,14 @@ from typing import Protocol
 
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.padding import Padding
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
 from mcode.agent.events import TurnResult
 from mcode.config import Settings
-from mcode.tools import SearchHit
+from mcode.tools import FileUndo, SearchHit
 
 DEFAULT_MAP_TOKENS = 1024
 SEARCH_RESULTS = 8
@@ -64,7 +65,7 @@ class ReplSession(Protocol):
 
     def run_turn(self, user_text: str, *, max_steps: int | None = None) -> TurnResult: ...
     def cancel(self) -> None: ...
-    def undo(self) -> list[str]: ...
+    def undo(self) -> Sequence[FileUndo]: ...
     def switch_model(self, name: str) -> None: ...
     def context_report(self) -> str: ...
     def compact(self) -> str: ...
@@ -276,15 +277,23 @@ def cmd_compact(ctx: CommandContext, arg: str) -> Outcome:
 
 
 def cmd_undo(ctx: CommandContext, arg: str) -> Outcome:
-    """Put back the files the last turn changed.
+    """Undo the last turn's edits; yours stay.
 
-    Only changes made by the file tools are tracked; a shell command's are not.
+    Only changes made by the file tools are tracked; a shell command's are not. A file you
+    changed after the turn keeps your edits: the turn's change is reversed on top of them when
+    they do not overlap, and otherwise shown as a diff to revert by hand.
     """
-    restored = ctx.session.undo()
-    if not restored:
+    results = ctx.session.undo()
+    if not results:
         ctx.say("Nothing to undo: no turn has changed files (shell commands are not tracked).")
         return None
-    ctx.say(f"Restored {', '.join(restored)}.")
+    ctx.say("Undo of the last turn that changed files:")
+    for result in results:
+        line = Text(result.describe(), style="" if result.reverted else "yellow")
+        ctx.console.print(Padding(line, (0, 0, 0, 2)))
+        if result.diff:
+            diff = Syntax(result.diff.rstrip("\n"), "diff", theme="ansi_dark")
+            ctx.console.print(Padding(diff, (0, 0, 0, 4)))
     return None
 
 

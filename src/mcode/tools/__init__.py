@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mcode.index.secrets import is_secret
 from mcode.memory.tools import ToolRegistry
-from mcode.tools.checkpoint import TurnCheckpoint
+from mcode.tools.checkpoint import FileUndo, TurnCheckpoint, UndoOutcome
 from mcode.tools.context import (
     Answer,
     AskCallback,
@@ -66,6 +66,7 @@ __all__ = [
     "CodingTool",
     "Decision",
     "FileChangeRecorder",
+    "FileUndo",
     "OutputCallback",
     "PermissionMode",
     "Permissions",
@@ -74,6 +75,7 @@ __all__ = [
     "SearchHit",
     "ToolError",
     "TurnCheckpoint",
+    "UndoOutcome",
     "coding_tools",
     "is_secret",
     "parse_mode",

@@ -51,6 +51,7 @@ from mcode.context import (
 from mcode.memory import BlockStore, ToolContext, memory_tools
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import SessionLog
+from mcode.store import check_index_dir
 from mcode.tools import (
     AskCallback,
     CodingContext,
@@ -110,6 +111,7 @@ class SessionMemory:
         ensure_memory_dir(paths.memory)
         blocks = BlockStore.for_paths(paths)
         blocks.ensure_defaults()
+        check_index_dir(paths.index)  # the recall tables live there
         ensure_private_dir(paths.index)
         log = SessionLog(paths.sessions)
         recall = RecallStore(log, paths.recall_index, embedder)

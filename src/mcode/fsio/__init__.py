@@ -29,7 +29,6 @@ from mcode.fsio.confine import (
     make_parents,
     open_fd,
     read_bytes,
-    repository_of,
 )
 
 __all__ = [
@@ -53,5 +52,4 @@ __all__ = [
     "open_fd",
     "read_bytes",
     "remove_file",
-    "repository_of",
 ]

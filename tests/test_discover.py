@@ -149,6 +149,8 @@ def test_mcode_store_and_git_dir_are_never_listed(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     write(repo, ".agentmemory/blocks/persona.md", "hi\n")
     write(repo, "sub/.agentmemory/x.py")
+    write(repo, ".AgentMemory/blocks/persona.md", "hi\n")  # the same directory on macOS
+    write(repo, "sub/.GIT/hooks/post.py")
     write(repo, "main.py")
 
     assert paths(repo) == ["main.py"]
@@ -428,7 +430,9 @@ def test_ignore_rules_follow_git_precedence(tmp_path: Path, isolated_git: Path) 
         "a/b/file.swp",
         "docs/guide.md",
         ".git/config",
+        ".GIT/hooks/pre-commit",
         ".agentmemory/archival/data.lance",
+        ".AgentMemory/blocks/x.md",
         "web/node_modules/x/index.js",
         "src/__pycache__/m.cpython-311.pyc",
         "vendor/github.com/a/b.go",

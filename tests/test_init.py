@@ -300,6 +300,26 @@ def test_a_claude_md_linked_to_agents_md_is_imported_once(tmp_path: Path):
     assert [i.path for i in found] == ["AGENTS.md"]
 
 
+def test_files_linked_outside_the_repo_are_not_imported_and_init_says_so(
+    repo: Path, tmp_path: Path
+):
+    outside = tmp_path / "home"
+    write_files(outside, {"rules.md": "OUTSIDE-RULES\n", "id_rsa": "OUTSIDE-KEY\n"})
+    (repo / "CONVENTIONS.md").symlink_to(outside / "rules.md")
+    (repo / "README.md").symlink_to(outside / "id_rsa")
+    (repo / "docs" / "linked.md").symlink_to(outside / "rules.md")
+    (repo / "CLAUDE.md").write_text("Follow @docs/style.md and @docs/linked.md\n")
+
+    result = run(repo)
+
+    assert result.exit_code == 0, result.output
+    value = store(repo).get("project").value
+    assert "OUTSIDE" not in value and "Functions stay under 40 lines." in value
+    warnings = result.stderr.splitlines()
+    assert any("CONVENTIONS.md leads outside the repository" in w for w in warnings)
+    assert any("docs/linked.md leads outside the repository" in w for w in warnings)
+
+
 def test_instruction_text_cannot_close_the_generated_region(repo: Path):
     commit(repo, {"CONVENTIONS.md": f"tricky {END} text\n"}, "docs: tricky")
     assert run(repo).exit_code == 0

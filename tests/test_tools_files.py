@@ -352,6 +352,22 @@ def test_the_tools_never_write_into_git(repo: Path) -> None:
     assert not (repo / ".git/hooks/pre-commit").exists()
 
 
+@pytest.mark.parametrize(
+    "path", [".GIT/hooks/pre-commit", ".Git/config", ".agentMemory/blocks/x.md", "．ｇｉｔ/config"]
+)
+def test_git_and_mcode_data_are_refused_in_any_letter_case(repo: Path, path: str) -> None:
+    # On macOS's case-insensitive file system `.GIT/hooks/pre-commit` is git's own hook.
+    with pytest.raises(ToolError, match=r"git's or mcode's own data"):
+        run(context(repo), "create_file", path=path, content="#!/bin/sh\n")
+    assert not (repo / path).exists()
+
+
+def test_list_files_hides_mcode_data_in_any_letter_case(repo: Path) -> None:
+    (repo / ".AgentMemory").mkdir()
+    (repo / ".AgentMemory" / "notes.md").write_text("x\n")
+    assert ".AgentMemory/notes.md" not in run(context(repo), "list_files")
+
+
 # Secrets ----------------------------------------------------------------------------------------------
 
 

@@ -197,7 +197,7 @@ def test_a_burst_of_a_thousand_files_is_one_batch(watch, repo: Path) -> None:
 def test_git_store_and_ignored_directories_are_neither_watched_nor_reported(
     watch, repo: Path
 ) -> None:
-    for name in (".agentmemory/blocks", "build/out/deep", "node_modules/pkg"):
+    for name in (".agentmemory/blocks", ".AgentMemory", "build/out/deep", "node_modules/pkg"):
         (repo / name).mkdir(parents=True)
     ignored_roots = ("build", "node_modules")
 
@@ -207,6 +207,7 @@ def test_git_store_and_ignored_directories_are_neither_watched_nor_reported(
     watcher, recorder = watch(ignore=ignore)
     assert watcher.watched_dirs == 2  # the root and src/
     (repo / ".agentmemory" / "blocks" / "persona.md").write_text("me\n")
+    (repo / ".AgentMemory" / "notes.md").write_text("me\n")  # the same directory on macOS
     (repo / "build" / "out" / "deep" / "a.o").write_text("obj\n")
     (repo / "node_modules" / "pkg" / "index.js").write_text("js\n")
     (repo / "node_modules" / "new_pkg").mkdir()

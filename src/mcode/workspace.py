@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mcode.config import Settings
-from mcode.store import Manifest
+from mcode.store import Manifest, check_index_dir
 
 if TYPE_CHECKING:
     from mcode.embed import Embedder
@@ -48,6 +48,7 @@ class Workspace:
         index_dir = settings.paths.index
         if not (index_dir / "manifest.db").exists():
             raise IndexMissingError(f"{settings.paths.repo} is not indexed yet: run `mcode index`")
+        check_index_dir(index_dir)
         embedder = build_embedder(settings)
         manifest = Manifest(index_dir / "manifest.db")
         if manifest.get_meta("identity") != index_identity(embedder):
@@ -83,6 +84,7 @@ def open_manifest(settings: Settings) -> Manifest:
     path = settings.paths.index / "manifest.db"
     if not path.exists():
         raise IndexMissingError(f"{settings.paths.repo} is not indexed yet: run `mcode index`")
+    check_index_dir(settings.paths.index)
     return Manifest(path)
 
 

@@ -113,7 +113,7 @@ def ago(seconds: float) -> str:
 def index_freshness(settings: Settings) -> str:
     """ "indexed 3 min ago, 2 files changed", "indexed 1 h ago, up to date" or "not indexed"."""
     from mcode.index.discover import discover
-    from mcode.store import Manifest
+    from mcode.store import Manifest, check_index_dir
 
     index_dir = settings.paths.index
     stamp = _stamp(index_dir)
@@ -121,6 +121,7 @@ def index_freshness(settings: Settings) -> str:
         return "not indexed"
     when = ago(time.time() - max(stamp[0], stamp[2]) / 1e9)
     try:
+        check_index_dir(index_dir)
         manifest = Manifest(index_dir / MANIFEST)
         try:
             states = manifest.states()

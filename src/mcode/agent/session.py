@@ -47,9 +47,10 @@ from mcode.context import (
     build_context,
     read_project_instructions,
 )
-from mcode.memory import BlockStore, ToolContext, memory_tools
+from mcode.memory import Block, BlockStore, BrokenBlock, ToolContext, memory_tools
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import SessionLog
+from mcode.store import check_index_dir
 from mcode.tools import (
     AskCallback,
     CodingContext,
@@ -110,6 +111,7 @@ class SessionMemory:
         ensure_memory_dir(paths.memory)
         blocks = BlockStore.for_paths(paths)
         blocks.ensure_defaults()
+        check_index_dir(paths.index)  # the recall tables live there
         ensure_private_dir(paths.index)
         log = SessionLog(paths.sessions)
         recall = RecallStore(log, paths.recall_index, embedder)
@@ -218,6 +220,7 @@ class AgentSession:
         self._query = ""
         self._snippets: list[Snippet] = []
         self._instructions: list[InstructionFile] = []
+        self._noticed: set[str] = set()
         self._stats = MemoryStats()
         self._environment: Environment | None = None
         self._maps: dict[tuple[int, tuple[str, ...]], str] = {}
@@ -460,7 +463,7 @@ class AgentSession:
         self._query = user_text
         self._maps = {}
         repo = self.settings.paths.repo
-        self._instructions = read_project_instructions(repo)
+        self._instructions = read_project_instructions(repo, on_skip=self._notice_once)
         self._snippets = self._retrieve(user_text)
         self._environment = Environment(date.today(), str(repo), _branch(repo))
         code = self.code
@@ -489,8 +492,10 @@ class AgentSession:
         return reminders
 
     def _inputs(self) -> PromptInputs:
+        entries = self.memory.blocks.entries()  # fresh: the agent may have edited them
         return PromptInputs(
-            blocks=self.memory.blocks.blocks(),  # fresh: the agent may have edited them
+            blocks=[e for e in entries if isinstance(e, Block)],
+            broken_blocks=[e for e in entries if isinstance(e, BrokenBlock)],
             stats=self._stats,
             environment=self._environment,
             project_instructions=self._instructions,
@@ -539,6 +544,12 @@ class AgentSession:
             if not self._record_failed:
                 self._record_failed = True
                 self._emit(Notice(f"could not save the conversation to recall memory: {exc}"))
+
+    def _notice_once(self, text: str) -> None:
+        """Tell the user once per session, not once per turn."""
+        if text not in self._noticed:
+            self._noticed.add(text)
+            self._emit(Notice(text))
 
     def _emit(self, event: Event) -> None:
         if isinstance(event, ToolStarted) and event.name in FILE_TOOLS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +11,9 @@ import typer
 
 from mcode import __version__
 from mcode.cli import agentfile_cmd, archive_cmds, init_cmd, model_cmd
-from mcode.cli.common import EXIT_USAGE, REPO_OPTION_HELP, fail
+from mcode.cli.common import EXIT_FAILURE, EXIT_USAGE, REPO_OPTION_HELP, fail
 from mcode.cli.memory_cmd import memory_app
+from mcode.fsio import UnsafePathError
 
 app = typer.Typer(
     name="mcode",
@@ -139,4 +141,10 @@ app.add_typer(memory_app, name="memory")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except UnsafePathError as exc:
+        # A repository's symlink refused where no command had a message of its own: still one
+        # line, never a traceback.
+        sys.stderr.write(f"mcode: {exc}\n")
+        raise SystemExit(EXIT_FAILURE) from None

@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-MEMORY_DIRNAME = ".agentmemory"
+from mcode.fsio import MEMORY_DIRNAME, create_file
 
 
 class RepoNotFoundError(Exception):
@@ -42,16 +42,17 @@ def find_repo_root(start: Path | None = None, explicit: Path | None = None) -> P
     return start
 
 
+_PRIVATE_GITIGNORE = "# Created by mcode: rebuildable or private, never committed.\n*\n"
+
+
 def ensure_private_dir(directory: Path) -> Path:
     """Create a directory that git must never pick up (index, caches, transcripts).
 
     A `.gitignore` of `*` inside it keeps it out of `git status` in any repository, whether or not the
-    user ever ran `mcode init`, without touching any file of theirs.
+    user ever ran `mcode init`, without touching any file of theirs. In a repository's
+    `.agentmemory/`, a symlink on the way is refused (`UnsafePathError`), never written through.
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    marker = directory / ".gitignore"
-    if not marker.exists():
-        marker.write_text("# Created by mcode: rebuildable or private, never committed.\n*\n")
+    create_file(directory / ".gitignore", _PRIVATE_GITIGNORE)
     return directory
 
 
@@ -71,11 +72,9 @@ sessions/
 
 def ensure_memory_dir(memory: Path) -> Path:
     """Create a repository's `.agentmemory/` with its `.gitignore`, so that whichever mcode command
-    touches it first, its locks, index and transcripts never show up in `git status`."""
-    memory.mkdir(parents=True, exist_ok=True)
-    marker = memory / ".gitignore"
-    if not marker.exists():
-        marker.write_text(MEMORY_GITIGNORE)
+    touches it first, its locks, index and transcripts never show up in `git status`. A symlink on
+    the way is refused (`UnsafePathError`), never written through."""
+    create_file(memory / ".gitignore", MEMORY_GITIGNORE)
     return memory
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mcode.config.paths import Paths
+from mcode.fsio import atomic_write_text, read_bytes
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
@@ -67,9 +68,10 @@ _FIELDS = {f.name for f in fields(Settings)} - {"paths", "extra", "api_keys", "s
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file as a dict, {} when absent; a broken file is a ConfigError naming it."""
+    """A TOML file as a dict, {} when absent; a broken file (or, in a repository's `.agentmemory/`,
+    a symlink) is a ConfigError naming it."""
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -223,22 +225,14 @@ def _toml_string(value: str) -> str:
 
 def write_setting(path: Path, key: str, value: str) -> None:
     """Set one top-level string setting in a TOML config file, atomically (a reader sees the old
-    file or the new one, never half of it)."""
-    updated = set_toml_value(read_text_or_empty(path), key, value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_text(updated, encoding="utf-8")
-        if path.exists():
-            os.chmod(temp, path.stat().st_mode & 0o777)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    file or the new one, never half of it; nothing is written through a symlink in a repository's
+    `.agentmemory/`)."""
+    atomic_write_text(path, set_toml_value(read_text_or_empty(path), key, value))
 
 
 def read_text_or_empty(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bytes(path).decode("utf-8")
     except FileNotFoundError:
         return ""
     except (OSError, UnicodeDecodeError) as exc:

@@ -25,6 +25,7 @@ from mcode.context.budget import (
     messages_tokens,
 )
 from mcode.context.system_prompt import (
+    BrokenCoreBlock,
     CoreBlock,
     Countable,
     Environment,
@@ -54,6 +55,7 @@ from mcode.context.window import (
 __all__ = [
     "DEFAULT_SHARES",
     "SUMMARY_HEADER",
+    "BrokenCoreBlock",
     "CompletionClient",
     "Context",
     "ContextBudget",

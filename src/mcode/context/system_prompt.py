@@ -16,6 +16,7 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from html import escape
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +34,7 @@ from mcode.context.budget import (
     tools_tokens,
     truncate_to_tokens,
 )
+from mcode.fsio import UnsafePathError, inside
 from mcode.prompts import load_prompt
 
 SYSTEM_TEMPLATE = "system.md"
@@ -102,6 +104,18 @@ class CoreBlock(Protocol):
     def read_only(self) -> bool: ...
     @property
     def chars(self) -> int: ...
+
+
+class BrokenCoreBlock(Protocol):
+    """A block file that cannot be used (`mcode.memory.BrokenBlock` is one): shown with its error,
+    so the agent knows why the block is missing instead of recreating it."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def error(self) -> str: ...
 
 
 class Snippet(Protocol):
@@ -174,6 +188,7 @@ class PromptInputs:
     """What one request's system prompt is made of; all of it gathered by the agent."""
 
     blocks: Sequence[CoreBlock] = ()
+    broken_blocks: Sequence[BrokenCoreBlock] = ()
     stats: MemoryStats = field(default_factory=MemoryStats)
     environment: Environment | None = None
     project_instructions: Sequence[InstructionFile] = ()
@@ -183,19 +198,26 @@ class PromptInputs:
 
 
 def read_project_instructions(
-    repo_root: Path, cap_bytes: int = INSTRUCTIONS_CAP_BYTES
+    repo_root: Path,
+    cap_bytes: int = INSTRUCTIONS_CAP_BYTES,
+    on_skip: Callable[[str], None] = lambda reason: None,
 ) -> list[InstructionFile]:
     """AGENTS.md, then CLAUDE.md, from the repo root; `cap_bytes` across both. A CLAUDE.md that is
-    the same file or the same text as AGENTS.md (a common symlink) is read once."""
+    the same file or the same text as AGENTS.md (a common symlink) is read once. A file that is
+    a link leading out of the repository (or into .git or .agentmemory) is skipped, and `on_skip`
+    told why."""
     found: list[InstructionFile] = []
     seen: list[tuple[Path, str]] = []
     left = cap_bytes
     for name in INSTRUCTION_FILES:
-        path = repo_root / name
         try:
-            if not path.is_file():
+            real = inside(repo_root, repo_root / name)
+            if not real.is_file():
                 continue
-            real, data = path.resolve(), path.read_bytes()
+            data = real.read_bytes()
+        except UnsafePathError as exc:
+            on_skip(str(exc))
+            continue
         except OSError:
             continue  # unreadable instructions are skipped, as if absent
         text = data.decode("utf-8", errors="replace").strip()
@@ -228,10 +250,16 @@ def render_block(block: CoreBlock) -> str:
     return "\n".join(parts)
 
 
-def render_blocks(blocks: Sequence[CoreBlock]) -> str:
-    if not blocks:
+def render_broken_block(block: BrokenCoreBlock) -> str:
+    # The label is a file name from the repository: escaped, since it is not a checked label.
+    head = f'<block label="{escape(block.label)}" scope="{block.scope}" broken="true">'
+    return f"{head}\n<error>{escape(block.error)}</error>\n</block>"
+
+
+def render_blocks(blocks: Sequence[CoreBlock], broken: Sequence[BrokenCoreBlock] = ()) -> str:
+    if not blocks and not broken:
         return "<memory_blocks>\n(no memory blocks yet)\n</memory_blocks>"
-    body = "\n\n".join(render_block(b) for b in blocks)
+    body = "\n\n".join([*map(render_block, blocks), *map(render_broken_block, broken)])
     return f"<memory_blocks>\n{body}\n</memory_blocks>"
 
 
@@ -391,7 +419,7 @@ class SystemPromptBuilder:
 
     def _fixed(self, inputs: PromptInputs) -> dict[str, str]:
         return {
-            MEMORY_BLOCKS: render_blocks(inputs.blocks),
+            MEMORY_BLOCKS: render_blocks(inputs.blocks, inputs.broken_blocks),
             MEMORY_STATISTICS: render_stats(inputs.stats),
             ENVIRONMENT: render_environment(inputs.environment),
         }

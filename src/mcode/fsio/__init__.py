@@ -2,7 +2,8 @@
 
 Everything mcode writes to disk that a person or another process may read at the same moment goes
 through here, so that the guarantees (old or new content, never half; a dead holder never wedges a
-lock) are written once.
+lock; nothing in a repository's `.agentmemory/` read or written through a symlink) are written
+once.
 """
 
 from mcode.fsio.atomic import (
@@ -11,18 +12,44 @@ from mcode.fsio.atomic import (
     append_line,
     atomic_write_bytes,
     atomic_write_text,
+    create_file,
     file_lock,
     fsync_dir,
     remove_file,
 )
+from mcode.fsio.confine import (
+    MEMORY_DIRNAME,
+    UnsafePathError,
+    check,
+    check_tree,
+    confined,
+    has_reserved_part,
+    inside,
+    is_reserved,
+    make_parents,
+    open_fd,
+    read_bytes,
+)
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
+    "MEMORY_DIRNAME",
     "LockTimeoutError",
+    "UnsafePathError",
     "append_line",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check",
+    "check_tree",
+    "confined",
+    "create_file",
     "file_lock",
     "fsync_dir",
+    "has_reserved_part",
+    "inside",
+    "is_reserved",
+    "make_parents",
+    "open_fd",
+    "read_bytes",
     "remove_file",
 ]

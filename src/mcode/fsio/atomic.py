@@ -3,6 +3,8 @@
 A block file is never written in place: a reader (another mcode, the user's editor, git) sees
 either the old file or the new one, never half of each. Writers serialise on an `flock`, which the
 kernel releases when a holder dies, even by `kill -9`, so a crashed process never wedges the next.
+Every path goes through `confine`: under a repository's `.agentmemory/`, nothing is written through
+a symlink.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from mcode.fsio.confine import check, make_parents, open_fd
 
 # Memory writes take milliseconds; a holder that keeps the lock this long is stuck, not busy.
 DEFAULT_LOCK_TIMEOUT = 30.0
@@ -31,8 +35,8 @@ def file_lock(path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Non
 
     Polls rather than blocking so that a stuck holder becomes a clear error instead of a hang.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    make_parents(path)
+    fd = open_fd(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -69,19 +73,20 @@ def _temp_path(target: Path) -> Path:
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace `path` with `text`: temp file beside it, fsync, rename, fsync the directory.
 
-    A symlinked file is written through its link, so blocks kept in a dotfiles repo stay linked.
-    An existing file keeps its permissions; a new one gets the usual umask-derived mode.
+    A symlinked file of the user's is written through its link, so blocks kept in a dotfiles repo
+    stay linked; one in a repository's `.agentmemory/` is refused. An existing file keeps its
+    permissions; a new one gets the usual umask-derived mode.
     """
-    if path.is_symlink():
+    if check(path).is_symlink():
         path = path.resolve()
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace `path` with `data` durably; readers see the old bytes or the new, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(path)
     tmp = _temp_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -100,15 +105,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def remove_file(path: Path) -> None:
     """Delete `path` durably; a file that is already gone is not an error."""
     with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+        check(path).unlink()
         fsync_dir(path.parent)
 
 
 def append_line(path: Path, line: str) -> None:
     """Append one line durably; a torn last line left by a crash is closed off, not extended."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parents(path)
     created = not path.exists()
-    with open(path, "a+b") as handle:
+    with os.fdopen(open_fd(path, os.O_RDWR | os.O_APPEND | os.O_CREAT), "a+b") as handle:
         handle.seek(0, os.SEEK_END)
         prefix = b""
         if handle.tell() > 0:
@@ -120,3 +125,15 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(handle.fileno())
     if created:
         fsync_dir(path.parent)
+
+
+def create_file(path: Path, text: str) -> bool:
+    """Write `text` to a new file `path`; False, writing nothing, when something is already there."""
+    make_parents(path)
+    try:
+        fd = open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(text.encode("utf-8"))
+    return True

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
+from mcode.fsio import has_reserved_part
 from mcode.index.ignore import (
-    ALWAYS_EXCLUDED_DIRS,
     MCODEIGNORE,
     VENDORED_DIRS,
     IgnoreRules,
@@ -176,7 +176,7 @@ def _classify(
     links: list[tuple[str, str]] = []  # (link path, target's repo-relative path)
     root_real = os.path.realpath(root_s)
     for path in listed:
-        if not ALWAYS_EXCLUDED_DIRS.isdisjoint(path.split("/")):
+        if has_reserved_part(path):
             continue
         reason = path_skip_reason(path)
         if reason is None:

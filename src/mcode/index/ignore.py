@@ -22,8 +22,7 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
-# mcode's own store and git's database: never indexed, never watched.
-ALWAYS_EXCLUDED_DIRS: frozenset[str] = frozenset({".git", ".agentmemory"})
+from mcode.fsio import is_reserved
 
 # Third-party code checked into or installed inside a repository (Go's `vendor/` included).
 VENDORED_DIRS: frozenset[str] = frozenset(
@@ -82,8 +81,9 @@ def _decide(specs: list[tuple[str, GitIgnoreSpec]], path: str, is_dir: bool) -> 
 
 
 def has_excluded_dir(path: str) -> bool:
-    """Whether a directory of `path` (not its file name) is one mcode always skips."""
-    return any(part in ALWAYS_EXCLUDED_DIRS for part in path.split("/")[:-1])
+    """Whether a directory of `path` (not its file name) is one mcode always skips: git's database
+    or mcode's own store, in any letter case (`mcode.fsio.is_reserved`)."""
+    return any(map(is_reserved, path.split("/")[:-1]))
 
 
 @dataclass(slots=True)
@@ -118,7 +118,7 @@ class IgnoreRules:
         """Whether mcode should never look at `path` (checks every directory above it too)."""
         parts = path.split("/")
         dirs = parts if is_dir else parts[:-1]
-        if any(p in ALWAYS_EXCLUDED_DIRS or p in VENDORED_DIRS for p in dirs):
+        if any(p in VENDORED_DIRS or is_reserved(p) for p in dirs):
             return True
         return any(self.ignored_here(parent, True) for parent in _parents(path)) or (
             self.ignored_here(path, is_dir)
@@ -175,7 +175,7 @@ def walk(root: Path, rules: IgnoreRules) -> Iterator[WalkedDir]:
         subdirs = []
         for name, is_dir in listing:
             path = prefix + name
-            if is_dir and name in ALWAYS_EXCLUDED_DIRS:
+            if is_dir and is_reserved(name):
                 continue
             if rules.ignored_here(path, is_dir):
                 continue

@@ -22,7 +22,7 @@ from mcode.config import Settings, ensure_private_dir
 from mcode.index.discover import Discovery, SourceFile, discover, discover_paths
 from mcode.index.rows import embedding_text
 from mcode.index.worker import BatchResult, FileResult, FileTask, process_batch
-from mcode.store import IndexLock, Manifest
+from mcode.store import IndexLock, Manifest, check_index_dir
 from mcode.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -479,6 +479,7 @@ def open_index(
     """Take the writer's lock and open the store, rebuilding it when its format or embedder changed."""
     from mcode.store.chunks import ChunkStore, StoreFormatError
 
+    check_index_dir(settings.paths.index)
     ensure_private_dir(settings.paths.index)
     lock = IndexLock(settings.paths.index / "write.lock", purpose)
     lock.acquire()

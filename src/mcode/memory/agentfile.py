@@ -21,7 +21,7 @@ from typing import Any
 
 from mcode import __version__
 from mcode.config import Settings
-from mcode.fsio import atomic_write_text
+from mcode.fsio import atomic_write_text, read_bytes
 from mcode.memory.blocks import (
     LABEL_PATTERN,
     PROJECT,
@@ -609,7 +609,7 @@ def import_agent_file(
 def _existing(store: BlockStore, planned: PlannedBlock) -> BlockContent | None:
     path = store.scope(planned.scope).block_path(planned.label)
     try:
-        return parse_block(path.read_text(encoding="utf-8"))
+        return parse_block(read_bytes(path).decode("utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, FrontMatterError) as exc:
@@ -722,7 +722,7 @@ def update_toml_keys(path: Path, values: dict[str, Any]) -> dict[str, Any]:
 def read_toml_text(path: Path) -> tuple[str, dict[str, Any]]:
     """The file's text and its parsed content ("" and {} when absent)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path).decode("utf-8")
     except FileNotFoundError:
         return "", {}
     except (OSError, UnicodeDecodeError) as exc:

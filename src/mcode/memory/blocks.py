@@ -5,12 +5,14 @@ user's `~/.config/mcode/blocks/` (follows the user to every repo). A project blo
 block of the same label. Nothing is cached: the user may edit or delete a file while mcode runs, and
 the next read must see it. Every write goes through `BlockStore.update`, which locks, re-reads,
 checks the limit and the read-only flag, replaces the file atomically and records the change, so two
-mcode processes (or an agent and its user) never lose each other's edits.
+mcode processes (or an agent and its user) never lose each other's edits. A project block file that
+is, or lies under, a symlink is never read or written (`mcode.fsio.confine`): it is listed broken.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -20,8 +22,11 @@ from mcode.config import Paths, ensure_memory_dir
 from mcode.fsio import (
     DEFAULT_LOCK_TIMEOUT,
     LockTimeoutError,
+    UnsafePathError,
     atomic_write_text,
+    check,
     file_lock,
+    read_bytes,
     remove_file,
 )
 from mcode.memory.defaults import DEFAULT_BLOCKS, template_text
@@ -100,6 +105,10 @@ class Scope:
     def block_path(self, label: str) -> Path:
         return self.blocks_dir / f"{label}.md"
 
+    def has_file(self, label: str) -> bool:
+        """Whether a file, even a dangling link, claims `label` here: it counts, broken or not."""
+        return os.path.lexists(self.block_path(label))
+
     @classmethod
     def under(cls, name: str, root: Path) -> Scope:
         # The lock sits beside blocks/ (not inside it) so `.agentmemory/*.lock` git-ignores it.
@@ -144,7 +153,9 @@ def read_only_error(block: Block) -> ReadOnlyError:
 
 @dataclass(frozen=True, slots=True)
 class BrokenBlock:
-    """A block file that cannot be read; listed so the user sees it, never overwritten."""
+    """A block file that cannot be read; listed so the user sees it, never overwritten.
+
+    Label `*` stands for every block of a scope whose directory cannot be used (a symlink)."""
 
     label: str
     scope: str
@@ -155,11 +166,13 @@ class BrokenBlock:
 def _read(scope: Scope, label: str) -> Block | None:
     path = scope.block_path(label)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path).decode("utf-8")
     except FileNotFoundError:
         return None
     except UnicodeDecodeError as exc:
         raise BlockError(f"{path}: not UTF-8 text") from exc
+    except UnsafePathError as exc:
+        raise BlockError(str(exc)) from exc
     except OSError as exc:
         raise BlockError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
@@ -167,6 +180,15 @@ def _read(scope: Scope, label: str) -> Block | None:
     except FrontMatterError as exc:
         raise BlockError(f"{path}: {exc}") from exc
     return Block(label, scope.name, path, content, header)
+
+
+def _dir_problem(scope: Scope) -> str | None:
+    """Why the scope's blocks directory must not be listed (a symlink on the way), or None."""
+    try:
+        check(scope.blocks_dir)
+    except UnsafePathError as exc:
+        return str(exc)
+    return None
 
 
 def _order(label: str) -> tuple[int, str]:
@@ -221,7 +243,7 @@ class BlockStore:
         names = {
             p.stem
             for s in self.scopes
-            if s.blocks_dir.is_dir()
+            if _dir_problem(s) is None and s.blocks_dir.is_dir()
             for p in s.blocks_dir.glob("*.md")
             if not p.name.startswith(".")  # editors' and our own temp files
         }
@@ -229,9 +251,13 @@ class BlockStore:
 
     def entries(self) -> list[Block | BrokenBlock]:
         """Every block in force, broken ones included, so one bad file never hides the others."""
-        out: list[Block | BrokenBlock] = []
+        out: list[Block | BrokenBlock] = [
+            BrokenBlock("*", s.name, s.blocks_dir, problem)
+            for s in self.scopes
+            if (problem := _dir_problem(s)) is not None
+        ]
         for label in self.labels():
-            scope = next((s for s in self.scopes if s.block_path(label).exists()), None)
+            scope = next((s for s in self.scopes if s.has_file(label)), None)
             if scope is None:  # deleted since it was listed
                 continue
             path = scope.block_path(label)
@@ -282,7 +308,7 @@ class BlockStore:
         if scope is not None:
             return self.scope(scope)
         for candidate in self.scopes:
-            if candidate.block_path(label).exists():
+            if candidate.has_file(label):
                 return candidate
         return self.project
 
@@ -325,7 +351,9 @@ class BlockStore:
                 label, target.name, actor=actor, reason=reason, op=op, old=old, new=new
             )
             path = target.block_path(label)
+            history = History(target.history_dir, target.name)
             try:
+                check(history.path(label))  # a refused history refuses the change, not half of it
                 if new is None:
                     remove_file(path)
                 else:
@@ -333,7 +361,9 @@ class BlockStore:
                         same = same_metadata(current.content, new)
                         header = current.header if same else None
                     atomic_write_text(path, render_block(new, header))
-                History(target.history_dir, target.name).append(entry)
+                history.append(entry)
+            except UnsafePathError as exc:
+                raise BlockStoreError(f"cannot change memory block {label!r}: {exc}") from exc
             except OSError as exc:
                 raise BlockStoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
             return entry
@@ -396,9 +426,7 @@ class BlockStore:
         created = []
         for label, scope_name in DEFAULT_BLOCKS.items():
             scope = self.scope(scope_name)
-            if scope.block_path(label).exists() or History(scope.history_dir, scope_name).has_any(
-                label
-            ):
+            if scope.has_file(label) or History(scope.history_dir, scope_name).has_any(label):
                 continue
             text = template_text(label)
             if text is None:
@@ -424,7 +452,10 @@ class BlockStore:
     def log(self, label: str) -> list[HistoryEntry]:
         """Every recorded change to `label` in either scope, oldest first."""
         check_label(label)
-        entries = [e for s in self.scopes for e in History(s.history_dir, s.name).read(label)]
+        try:
+            entries = [e for s in self.scopes for e in History(s.history_dir, s.name).read(label)]
+        except OSError as exc:
+            raise BlockStoreError(f"cannot read the history of {label!r}: {exc}") from exc
         return sorted(entries, key=lambda e: e.time)
 
     def find_entry(self, label: str, entry_id: str) -> HistoryEntry:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mcode.fsio import append_line
+from mcode.fsio import append_line, read_bytes
 from mcode.memory.frontmatter import BlockContent, FrontMatterError
 
 
@@ -109,7 +109,7 @@ class History:
         log: the entries around it are still exact.
         """
         try:
-            text = self.path(label).read_text(encoding="utf-8", errors="replace")
+            text = read_bytes(self.path(label)).decode("utf-8", errors="replace")
         except FileNotFoundError:
             return []
         entries = []

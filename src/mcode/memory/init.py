@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mcode.config import Paths
-from mcode.fsio import atomic_write_text
+from mcode.fsio import UnsafePathError, atomic_write_text, inside
 from mcode.memory.blocks import PROJECT, BlockStore, ConflictError
 from mcode.memory.defaults import template_text
 from mcode.memory.frontmatter import DEFAULT_LIMIT, BlockContent, normalize_value, parse_block
@@ -68,9 +68,15 @@ class Instruction:
 
 
 def collect_instructions(
-    root: Path, files: Iterable[str], cap: int = INSTRUCTIONS_CAP
+    root: Path,
+    files: Iterable[str],
+    cap: int = INSTRUCTIONS_CAP,
+    on_skip: Callable[[str], None] = lambda reason: None,
 ) -> list[Instruction]:
-    """AGENTS.md files root-down, then CLAUDE.md with its @imports, CONVENTIONS.md, .cursorrules."""
+    """AGENTS.md files root-down, then CLAUDE.md with its @imports, CONVENTIONS.md, .cursorrules.
+
+    A file that leads outside the repository (or into .git or .agentmemory) is skipped, and
+    `on_skip` told why."""
     listed = set(files)
     agents = [f for f in listed if f == "AGENTS.md" or f.endswith("/AGENTS.md")]
     if (root / "AGENTS.md").is_file():
@@ -82,18 +88,21 @@ def collect_instructions(
         if (root / name).is_file():
             wanted.append((name, None))
             taken = {p for p, _ in wanted}
-            wanted += [(p, name) for p in claude_imports(root, name) if p not in taken]
+            wanted += [(p, name) for p in claude_imports(root, name, on_skip) if p not in taken]
     wanted += [(n, None) for n in ("CONVENTIONS.md", ".cursorrules") if (root / n).is_file()]
 
     out: list[Instruction] = []
     budget = cap
-    top = root.resolve()
     seen: set[Path] = set()
     for path, imported_by in wanted:
         # CLAUDE.md is often a symlink to AGENTS.md: import each file once, and never one that
         # a link leads outside the repository.
-        real = (root / path).resolve()
-        if real in seen or not real.is_relative_to(top):
+        try:
+            real = inside(root, root / path)
+        except UnsafePathError as exc:
+            on_skip(str(exc))
+            continue
+        if real in seen:
             continue
         seen.add(real)
         text = _read_text(real)
@@ -109,23 +118,32 @@ _CODE = re.compile(r"```.*?```|~~~.*?~~~|`[^`\n]*`", re.S)
 _IMPORT = re.compile(r"(?<![\w@/.`])@([^\s`'\"<>()\[\]{},;]+)")
 
 
-def claude_imports(root: Path, name: str) -> list[str]:
+def claude_imports(
+    root: Path, name: str, on_skip: Callable[[str], None] = lambda reason: None
+) -> list[str]:
     """The repo files CLAUDE.md pulls in with `@path`, one level deep, each once.
 
     Paths outside the repository (`@~/…`, `@/etc/…`, `@../x`) are not followed: the block is
     shared with the team, and a person's home files are not the team's to read.
     """
-    source = root / name
+    try:
+        source = inside(root, root / name)
+    except UnsafePathError:
+        return []  # collect_instructions says so
     text = _CODE.sub("", _read_text(source) or "")
     top = root.resolve()
-    seen = {source.resolve()}
+    seen = {source}
     found: list[str] = []
     for match in _IMPORT.finditer(text):
         target = match.group(1).rstrip(".:!?")
         if target.startswith(("~", "/")):
             continue
-        path = (source.parent / target).resolve()
-        if path in seen or not path.is_file() or not path.is_relative_to(top):
+        try:
+            path = inside(root, (root / name).parent / target)
+        except UnsafePathError as exc:
+            on_skip(str(exc))
+            continue
+        if path in seen or not path.is_file():
             continue
         seen.add(path)
         found.append(path.relative_to(top).as_posix())
@@ -286,7 +304,8 @@ def run_init(
     """
     files = list_files(paths.repo)
     scan = scan_project(paths.repo, files)
-    instructions = collect_instructions(paths.repo, files)
+    skipped: list[str] = []
+    instructions = collect_instructions(paths.repo, files, on_skip=skipped.append)
     store = BlockStore.for_paths(paths)
     example = example if example is not None else example_dir()
     copied = copy_example_files(paths.memory, example, dry_run=dry_run)
@@ -299,6 +318,7 @@ def run_init(
     basis = template if snapshot is None and dry_run and not history else snapshot
     result = _propose(basis, template, history, scan, instructions, force=force, refine=refine)
     result.copied, result.path = copied, store.project.block_path(LABEL)
+    result.warnings += skipped
     if result.status != "ready":
         return result
     if dry_run:

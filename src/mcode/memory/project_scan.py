@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from mcode.fsio import inside
 from mcode.index.discover import discover
 from mcode.index.languages import language_for_path
 
@@ -216,7 +217,7 @@ def _readme_summary(root: Path, files: Iterable[str]) -> str:
     readme = next((f for f in sorted(files) if re.fullmatch(r"(?i)readme(\.\w+)?", f)), None)
     if readme is None:
         return ""
-    text = _read(root / readme)
+    text = _read(root, readme)
     paragraph: list[str] = []
     in_fence = False
     for line in text.splitlines():
@@ -298,12 +299,12 @@ class _Manifests:
             self._tools.append(name)
 
     def description(self) -> str:
-        pyproject = _toml(self.root / "pyproject.toml")
+        pyproject = _toml(self.root, "pyproject.toml")
         for value in (
             _dig(pyproject, "project", "description"),
             _dig(pyproject, "tool", "poetry", "description"),
-            _dig(_json(self.root / "package.json"), "description"),
-            _dig(_toml(self.root / "Cargo.toml"), "package", "description"),
+            _dig(_json(self.root, "package.json"), "description"),
+            _dig(_toml(self.root, "Cargo.toml"), "package", "description"),
         ):
             if isinstance(value, str) and value.strip():
                 return value.strip()
@@ -328,7 +329,7 @@ class _Manifests:
     # Python ---------------------------------------------------------------------------------------
 
     def _python(self) -> None:
-        data = _toml(self.root / "pyproject.toml")
+        data = _toml(self.root, "pyproject.toml")
         has_setup = self.has("setup.py", "setup.cfg")
         requirements = self.has("requirements-dev.txt", "requirements.txt")
         if not data and not has_setup and not requirements:
@@ -408,7 +409,7 @@ class _Manifests:
             self.found.append("tox.ini")
             parser = configparser.ConfigParser(interpolation=None)
             try:
-                parser.read_string(_read(self.root / "tox.ini"))
+                parser.read_string(_read(self.root, "tox.ini"))
                 envlist = parser.get("tox", "envlist", fallback="")
             except configparser.Error:
                 envlist = ""
@@ -416,7 +417,7 @@ class _Manifests:
             self.tool("tox")
         if self.has("noxfile.py"):
             self.found.append("noxfile.py")
-            text = _read(self.root / "noxfile.py")
+            text = _read(self.root, "noxfile.py")
             for name in re.findall(r"@nox\.session[^\n]*\n(?:\s*@[^\n]*\n)*\s*def (\w+)", text):
                 self.add(classify_name(name), f"nox -s {name}", "noxfile.py")
             self.tool("nox")
@@ -424,7 +425,7 @@ class _Manifests:
     # JavaScript -----------------------------------------------------------------------------------
 
     def _node(self) -> None:
-        data = _json(self.root / "package.json")
+        data = _json(self.root, "package.json")
         if not data:
             return
         self.found.append("package.json")
@@ -457,7 +458,7 @@ class _Manifests:
             return
         self.found.append(name)
         others: list[str] = []
-        for target in make_targets(_read(self.root / name)):
+        for target in make_targets(_read(self.root, name)):
             kind = classify_name(target)
             if kind != "other":
                 self.add(kind, f"make {target}", name)
@@ -472,7 +473,7 @@ class _Manifests:
         if not self.has("Cargo.toml"):
             return
         self.found.append("Cargo.toml")
-        workspace = " --workspace" if "workspace" in _toml(self.root / "Cargo.toml") else ""
+        workspace = " --workspace" if "workspace" in _toml(self.root, "Cargo.toml") else ""
         self.add("build", f"cargo build{workspace}", "Cargo.toml")
         self.add("test", f"cargo test{workspace}", "Cargo.toml")
         self.add("lint", f"cargo clippy{workspace} --all-targets", "Cargo.toml")
@@ -497,7 +498,7 @@ class _Manifests:
         rakefile = self.has("Rakefile", "rakefile")
         if rakefile:
             self.found.append(rakefile)
-            tasks = re.findall(r"""^\s*task\s+[:'"]?(\w+)""", _read(self.root / rakefile), re.M)
+            tasks = re.findall(r"""^\s*task\s+[:'"]?(\w+)""", _read(self.root, rakefile), re.M)
             for task in dict.fromkeys(t for t in tasks if t != "default"):
                 self.add(classify_name(task), f"bundle exec rake {task}", rakefile)
         if self.has(".rspec") or any(f.startswith("spec/") for f in self.files):
@@ -524,7 +525,7 @@ class _Manifests:
         if not self.has(".pre-commit-config.yaml"):
             return
         self.found.append(".pre-commit-config.yaml")
-        data = _yaml(self.root / ".pre-commit-config.yaml")
+        data = _yaml(self.root, ".pre-commit-config.yaml")
         hooks = [
             str(hook.get("id"))
             for repo in (data.get("repos") or [] if isinstance(data, dict) else [])
@@ -544,7 +545,7 @@ class _Manifests:
             if not is_workflow and path != ".gitlab-ci.yml":
                 continue
             self.found.append(path)
-            for line in ci_run_lines(_yaml(self.root / path)):
+            for line in ci_run_lines(_yaml(self.root, path)):
                 kind = classify_line(line)
                 if kind is None or found >= _MAX_CI_COMMANDS:
                     continue
@@ -677,31 +678,33 @@ def analyze_subjects(subjects: list[str]) -> CommitStyle:
 # Small readers ------------------------------------------------------------------------------------
 
 
-def _read(path: Path) -> str:
+def _read(root: Path, name: str) -> str:
+    """A project file's text; "" when absent, unreadable, or a link leading out of the repository
+    (a README linked to ~/.ssh/id_rsa must not end up in the committed project block)."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        return inside(root, root / name).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
 
 
-def _toml(path: Path) -> dict[str, Any]:
+def _toml(root: Path, name: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(_read(path))
+        return tomllib.loads(_read(root, name))
     except tomllib.TOMLDecodeError:
         return {}
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(root: Path, name: str) -> dict[str, Any]:
     try:
-        data = json.loads(_read(path) or "{}")
+        data = json.loads(_read(root, name) or "{}")
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _yaml(path: Path) -> Any:
+def _yaml(root: Path, name: str) -> Any:
     try:
-        return yaml.safe_load(_read(path))
+        return yaml.safe_load(_read(root, name))
     except yaml.YAMLError:
         return None
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mcode.fsio import append_line, atomic_write_text
+from mcode.fsio import append_line, atomic_write_text, read_bytes
 from mcode.memory.sessions import (
     ReentrantFileLock,
     SessionLog,
@@ -186,7 +186,7 @@ class _Mirror:
         a file that changed is parsed, and only a count mismatch leads to comparing ids.
         """
         try:
-            known = json.loads(self._state_path().read_text(encoding="utf-8"))
+            known = json.loads(read_bytes(self._state_path()))
         except (OSError, ValueError):
             known = {}
         counts: dict[str, list[int]] = {}

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mcode.config.paths import ensure_private_dir
-from mcode.fsio import DEFAULT_LOCK_TIMEOUT, append_line, file_lock
+from mcode.fsio import DEFAULT_LOCK_TIMEOUT, append_line, check, file_lock, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class SessionInfo:
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
     """Every JSON object line of `path`; a damaged line is skipped with a warning, not fatal."""
     records = []
-    for number, line in enumerate(path.read_bytes().split(b"\n"), 1):
+    for number, line in enumerate(read_bytes(path).split(b"\n"), 1):
         if not line.strip():
             continue
         try:
@@ -248,10 +248,11 @@ class SessionLog:
         return self.dir / f"{session_id}{SUFFIX}"
 
     def files(self) -> list[Path]:
-        """Every transcript, most recently written first."""
-        if not self.dir.is_dir():
+        """Every transcript, most recently written first; a symlink is none of mcode's, and a
+        symlinked directory is refused (UnsafePathError)."""
+        if not check(self.dir).is_dir():
             return []
-        found = [p for p in self.dir.glob(f"*{SUFFIX}") if p.is_file()]
+        found = [p for p in self.dir.glob(f"*{SUFFIX}") if p.is_file() and not p.is_symlink()]
         return sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True)
 
     # -- writing ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 The rest of mcode sees these three classes; only `store.chunks` imports lancedb.
 """
 
+from mcode.store.guard import check_index_dir
 from mcode.store.lock import IndexLock, IndexLockedError
 from mcode.store.manifest import DefRow, FileRecord, FileState, Manifest
 
@@ -13,4 +14,5 @@ __all__ = [
     "IndexLock",
     "IndexLockedError",
     "Manifest",
+    "check_index_dir",
 ]

@@ -2,7 +2,8 @@
 
 Two `mcode index` runs (or an index run beside `mcode watch`) would otherwise interleave table versions
 and manifest rows. The lock is an `flock` on a file, so it is released by the kernel when a holder dies,
-even by `kill -9`, and the next run simply proceeds.
+even by `kill -9`, and the next run simply proceeds. The lock file is opened as `mcode.fsio` opens
+anything in `.agentmemory/`: a committed `write.lock -> ~/anything` is refused, never truncated.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
+
+from mcode.fsio import make_parents, open_fd
 
 
 class IndexLockedError(Exception):
@@ -24,8 +27,7 @@ class IndexLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_fd(make_parents(self.path), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

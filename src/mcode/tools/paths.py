@@ -13,9 +13,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcode.fsio import atomic_write_bytes
+from mcode.fsio import atomic_write_bytes, has_reserved_part, is_reserved
 from mcode.index.discover import git_files
-from mcode.index.ignore import ALWAYS_EXCLUDED_DIRS, MCODEIGNORE, IgnoreRules, read_spec, walk
+from mcode.index.ignore import MCODEIGNORE, IgnoreRules, read_spec, walk
 from mcode.tools.context import ToolError
 
 
@@ -58,7 +58,8 @@ def resolve(root: Path, name: str, *, write: bool = False) -> RepoPath:
             f"{real}; refused"
         )
     real_rel = _rel(real, root_s)
-    if write and not ALWAYS_EXCLUDED_DIRS.isdisjoint(real_rel.split("/")[:-1] + rel.split("/")):
+    # Case-insensitively: on macOS `.GIT/hooks/pre-commit` is git's own hook.
+    if write and any(map(is_reserved, real_rel.split("/")[:-1] + rel.split("/"))):
         raise ToolError(
             f"{rel} is inside git's or mcode's own data (.git, .agentmemory); the file tools do "
             "not write there. Change memory blocks with the memory tools."
@@ -101,5 +102,5 @@ def repo_files(root: Path) -> list[str]:
         listed = [f for found in walk(Path(root_s), rules) for f in found.files]
     elif mcodeignore is not None:
         listed = [p for p in listed if not mcodeignore.match_file(p)]
-    kept = {p for p in listed if ALWAYS_EXCLUDED_DIRS.isdisjoint(p.split("/"))}
+    kept = {p for p in listed if not has_reserved_part(p)}
     return sorted(p for p in kept if os.path.lexists(os.path.join(root_s, p)))

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from mcode.watch.watcher import ALWAYS_IGNORED, Debouncer, RepoWatcher
+from mcode.watch.watcher import Debouncer, RepoWatcher
 
-__all__ = ["ALWAYS_IGNORED", "Debouncer", "RepoWatcher"]
+__all__ = ["Debouncer", "RepoWatcher"]

@@ -53,8 +53,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-# Never watched or reported, whatever the ignore callable says: git's database and mcode's store.
-ALWAYS_IGNORED: frozenset[str] = frozenset({".git", ".agentmemory"})
+from mcode.fsio import has_reserved_part
 
 # Only these reach us; the inotify mask is derived from them, so reads by the indexer itself
 # (open, close-without-write, access) never wake the watcher.
@@ -382,7 +381,7 @@ class RepoWatcher:
         if not path.startswith(self._root + os.sep):
             return None
         rel = path[len(self._root) + 1 :].replace(os.sep, "/")
-        if any(part in ALWAYS_IGNORED for part in rel.split("/")):
+        if has_reserved_part(rel):
             return None
         return rel
 
@@ -390,7 +389,9 @@ class RepoWatcher:
         return os.path.join(self._root, rel) if rel else self._root
 
     def _ignored(self, rel: str, is_dir: bool) -> bool:
-        if any(part in ALWAYS_IGNORED for part in rel.split("/")):
+        # Never watched or reported, whatever the ignore callable says: git's database and
+        # mcode's store, in any letter case.
+        if has_reserved_part(rel):
             return True
         return self._ignore is not None and self._ignore(rel, is_dir)
 

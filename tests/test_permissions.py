@@ -360,6 +360,12 @@ def test_git_global_options_do_not_hide_the_subcommand(command: str) -> None:
     assert shell(perms, "git log --grep push") == "allow"
 
 
+def test_a_git_alias_defined_on_the_command_line_asks() -> None:
+    perms = Permissions.from_settings("auto", deny=["Bash(git push:*)"])
+    assert shell(perms, "git -c alias.p=push p origin") == "ask"
+    assert shell(perms, "git -c user.name=x commit -m m") == "allow"
+
+
 def test_long_synonyms_meet_short_flags_both_ways() -> None:
     perms = Permissions.from_settings("auto", deny=["Bash(git push --force:*)"])
     assert shell(perms, "git push -f origin") == "deny"

@@ -28,7 +28,8 @@ with long synonyms for common tools), `git -C dir push` meets `Bash(git push:*)`
 commands inside `$(...)`, behind `sudo`, `env`, `xargs` or `find -exec`, and in any quoted string a
 shell might run (`bash -c '…'`, `ssh host '…'`), which over-matches on purpose (`echo 'rm -rf x'`
 is denied too). When only a word known at run time could complete the rule (`rm $flags x`), the
-call asks; a line that does not parse is searched as text, and the rule's words there deny it.
+call asks; a line mcode cannot fully read (a syntax error, a `for` loop) is also searched as text,
+and the rule's words found there deny it.
 """
 
 from __future__ import annotations

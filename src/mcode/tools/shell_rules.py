@@ -378,7 +378,11 @@ def _candidates(argv: Sequence[Word], name: str | None, depth: int) -> Iterator[
 
 def _shape(argv: Sequence[Word]) -> _Shape:
     name = _name(argv[0])
-    args = _git_split(argv[1:])[1] if name == "git" else argv[1:]
+    args, aliased = argv[1:], False
+    if name == "git":
+        front, args = _git_split(args)
+        # `git -c alias.x=push x`: the subcommand could then be anything
+        aliased = any("alias." in word.text.lower() for word in front)
     sub = args[0].text if args and args[0].static else ""
     synonyms = {**FLAG_SYNONYMS.get(name or "", {}), **FLAG_SYNONYMS.get(f"{name} {sub}", {})}
     flags: set[str] = set()
@@ -395,6 +399,8 @@ def _shape(argv: Sequence[Word]) -> _Shape:
             ended = True
         else:
             flags.update(_flags(text, synonyms))
+    if aliased and operands:
+        operands[0] = None
     return _Shape(name, frozenset(flags), tuple(operands), is_open)
 
 

@@ -35,39 +35,30 @@ def test_a_real_comment_is_ignored() -> None:
 
 
 @pytest.mark.parametrize(
-    "line",
+    ("line", "compound"),
     [
-        "ls -l; wc -l",
-        "ls -l && wc -l",
-        "ls -l || wc -l",
-        "ls -l | wc -l",
-        "ls -l |& wc -l",
-        "ls -l & wc -l",
-        "ls -l\nwc -l",
-        "\n  ls -l\n\nwc -l\n",
+        ("ls -l; wc -l", False),
+        ("ls -l && wc -l", False),
+        ("ls -l || wc -l", False),
+        ("ls -l | wc -l", False),
+        ("ls -l |& wc -l", False),
+        ("ls -l & wc -l", False),
+        ("ls -l\nwc -l", False),
+        ("\n  ls -l\n\nwc -l\n", False),
+        ("(ls -l; wc -l)", True),
+        ("{ ls -l; wc -l; }", True),
+        ("if ls -l; then wc -l; fi", True),
+        ("while ls -l; do wc -l; done", True),
+        ("until ls -l; do wc -l; done", True),
+        ("! ls -l && wc -l", True),
     ],
 )
-def test_separators_split_simple_commands(line: str) -> None:
+def test_lists_and_compound_statements_expose_each_simple_command(
+    line: str, compound: bool
+) -> None:
     script = parse_command(line)
     assert argvs(script) == [["ls", "-l"], ["wc", "-l"]]
-    assert not script.unparsed and not script.compound
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "(ls -l; wc -l)",
-        "{ ls -l; wc -l; }",
-        "if ls -l; then wc -l; fi",
-        "while ls -l; do wc -l; done",
-        "until ls -l; do wc -l; done",
-        "! ls -l && wc -l",
-    ],
-)
-def test_compound_statements_expose_their_commands(line: str) -> None:
-    script = parse_command(line)
-    assert argvs(script) == [["ls", "-l"], ["wc", "-l"]]
-    assert script.compound and not script.unparsed
+    assert script.compound == compound and not script.unparsed
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from tree_sitter import Node, Parser
 from tree_sitter_language_pack import get_parser
@@ -199,15 +201,19 @@ class _Reader:
 
     # statements
 
-    def statement(self, node: Node, redirects: tuple[Redirect, ...]) -> None:
+    def nested(self, step: Callable[..., None], *args: Any) -> None:
+        """Take one step deeper into the tree, unless the line nests too deep to follow."""
         if self.depth >= _MAX_DEPTH:
             self.unparsed.append("nesting too deep to follow")
             return
         self.depth += 1
         try:
-            self._statement(node, redirects)
+            step(*args)
         finally:
             self.depth -= 1
+
+    def statement(self, node: Node, redirects: tuple[Redirect, ...]) -> None:
+        self.nested(self._statement, node, redirects)
 
     def _statement(self, node: Node, redirects: tuple[Redirect, ...]) -> None:
         kind = node.type
@@ -240,7 +246,7 @@ class _Reader:
                 self.not_modelled(child)
         outer = (*inherited, *redirects)
         if body is None:
-            self.commands.append(SimpleCommand((), (), outer))
+            self.commands.append(SimpleCommand(tuple(extra), (), outer))
         elif body.type == "command":
             self.simple(body, outer, extra)
         else:
@@ -320,9 +326,7 @@ class _Reader:
         word = parts.word()
         if "`" in word.text:  # bash runs backticks in a here-document; the grammar misses them
             self.unparsed.append("backticks in a here-document")
-            word = Word(
-                word.text, word.head[: word.head.find("`")] if "`" in word.head else word.head
-            )
+            word = Word(word.text, word.head.partition("`")[0])
         return Redirect(operator, None, word)
 
     # words
@@ -396,14 +400,7 @@ class _Reader:
 
     def descend(self, node: Node) -> None:
         """Collect commands below a construct that is not modelled, for deny rules."""
-        if self.depth >= _MAX_DEPTH:
-            self.unparsed.append("nesting too deep to follow")
-            return
-        self.depth += 1
-        try:
-            self._descend(node)
-        finally:
-            self.depth -= 1
+        self.nested(self._descend, node)
 
     def _descend(self, node: Node) -> None:
         for child in node.named_children:

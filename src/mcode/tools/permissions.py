@@ -11,16 +11,30 @@ command starting with those words; `Edit(src/**)`, `Write(*.lock)` and `Read(.en
 gitignore-style globs relative to the repository root. `Edit` and `Write` both cover every tool that
 changes a file; `Read` covers the tools that read a path; a tool's own name works too.
 
-Commands are matched per simple command: an allow rule must cover every part of `a && b | c`, and a
-command with substitutions (`$(...)`, backticks) or several lines is never allowed by a rule. Deny
-and ask rules are matched loosely, wherever their words appear as a command in the text, so that
-`sudo rm -rf x` or `echo $(rm -rf x)` still meets `Bash(rm -rf:*)`.
+Commands are read with bash's grammar, so a rule's words are the words bash passes: `'git' status`
+is `git status`, `git status # note` is too, but `git status#` is not. An allow rule covers a line
+only if it covers every simple command in it (across newlines, `;`, `&&`, `||`, `|`, `&`, `( )`,
+`{ }`, `if` and `while`) and the line holds nothing a rule cannot vouch for: no redirection other
+than to /dev/null or between descriptors (`2>&1`), no `$(...)`, backticks or `<(...)`, no
+here-document, no `VAR=value`, no `for`, `case`, function or `[[ ]]`, nothing that fails to
+parse. A command that runs another (`sudo`, `env`, `xargs`, `bash -c`, `timeout`, …) is never
+covered, nor one using an option that runs code, writes files or reads outside the repository
+(`git -c`, `git -C`, `git diff --output`, `--no-index`, `find -exec`, …); such a call asks. `Bash`
+and `Bash(*)` allow every command. The lists live in `shell_rules`.
+
+Deny and ask rules meet a normalised command wherever it could run: `/bin/rm -r -f x`, `rm -fr x`
+and `rm --recursive --force x` all meet `Bash(rm -rf:*)` (flags count as a set, in any position,
+with long synonyms for common tools), `git -C dir push` meets `Bash(git push:*)`, and so do
+commands inside `$(...)`, behind `sudo`, `env`, `xargs` or `find -exec`, and in any quoted string a
+shell might run (`bash -c '…'`, `ssh host '…'`), which over-matches on purpose (`echo 'rm -rf x'`
+is denied too). When only a word known at run time could complete the rule (`rm $flags x`), the
+call asks; a line mcode cannot fully read (a syntax error, a `for` loop) is also searched as text,
+and the rule's words found there deny it.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,6 +43,8 @@ from typing import Any, Literal, cast
 from pathspec import GitIgnoreSpec
 
 from mcode.index.secrets import is_secret
+from mcode.tools.shell_rules import Match, always_rule, blocker, covers, meets
+from mcode.tools.shell_syntax import parse_command
 
 PermissionMode = Literal["ask", "accept-edits", "auto"]
 Behavior = Literal["allow", "deny", "ask"]
@@ -63,42 +79,6 @@ TOOL_KINDS: dict[str, str] = {
 RULE_KINDS: dict[str, str] = {"bash": SHELL, "edit": EDIT, "write": EDIT, "read": READ}
 
 _RULE = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
-_SEPARATORS = frozenset({"&&", "||", ";", ";;", ";&", "|", "|&", "&", "(", ")"})
-_UNANALYSABLE = re.compile(r"\$\(|`|<\(|>\(|\n")
-_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
-# Tools whose second word picks what they do, so "always" remembers `git log`, not all of git.
-_SUBCOMMAND_TOOLS = frozenset(
-    [
-        "git",
-        "npm",
-        "npx",
-        "pnpm",
-        "yarn",
-        "bun",
-        "cargo",
-        "go",
-        "docker",
-        "podman",
-        "kubectl",
-        "pip",
-        "pip3",
-        "uv",
-        "poetry",
-        "make",
-        "just",
-        "dotnet",
-        "mvn",
-        "gradle",
-        "bundle",
-        "rake",
-        "brew",
-        "apt",
-        "apt-get",
-        "systemctl",
-        "gh",
-        "mcode",
-    ]
-)
 
 
 def parse_mode(text: str) -> PermissionMode:
@@ -153,71 +133,11 @@ def parse_rule(text: str | Rule) -> Rule:
 # Shell commands ------------------------------------------------------------------------------------
 
 
-def command_segments(command: str) -> list[str] | None:
-    """The simple commands of a command line, whitespace-normalised, with leading `VAR=value`
-    assignments dropped; None when it cannot be analysed safely (substitutions, several lines,
-    unbalanced quotes)."""
-    if _UNANALYSABLE.search(command):
-        return None
-    try:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        tokens = list(lexer)
-    except ValueError:
-        return None
-    segments: list[str] = []
-    current: list[str] = []
-    for token in [*tokens, ";"]:
-        if token not in _SEPARATORS:
-            if current or not _ASSIGNMENT.match(token):
-                current.append(token)
-            continue
-        if current:
-            segments.append(" ".join(current))
-        current = []
-    return segments
-
-
-def _loose_segments(command: str) -> list[str]:
-    """Every plausible simple command, for deny and ask rules: better to over-match there."""
-    pieces = re.split(r"&&|\|\||[;&|()`\n]|\$\(", command)
-    found = [" ".join(p.split()) for p in pieces]
-    found += command_segments(command.replace("\n", ";")) or []
-    return [s for s in found if s]
-
-
-def _command_rule_matches(spec: str, segment: str) -> bool:
-    if spec in ("*", ":*"):
-        return True
-    if spec.endswith(":*"):
-        prefix = " ".join(spec[:-2].split())
-        return segment == prefix or segment.startswith(prefix + " ")
-    return segment == " ".join(spec.split())
-
-
-def _command_rule_occurs(spec: str, command: str) -> bool:
-    """Whether a prefix rule's words appear as a command anywhere in the text."""
-    if not spec.endswith(":*") or spec in ("*", ":*"):
-        return False
-    words = spec[:-2].split()
-    pattern = r"(?:^|[\s;&|(`$\"'])" + r"\s+".join(map(re.escape, words)) + r"(?=$|[\s;&|)`\"'])"
-    return re.search(pattern, command) is not None
-
-
 def _shell_subject(tool: str, args: Mapping[str, Any]) -> str | None:
     if tool == "git_commit":
         return "git commit"
     command = args.get("command")
     return command if isinstance(command, str) else None
-
-
-def _first_words(segment: str) -> str:
-    words = segment.split()
-    if len(words) >= 3 and words[0].startswith("python") and words[1] == "-m":
-        return " ".join(words[:3])
-    if len(words) >= 2 and words[0] in _SUBCOMMAND_TOOLS and not words[1].startswith("-"):
-        return " ".join(words[:2])
-    return words[0]
 
 
 # Paths ----------------------------------------------------------------------------------------------
@@ -285,12 +205,21 @@ class Permissions:
     def check(self, tool: str, args: Mapping[str, Any]) -> Decision:
         """Decide a call. `args` carry the subject: `command` for shell tools; `path` (and
         `real_path` when a symlink leads elsewhere) for file tools; `files` for git_commit."""
+        maybe_denied: Rule | None = None
         for rule in self.deny:
-            if self._matches(rule, tool, args, strict=False):
+            match = self._meets(rule, tool, args)
+            if match is Match.YES:
                 return Decision("deny", f"denied by the rule {rule}", str(rule))
+            if match is Match.MAYBE and maybe_denied is None:
+                maybe_denied = rule
         for rule in self.ask:
-            if self._matches(rule, tool, args, strict=False):
+            if self._meets(rule, tool, args) is not Match.NO:
                 return Decision("ask", f"the rule {rule} asks first", str(rule))
+        if maybe_denied is not None:
+            unknown = "part of the command is known only when it runs"
+            return Decision(
+                "ask", f"the rule {maybe_denied} may deny it: {unknown}", str(maybe_denied)
+            )
         secret = _secret_subject(tool, args)
         allowing = [
             rule
@@ -303,7 +232,11 @@ class Permissions:
             return Decision("allow", f"allowed by the rule {allowed_by}", allowed_by)
         if secret is not None:
             return Decision("ask", f"{secret} may hold secrets; it is shared only when you agree")
-        return self._by_mode(tool)
+        decision = self._by_mode(tool)
+        unallowable = _shell_blocker(tool, args)
+        if decision.behavior == "ask" and unallowable is not None:
+            return Decision("ask", f"{decision.reason}; no rule can allow it: {unallowable}")
+        return decision
 
     def denies_read(self, path: str) -> bool:
         """Whether a deny rule keeps `path` out of reads (grep skips such files)."""
@@ -311,14 +244,14 @@ class Permissions:
 
     def always_rules(self, tool: str, args: Mapping[str, Any]) -> list[str]:
         """The rules that answering "always" to this call would add (none when no rule could
-        allow it, e.g. a command with `$(...)`)."""
+        allow it, e.g. a command with `$(...)` or a redirection)."""
         kind = TOOL_KINDS.get(tool)
         if tool == "git_commit":
             return ["Bash(git commit:*)"]
         if kind == SHELL:
-            command = _shell_subject(tool, args) or ""
-            segments = command_segments(command) or []  # no rule ever allows an unanalysable one
-            return list(dict.fromkeys(f"Bash({_first_words(s)}:*)" for s in segments))
+            script = parse_command(_shell_subject(tool, args) or "")
+            rules = [always_rule(c) for c in script.commands] if blocker(script) is None else []
+            return [] if None in rules else list(dict.fromkeys(r for r in rules if r))
         if kind == EDIT:
             return ["Edit"]
         if kind == READ and _secret_subject(tool, args) is not None:
@@ -327,23 +260,25 @@ class Permissions:
 
     def _allowed_by(self, rules: list[Rule], tool: str, args: Mapping[str, Any]) -> str | None:
         """The allow rule (or rules, joined by " + ") covering the whole call, if any."""
-        for rule in rules:
-            if self._matches(rule, tool, args, strict=True):
+        addressed = [rule for rule in rules if rule.addresses(tool)]
+        shell = TOOL_KINDS.get(tool) == SHELL
+        for rule in addressed:
+            if rule.specifier is None or (shell and rule.specifier in ("*", ":*")):
                 return str(rule)
-        kind = TOOL_KINDS.get(tool)
-        if kind == SHELL:
+        parts: list[Any]
+        if shell:
             command = _shell_subject(tool, args)
-            parts = command_segments(command) if command else None
-            covers = _command_rule_matches
+            script = parse_command(command) if command is not None else None
+            if script is None or blocker(script) is not None:
+                return None
+            parts, fits = list(script.commands), covers
         else:  # each path (a symlink and its target) may be allowed by a different rule
-            parts = _path_subjects(args)
-            covers = _path_rule_matches
+            parts, fits = _path_subjects(args), _path_rule_matches
         if not parts:
             return None
-        specific = [r for r in rules if r.addresses(tool) and r.specifier is not None]
         covering = []
         for part in parts:
-            rule = next((r for r in specific if covers(r.specifier or "", part)), None)
+            rule = next((r for r in addressed if r.specifier and fits(r.specifier, part)), None)
             if rule is None:
                 return None
             covering.append(str(rule))
@@ -361,29 +296,25 @@ class Permissions:
         return Decision("ask", f"{what} need approval in {self.mode} mode")
 
     @staticmethod
-    def _matches(rule: Rule, tool: str, args: Mapping[str, Any], *, strict: bool) -> bool:
+    def _meets(rule: Rule, tool: str, args: Mapping[str, Any]) -> Match:
+        """How far a deny or ask rule meets a call: anywhere its command could run, any path."""
         if not rule.addresses(tool):
-            return False
+            return Match.NO
         spec = rule.specifier
         if spec is None:
-            return True
+            return Match.YES
         kind = TOOL_KINDS.get(tool) if rule.kind is None else rule.kind
         if kind == SHELL:
             command = _shell_subject(tool, args)
-            if command is None:
-                return False
-            if strict:
-                segments = command_segments(command)
-                return bool(segments) and all(_command_rule_matches(spec, s) for s in segments)
-            flat = " ".join(command.split())
-            return _command_rule_occurs(spec, flat) or any(
-                _command_rule_matches(spec, s) for s in _loose_segments(command)
-            )
-        paths = _path_subjects(args)
-        if not paths:
-            return False
-        hits = [_path_rule_matches(spec, p) for p in paths]
-        return all(hits) if strict else any(hits)
+            return Match.NO if command is None else meets(spec, command)
+        hits = any(_path_rule_matches(spec, path) for path in _path_subjects(args))
+        return Match.YES if hits else Match.NO
+
+
+def _shell_blocker(tool: str, args: Mapping[str, Any]) -> str | None:
+    """Why no rule could allow this shell call, for the reason a prompt shows; None otherwise."""
+    command = _shell_subject(tool, args) if TOOL_KINDS.get(tool) == SHELL else None
+    return None if command is None else blocker(parse_command(command))
 
 
 def _secret_subject(tool: str, args: Mapping[str, Any]) -> str | None:

@@ -4,6 +4,8 @@ Precedence, lowest first: defaults, user config, project config (`.agentmemory/c
 (`MCODE_*`), then flags the CLI passes as overrides. Keys and secrets are never read from the project file:
 API keys come from the environment (`*_API_KEY`) or the user config's `[keys]` table, and anything in the
 project file that looks like a key is dropped with a warning, since everyone who clones the repo sees it.
+Project settings that could send keys or code elsewhere apply only once the user trusts the file
+(`mcode.config.trust`); until then they are dropped and `Settings.trust` names them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mcode.config.paths import Paths
+from mcode.config.trust import ProjectTrust, project_trust
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
@@ -52,6 +55,9 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
     # Problems worth telling the user that did not stop loading (a key in the project file).
     warnings: tuple[str, ...] = ()
+    # The project settings that need the user's trust, and whether the file has it; `trust.ignored`
+    # are those dropped at load.
+    trust: ProjectTrust = field(default_factory=ProjectTrust)
 
 
 _ENV = {
@@ -63,7 +69,14 @@ _ENV = {
     "MCODE_FALLBACKS": "fallbacks",
     "MCODE_OLLAMA_URL": "ollama_url",
 }
-_FIELDS = {f.name for f in fields(Settings)} - {"paths", "extra", "api_keys", "sources", "warnings"}
+_FIELDS = {f.name for f in fields(Settings)} - {
+    "paths",
+    "extra",
+    "api_keys",
+    "sources",
+    "warnings",
+    "trust",
+}
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -147,30 +160,31 @@ def load_settings(
     env: dict[str, str] | None = None,
 ) -> Settings:
     env = dict(os.environ) if env is None else env
-    merged: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    warnings: list[str] = []
-    user = read_toml(paths.user_config_file)
-    keys = _user_keys(user, paths.user_config_file)
-    project, warning = _without_secrets(read_toml(paths.project_config), paths.project_config)
-    warnings += [warning] if warning else []
-    for path, data in ((paths.user_config_file, user), (paths.project_config, project)):
-        layer = _layer(data, str(path))
-        merged.update(layer)
-        sources.update(dict.fromkeys(layer, str(path)))
-        extra.update({k: v for k, v in data.items() if k not in _FIELDS})
-    extra.pop(USER_KEYS_TABLE, None)
-    for var, name in _ENV.items():
-        if env.get(var):
-            merged[name] = _coerce(name, env[var], var)
-            sources[name] = var
-    for name, value in (overrides or {}).items():
-        if value is not None:
-            flag = f"--{name.replace('_', '-')}"
-            merged[name] = _coerce(name, value, flag)
-            sources[name] = flag
-    sources.update(dict.fromkeys(keys, str(paths.user_config_file)))
+    user_file, project_file = paths.user_config_file, paths.project_config
+    user = read_toml(user_file)
+    keys = _user_keys(user, user_file)
+    project, warning = _without_secrets(read_toml(project_file), project_file)
+    user_layer, project_layer = _layer(user, str(user_file)), _layer(project, str(project_file))
+    user_extra = _extra(user)
+    project_extra = _extra(project)
+    env_sources = {name: var for var, name in _ENV.items() if env.get(var)}
+    env_layer = {name: _coerce(name, env[var], var) for name, var in env_sources.items()}
+    flags = {name: value for name, value in (overrides or {}).items() if value is not None}
+    flag_sources = {name: f"--{name.replace('_', '-')}" for name in flags}
+    flag_layer = {name: _coerce(name, value, flag_sources[name]) for name, value in flags.items()}
+    own = {**user_extra, **user_layer, **env_layer, **flag_layer}
+    coerced = {**project_extra, **project_layer}
+    trust = project_trust(paths, {name: coerced[name] for name in project}, own)  # file order
+    for name in trust.ignored:
+        project_layer.pop(name, None)
+        project_extra.pop(name, None)
+    sources = {
+        **dict.fromkeys(user_layer, str(user_file)),
+        **dict.fromkeys(project_layer, str(project_file)),
+        **env_sources,
+        **flag_sources,
+    }
+    sources.update(dict.fromkeys(keys, str(user_file)))
     for var, value in env.items():
         if _ENV_KEY.match(var) and value:
             keys[var] = value
@@ -178,9 +192,19 @@ def load_settings(
     for name in _FIELDS:
         sources.setdefault(name, DEFAULT_SOURCE)
     settings = Settings(
-        paths=paths, extra=extra, api_keys=keys, sources=sources, warnings=tuple(warnings)
+        paths=paths,
+        extra={**user_extra, **project_extra},
+        api_keys=keys,
+        sources=sources,
+        warnings=(warning,) if warning else (),
+        trust=trust,
     )
-    return replace(settings, **merged)
+    return replace(settings, **{**user_layer, **project_layer, **env_layer, **flag_layer})
+
+
+def _extra(data: dict[str, Any]) -> dict[str, Any]:
+    """A config table's settings that are not Settings fields (the user's [keys] excepted)."""
+    return {k: v for k, v in data.items() if k not in _FIELDS and k != USER_KEYS_TABLE}
 
 
 # Writing one setting -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.text import Text
 
 from mcode.agent.events import Event, TurnResult
-from mcode.config import Settings
+from mcode.config import ConfigError, Settings
 from mcode.repl.commands import (
     CommandContext,
     Exit,
@@ -38,6 +38,7 @@ from mcode.repl.commands import (
 from mcode.repl.completion import ReplCompleter, RepoFiles, attach_mentions
 from mcode.repl.permissions import ReadLine, ask_user
 from mcode.repl.render import Renderer
+from mcode.repl.trust import confirm_trust
 from mcode.tools import Answer, Request
 
 if TYPE_CHECKING:
@@ -403,6 +404,14 @@ def run_repl(
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     console = Console(highlight=False)
     runner = TurnRunner(Renderer(console), _answer_reader(interactive))
+    try:
+        settings = confirm_trust(settings, console, runner.read_line, interactive=interactive)
+    except ConfigError as exc:
+        sys.stderr.write(f"mcode: {' '.join(str(exc).split())}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("mcode: interrupted\n")
+        return EXIT_INTERRUPTED
     opener = SessionOpener(
         settings, runner, model=model, permission_mode=permission_mode, allow=allow, deny=deny
     )

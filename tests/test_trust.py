@@ -212,6 +212,17 @@ def test_environment_and_flags_count_as_the_users_own(paths: Paths) -> None:
     assert from_flag.model == "openai/gpt-4o"
 
 
+def test_a_setting_the_repository_clears_needs_trust_only_when_the_user_had_set_it(
+    paths: Paths,
+) -> None:
+    paths.project_config.write_text('api_base = ""\nweak_model = ""\n')
+    cleared = load(paths)
+    assert cleared.api_base == "http://127.0.0.1:9001/v1"  # cleared, the key would go elsewhere
+    assert list(cleared.trust.ignored) == ["api_base"]  # weak_model was unset anyway
+    paths.user_config_file.write_text('model = "openai/gpt-4.1"\n')
+    assert load(paths).trust.ignored == {}
+
+
 # The store ---------------------------------------------------------------------------------------
 
 

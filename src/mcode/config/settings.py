@@ -77,6 +77,7 @@ _FIELDS = {f.name for f in fields(Settings)} - {
     "warnings",
     "trust",
 }
+_DEFAULTS = {f.name: f.default for f in fields(Settings) if f.name in _FIELDS}
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def load_settings(
     flags = {name: value for name, value in (overrides or {}).items() if value is not None}
     flag_sources = {name: f"--{name.replace('_', '-')}" for name in flags}
     flag_layer = {name: _coerce(name, value, flag_sources[name]) for name, value in flags.items()}
-    own = {**user_extra, **user_layer, **env_layer, **flag_layer}
+    own = {**_DEFAULTS, **user_extra, **user_layer, **env_layer, **flag_layer}
     coerced = {**project_extra, **project_layer}
     trust = project_trust(paths, {name: coerced[name] for name in project}, own)  # file order
     for name in trust.ignored:

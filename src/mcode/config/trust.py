@@ -84,7 +84,7 @@ class ProjectTrust:
 def sensitive_settings(project: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     """The settings of a project config table that need trust (see the module docstring), with the
     file's values. `project` holds coerced values (`fallbacks` a tuple); `own` the user's own
-    settings, by name, as far as the user set them."""
+    settings by name, defaults included (a project value equal to the user's changes nothing)."""
     return {
         name: value
         for name, value in project.items()
@@ -172,7 +172,10 @@ def untrusted_notice(ignored: dict[str, Any]) -> str:
 
 def project_trust(paths: Paths, table: dict[str, Any], own: dict[str, Any]) -> ProjectTrust:
     """Judge a repository's project config table (read from `paths.project_config`) against the
-    user's own settings and the trust store. A file whose bytes cannot be hashed is not trusted."""
+    user's own settings and the trust store. A file whose bytes cannot be hashed is not trusted.
+
+    The file is hashed in a read of its own, after the parse: only a process writing it in that
+    instant could make the two differ, and such a process could as well write the trust store."""
     digest = file_digest(paths.project_config)
     trusted = (
         digest is not None

@@ -209,7 +209,7 @@ def import_af(
 def _note_untrusted(paths: Paths) -> None:
     """Settings an import wrote that need trust are never trusted on the user's behalf: say so."""
     from mcode.config import load_settings
-    from mcode.config.trust import TRUST_COMMAND, shown_names
+    from mcode.config.trust import PROJECT_CONFIG, TRUST_COMMAND, shown_names
 
     try:
         ignored = load_settings(paths).trust.ignored
@@ -217,8 +217,8 @@ def _note_untrusted(paths: Paths) -> None:
         return  # the next command names the broken file
     if ignored:
         typer.echo(
-            f"mcode: note: {shown_names(ignored)} in .agentmemory/config.toml apply only once you "
-            f"trust the file: review it, then run `{TRUST_COMMAND}`",
+            f"mcode: note: {shown_names(ignored)} in {PROJECT_CONFIG} apply only once you trust "
+            f"the file: review it, then run `{TRUST_COMMAND}`",
             err=True,
         )
 

@@ -62,6 +62,7 @@ def load_repo_settings(repo: Path | None, **overrides: Any) -> Settings:
 
 
 def announce_untrusted(settings: Settings) -> None:
+    """One line on stderr when the repository's settings that need trust were ignored."""
     if settings.trust.ignored:
         sys.stderr.write(f"mcode: {untrusted_notice(settings.trust.ignored)}\n")
 

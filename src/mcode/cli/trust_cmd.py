@@ -24,9 +24,14 @@ from mcode.cli.common import (
     resolve_paths,
 )
 from mcode.config import Paths, Settings
-from mcode.config.trust import TRUST_COMMAND, TrustStore, TrustStoreError, shown_name, shown_value
-
-CONFIG_NAME = ".agentmemory/config.toml"
+from mcode.config.trust import (
+    PROJECT_CONFIG,
+    TRUST_COMMAND,
+    TrustStore,
+    TrustStoreError,
+    shown_name,
+    shown_value,
+)
 
 
 def trust(
@@ -75,10 +80,10 @@ def _trust(settings: Settings, as_json: bool) -> None:
         print_json(report)
         return
     if state.digest is None:
-        lines = [f"nothing to trust: {paths.repo} has no {CONFIG_NAME}"]
+        lines = [f"nothing to trust: {paths.repo} has no {PROJECT_CONFIG}"]
     else:
         lines = [
-            f"trusted {CONFIG_NAME} of {paths.repo} as it is now (sha256 {state.digest[:12]}); "
+            f"trusted {PROJECT_CONFIG} of {paths.repo} as it is now (sha256 {state.digest[:12]}); "
             "a change to it makes it untrusted again"
         ]
         lines += _listing(state.sensitive, "these settings now apply:")
@@ -103,16 +108,16 @@ def _show(settings: Settings, as_json: bool) -> None:
     if as_json:
         print_json(report)
         return
-    if state.trusted:
-        lines = [f"{paths.repo}: trusted ({CONFIG_NAME} sha256 {stored and stored[:12]})"]
+    if state.trusted and stored:
+        lines = [f"{paths.repo}: trusted ({PROJECT_CONFIG} sha256 {stored[:12]})"]
     elif changed:
-        lines = [f"{paths.repo}: not trusted: {CONFIG_NAME} changed since you trusted it"]
+        lines = [f"{paths.repo}: not trusted: {PROJECT_CONFIG} changed since you trusted it"]
     else:
         lines = [f"{paths.repo}: not trusted"]
     if state.digest is None:
-        lines.append(f"there is no {CONFIG_NAME}")
+        lines.append(f"there is no {PROJECT_CONFIG}")
     else:
-        lines += _listing(state.sensitive, f"settings in {CONFIG_NAME} that need trust:")
+        lines += _listing(state.sensitive, f"settings in {PROJECT_CONFIG} that need trust:")
     if state.ignored:
         lines.append(f"run `{TRUST_COMMAND}` to apply them; until then your own settings apply")
     _print(lines)
@@ -134,7 +139,7 @@ def _revoke(paths: Paths, as_json: bool) -> None:
 
 def _listing(settings: dict[str, Any], title: str) -> list[str]:
     if not settings:
-        return [f"{CONFIG_NAME} holds no settings that need trust"]
+        return [f"{PROJECT_CONFIG} holds no settings that need trust"]
     return [title, *(f"  {shown_name(k)} = {shown_value(v)}" for k, v in settings.items())]
 
 

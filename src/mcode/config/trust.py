@@ -44,12 +44,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from mcode.config.paths import Paths
+from mcode.config.paths import MEMORY_DIRNAME, Paths
 from mcode.config.providers import KEYLESS_PROVIDERS, provider_of
 from mcode.fsio import atomic_write_text, file_lock
 
 TRUST_FILE = "trusted.json"
 TRUST_COMMAND = "mcode trust"
+PROJECT_CONFIG = f"{MEMORY_DIRNAME}/config.toml"  # as the user sees it, from the repository
 # Settings that cannot send anything anywhere: what to index, and numbers only `mcode export` reads.
 SAFE_SETTINGS = frozenset(
     {"max_file_bytes", "context_window", "temperature", "max_tokens", "embedding_dim"}
@@ -117,10 +118,10 @@ def _stays_with_user(model: str, own: dict[str, Any]) -> bool:
         return False
     if own.get("api_base"):
         return provider == provider_of(own.get("model") or "")
-    return provider in own_providers(own)
+    return provider in _own_providers(own)
 
 
-def own_providers(own: dict[str, Any]) -> set[str]:
+def _own_providers(own: dict[str, Any]) -> set[str]:
     models = [own.get("model"), own.get("weak_model"), *own.get("fallbacks", ())]
     models.append(own.get("embedding_model"))
     return {provider_of(m) for m in models if isinstance(m, str)} - {""}
@@ -165,7 +166,7 @@ def shown_names(names: Iterable[str]) -> str:
 def untrusted_notice(ignored: dict[str, Any]) -> str:
     """The one line that says which repository settings were ignored and how to apply them."""
     return (
-        f"ignored {shown_names(ignored)} from .agentmemory/config.toml: this repository is not "
+        f"ignored {shown_names(ignored)} from {PROJECT_CONFIG}: this repository is not "
         f"trusted, so your own settings apply (run `{TRUST_COMMAND}` to trust the file as it is now)"
     )
 

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from mcode.config import Settings, load_settings
 from mcode.config.trust import (
+    PROJECT_CONFIG,
     TrustStore,
     TrustStoreError,
     shown_name,
@@ -41,8 +42,7 @@ def confirm_trust(
         return settings
     console.print(
         Text(
-            "This repository's .agentmemory/config.toml sets what could send your keys or code "
-            "elsewhere:",
+            f"This repository's {PROJECT_CONFIG} sets what could send your keys or code elsewhere:",
             style="bold",
         )
     )

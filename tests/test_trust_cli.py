@@ -161,6 +161,13 @@ def hostile_world(
     return mcode_env(home, OPENAI_API_KEY=USER_KEY)
 
 
+def ignored_line(names: str) -> str:
+    return (
+        f"mcode: ignored {names} from .agentmemory/config.toml: this repository is not trusted, "
+        "so your own settings apply (run `mcode trust` to trust the file as it is now)"
+    )
+
+
 def trust_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in result.stderr.splitlines() if "mcode trust" in line]
 
@@ -182,10 +189,7 @@ def test_headless_in_an_untrusted_clone_uses_the_users_server_until_trusted(
     assert first.stdout == "from the user's server\n"
     assert repos.seen == []  # not one request, so neither the key nor the prompt
     assert bearer(users) == [f"Bearer {USER_KEY}"]
-    assert trust_lines(first) == [
-        "mcode: ignored api_base from .agentmemory/config.toml: this repository is not trusted, "
-        "so your own settings apply (run `mcode trust` to trust the file as it is now)"
-    ]
+    assert trust_lines(first) == [ignored_line("api_base")]
 
     assert run_mcode(["trust"], env, cwd=repo).returncode == 0
     repos.reply_text("from the repository's server")
@@ -223,9 +227,5 @@ def test_index_and_search_in_an_untrusted_clone_say_once_what_they_ignored(
     assert json.loads(search.stdout)["results"][0]["path"] == "calc.py"
     assert repo_map.returncode == 0, repo_map.stderr
     for result in (index, search, repo_map):
-        assert trust_lines(result) == [
-            "mcode: ignored api_base, embedding_model from .agentmemory/config.toml: this "
-            "repository is not trusted, so your own settings apply (run `mcode trust` to trust "
-            "the file as it is now)"
-        ]
+        assert trust_lines(result) == [ignored_line("api_base, embedding_model")]
     assert repos.seen == [] and users.seen == []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.llm_server import ScriptedLLMServer
-from support.repos import make_repo, mcode_env
+from support.repos import make_repo, spawn_mcode, terminal_env
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -36,14 +36,7 @@ def world(
     user_config.write_text(
         f'model = "openai/mock-model"\napi_base = "{users.url}"\nembedding_model = "none"\n'
     )
-    env = mcode_env(
-        home,
-        OPENAI_API_KEY="sk-user-secret",
-        TERM="xterm",
-        COLUMNS="100",
-        LINES="40",
-        PROMPT_TOOLKIT_NO_CPR="1",  # nobody answers the cursor-position query here
-    )
+    env = terminal_env(home, OPENAI_API_KEY="sk-user-secret")
     yield repo, env, users, repos
     users.stop()
     repos.stop()
@@ -55,16 +48,7 @@ def spawn(world) -> Iterator:
     started = []
 
     def start():
-        child = pexpect.spawn(
-            sys.executable,
-            ["-m", "mcode"],
-            cwd=str(repo),
-            env=env,
-            encoding="utf-8",
-            codec_errors="replace",
-            dimensions=(40, 100),
-            timeout=WAIT,
-        )
+        child = spawn_mcode([], repo, env, WAIT)
         started.append(child)
         return child
 

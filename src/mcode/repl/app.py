@@ -371,13 +371,17 @@ class SessionOpener:
         session.warm_up()
         return session
 
-    def first(self, resume: str | None) -> AgentSession | int:
-        """The first session, or the exit code when it cannot be opened."""
+    def first(self, resume: str | None, *, interactive: bool) -> AgentSession | int:
+        """The first session, or the exit code when it cannot be opened. Asks first whether to
+        trust the repository's settings, when it has some that need trust."""
         from mcode.agent.providers import NoModelError
-        from mcode.config import ConfigError
         from mcode.memory.sessions import SessionNotFound
 
+        console = self.runner.renderer.console
         try:
+            self.settings = confirm_trust(
+                self.settings, console, self.runner.read_line, interactive=interactive
+            )
             return self(resume)
         except (NoModelError, SessionNotFound, ConfigError, ValueError) as exc:
             self.runner.drain()
@@ -404,20 +408,13 @@ def run_repl(
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     console = Console(highlight=False)
     runner = TurnRunner(Renderer(console), _answer_reader(interactive))
-    try:
-        settings = confirm_trust(settings, console, runner.read_line, interactive=interactive)
-    except ConfigError as exc:
-        sys.stderr.write(f"mcode: {' '.join(str(exc).split())}\n")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("mcode: interrupted\n")
-        return EXIT_INTERRUPTED
     opener = SessionOpener(
         settings, runner, model=model, permission_mode=permission_mode, allow=allow, deny=deny
     )
-    session = opener.first(resume)
+    session = opener.first(resume, interactive=interactive)
     if isinstance(session, int):
         return session
+    settings = opener.settings  # with the repository's own, if the user trusted them
     # /clear and /resume keep the model the user last chose with /model
     ctx = CommandContext(
         session, settings, console, lambda ref: opener(ref, model=ctx.session.model)

@@ -197,7 +197,7 @@ def file_digest(path: Path) -> str | None:
         return None
 
 
-def repo_key(repo: Path) -> str:
+def _repo_key(repo: Path) -> str:
     return os.path.realpath(repo)
 
 
@@ -216,7 +216,7 @@ class TrustStore:
         """The digest trusted for `repo`; None when there is none, or the store is unreadable
         (nothing is trusted then: `mcode trust` says what is wrong with it)."""
         try:
-            entry = self._read().get(repo_key(repo))
+            entry = self._read().get(_repo_key(repo))
         except TrustStoreError:
             return None
         digest = entry.get("sha256") if isinstance(entry, dict) else None
@@ -231,13 +231,13 @@ class TrustStore:
         }
 
         def add(entries: dict[str, Any]) -> None:
-            entries[repo_key(repo)] = entry
+            entries[_repo_key(repo)] = entry
 
         self._update(add)
 
     def revoke(self, repo: Path) -> bool:
         """Forget `repo`; whether it was trusted."""
-        return self._update(lambda entries: entries.pop(repo_key(repo), None) is not None)
+        return self._update(lambda entries: entries.pop(_repo_key(repo), None) is not None)
 
     def _read(self) -> dict[str, Any]:
         try:

@@ -14,7 +14,7 @@ import typer
 from support.repos import git
 from typer.testing import CliRunner, Result
 
-from mcode.cli import agentfile_cmd
+from mcode.cli import agentfile_cmd, trust_cmd
 from mcode.config import Paths, load_settings
 from mcode.memory import BlockStore
 from mcode.memory.agentfile import (
@@ -32,6 +32,7 @@ SECRET = re.compile(
 app = typer.Typer()
 app.command("export")(agentfile_cmd.export_af)
 app.command("import")(agentfile_cmd.import_af)
+app.command("trust")(trust_cmd.trust)
 runner = CliRunner()
 
 CONFIG = """\
@@ -106,6 +107,7 @@ def source_repo(tmp_path: Path) -> Path:
     notes.write_text(
         "---\ndescription: Team notes.\nlimit: 900\nowner: dana\n---\nShip on Tuesdays.\n"
     )
+    assert cli("trust", "--repo", str(repo)).exit_code == 0  # the user's own repository
     return repo
 
 
@@ -275,6 +277,9 @@ def test_a_letta_agent_file_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert config["embedding_model"] == "openai/text-embedding-3-small"
     assert "api_base" not in config  # the provider's public endpoint is not pinned
     assert "run_tests" in result.stderr  # custom tool code is reported, not imported
+    assert "model, embedding_model in .agentmemory/config.toml apply only once you trust" in (
+        result.stderr
+    )
     # Messages: the system prompt dropped, typed parts flattened, tool calls kept, secrets blanked.
     assert [m["role"] for m in received] == ["user", "assistant", "tool", "assistant", "user"]
     assert received[1]["tool_calls"][0]["function"]["name"] == "run_tests"
@@ -290,6 +295,7 @@ def test_a_letta_file_survives_an_import_export_cycle_without_secrets(tmp_path: 
     (repo / ".agentmemory" / "config.toml").write_text(
         (repo / ".agentmemory" / "config.toml").read_text() + "context_window = 128000\n"
     )
+    assert cli("trust", "--repo", str(repo)).exit_code == 0
     out = tmp_path / "again.af"
     assert cli("export", str(out), "--repo", str(repo)).exit_code == 0
     text = out.read_text()

@@ -36,11 +36,12 @@ def test_flags_beat_environment_beat_project_beat_user(tmp_path: Path) -> None:
         'model = "user/m"\nweak_model = "user/w"\nembedding_model = "none"\n'
     )
     paths.memory.mkdir()
-    paths.project_config.write_text('model = "project/m"\nweak_model = "project/w"\n')
+    # The user's own provider: applies without the user trusting the file.
+    paths.project_config.write_text('model = "user/project-m"\nweak_model = "user/project-w"\n')
     settings = load_settings(paths, env={"MCODE_MODEL": "env/m"}, overrides={"model": None})
     assert (settings.model, settings.weak_model, settings.embedding_model) == (
         "env/m",
-        "project/w",
+        "user/project-w",
         "none",
     )
     assert (

@@ -63,8 +63,9 @@ def test_setting_the_model_writes_the_project_config_and_showing_names_its_sourc
 ) -> None:
     config = repo / ".agentmemory" / "config.toml"
     write(config, '# team settings\napi_base = "http://proxy:4000"\n\n[review]\nstrict = true\n')
+    assert runner.invoke(app, ["trust", "--repo", str(repo)]).exit_code == 0
 
-    set_result = mcode(repo, "openai/gpt-4.1")
+    set_result = mcode(repo, "openai/gpt-4.1")  # the user's own act: the file stays trusted
     shown = mcode(repo)
 
     assert set_result.exit_code == 0, set_result.stderr
@@ -128,7 +129,8 @@ def test_precedence_is_flag_then_environment_then_project_then_user(repo: Path) 
 def test_keys_come_from_the_environment_or_the_user_config_never_the_project(repo: Path) -> None:
     paths = Paths.for_repo(repo)
     write(
-        paths.user_config_file, '[keys]\nOPENAI_API_KEY = "sk-user"\nANTHROPIC_API_KEY = "sk-a"\n'
+        paths.user_config_file,
+        'model = "openai/gpt-4o"\n[keys]\nOPENAI_API_KEY = "sk-user"\nANTHROPIC_API_KEY = "sk-a"\n',
     )
     write(
         paths.project_config,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.llm_server import ScriptedLLMServer
-from support.repos import make_repo, mcode_env
+from support.repos import make_repo, spawn_mcode, terminal_env
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -43,28 +43,14 @@ def spawn(tmp_path: Path, repo: Path, llm_server: ScriptedLLMServer) -> Iterator
     started = []
 
     def start(*args: str):
-        env = mcode_env(
+        env = terminal_env(
             tmp_path / "home",
             MCODE_MODEL="openai/mock-model",
             MCODE_API_BASE=llm_server.url,
             OPENAI_API_KEY="sk-test",
             MCODE_EMBEDDING_MODEL="none",
-            TERM="xterm",
-            COLUMNS="100",
-            LINES="40",
-            PROMPT_TOOLKIT_NO_CPR="1",  # nobody answers the cursor-position query here
         )
-        env.pop("NO_COLOR", None)
-        child = pexpect.spawn(
-            sys.executable,
-            ["-m", "mcode", *args],
-            cwd=str(repo),
-            env=env,
-            encoding="utf-8",
-            codec_errors="replace",
-            dimensions=(40, 100),
-            timeout=WAIT,
-        )
+        child = spawn_mcode(list(args), repo, env, WAIT)
         started.append(child)
         child.expect(PROMPT, timeout=START)
         return child

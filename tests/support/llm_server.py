@@ -53,6 +53,7 @@ class ScriptedLLMServer:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.request_headers: list[dict[str, str]] = []
+        self.seen: list[str] = []  # every request's method and path, whatever its route
         self.aborted = 0  # streams the client hung up on before the end
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -142,12 +143,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        self.script.seen.append(f"GET {self.path}")
         if self.path.rstrip("/").endswith("/models"):
             self._send_json(200, {"object": "list", "data": [_model_entry("mock-model")]})
         else:
             self._send_json(404, _error_body(f"no route {self.path}", 404))
 
     def do_POST(self) -> None:
+        self.script.seen.append(f"POST {self.path}")
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         if not self.path.rstrip("/").endswith("/chat/completions"):

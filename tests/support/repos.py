@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcode.config import Paths, Settings
 from mcode.index.pipeline import Indexer, open_index
@@ -67,6 +67,36 @@ def mcode_env(home: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def terminal_env(home: Path, **extra: str) -> dict[str, str]:
+    """`mcode_env` for a process in a pseudo-terminal of 100 x 40, colours on."""
+    env = mcode_env(
+        home,
+        TERM="xterm",
+        COLUMNS="100",
+        LINES="40",
+        PROMPT_TOOLKIT_NO_CPR="1",  # nobody answers the cursor-position query here
+        **extra,
+    )
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def spawn_mcode(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Any:
+    """The real `mcode` in a pseudo-terminal (a `pexpect.spawn`), as a user's terminal runs it."""
+    import pexpect
+
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "mcode", *args],
+        cwd=str(cwd),
+        env=env,
+        encoding="utf-8",
+        codec_errors="replace",
+        dimensions=(40, 100),
+        timeout=timeout,
+    )
 
 
 def run_mcode(

@@ -15,10 +15,9 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from mcode.config import Settings
+from mcode.config.providers import KEYLESS_PROVIDERS, provider_of
 
 OLLAMA_TIMEOUT = 0.3
-# Local servers need no key.
-KEYLESS_PROVIDERS = frozenset({"ollama", "ollama_chat", "lm_studio", "hosted_vllm", "llamafile"})
 # When no model is configured but a key is: the model to use with it, in this order of preference.
 DEFAULT_MODELS: tuple[tuple[str, str], ...] = (
     ("ANTHROPIC_API_KEY", "anthropic/claude-sonnet-4-5"),
@@ -48,10 +47,6 @@ class ModelChoice:
     api_base: str | None = None
     api_key: str | None = field(default=None, repr=False)
     note: str = ""
-
-
-def provider_of(model: str) -> str:
-    return model.split("/", 1)[0].lower() if "/" in model else ""
 
 
 def key_var(model: str) -> str | None:

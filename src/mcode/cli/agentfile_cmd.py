@@ -203,6 +203,24 @@ def import_af(
         typer.echo(_report_text(report, source))
     for note in report.notes:
         typer.echo(f"mcode: note: {note}", err=True)
+    _note_untrusted(paths)
+
+
+def _note_untrusted(paths: Paths) -> None:
+    """Settings an import wrote that need trust are never trusted on the user's behalf: say so."""
+    from mcode.config import load_settings
+    from mcode.config.trust import PROJECT_CONFIG, TRUST_COMMAND, shown_names
+
+    try:
+        ignored = load_settings(paths).trust.ignored
+    except ConfigError:
+        return  # the next command names the broken file
+    if ignored:
+        typer.echo(
+            f"mcode: note: {shown_names(ignored)} in {PROJECT_CONFIG} apply only once you trust "
+            f"the file: review it, then run `{TRUST_COMMAND}`",
+            err=True,
+        )
 
 
 def _read_input(file: str) -> bytes:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from mcode import __version__
-from mcode.cli import agentfile_cmd, archive_cmds, init_cmd, model_cmd
+from mcode.cli import agentfile_cmd, archive_cmds, init_cmd, model_cmd, trust_cmd
 from mcode.cli.common import EXIT_FAILURE, EXIT_USAGE, REPO_OPTION_HELP, fail
 from mcode.cli.memory_cmd import memory_app
 from mcode.fsio import UnsafePathError
@@ -122,10 +122,10 @@ def _start_repl(ctx: typer.Context, repo: Path | None, **options: object) -> Non
     if importlib.util.find_spec("mcode.repl") is None:
         typer.echo(ctx.get_help())
         raise typer.Exit()
-    from mcode.cli.common import resolve_settings
+    from mcode.cli.common import load_repo_settings
     from mcode.repl import run_repl
 
-    code = run_repl(resolve_settings(repo), **options)
+    code = run_repl(load_repo_settings(repo), **options)  # the REPL asks about trust itself
     raise typer.Exit(code or 0)
 
 
@@ -137,6 +137,7 @@ app.command("model")(model_cmd.model)
 app.command("init")(init_cmd.init)
 app.command("export")(agentfile_cmd.export_af)
 app.command("import")(agentfile_cmd.import_af)
+app.command("trust")(trust_cmd.trust)
 app.add_typer(memory_app, name="memory")
 
 

@@ -20,6 +20,7 @@ from mcode.config import (
     find_repo_root,
     load_settings,
 )
+from mcode.config.trust import untrusted_notice
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -44,11 +45,26 @@ def resolve_paths(repo: Path | None) -> Paths:
 
 
 def resolve_settings(repo: Path | None, **overrides: Any) -> Settings:
+    """The settings in force; in a repository the user has not trusted, one line on stderr names
+    the project settings that were ignored and how to trust them."""
+    settings = load_repo_settings(repo, **overrides)
+    announce_untrusted(settings)
+    return settings
+
+
+def load_repo_settings(repo: Path | None, **overrides: Any) -> Settings:
+    """The settings in force, saying nothing about trust (for callers that ask or report it)."""
     paths = resolve_paths(repo)
     try:
         return load_settings(paths, overrides=overrides)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+
+
+def announce_untrusted(settings: Settings) -> None:
+    """One line on stderr when the repository's settings that need trust were ignored."""
+    if settings.trust.ignored:
+        sys.stderr.write(f"mcode: {untrusted_notice(settings.trust.ignored)}\n")
 
 
 def print_json(data: Any) -> None:

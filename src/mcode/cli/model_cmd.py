@@ -2,6 +2,10 @@
 
 Setting writes `model = "NAME"` into the project's `.agentmemory/config.toml` (committed, so the
 team shares it), leaving the rest of the file as it was. Keys are never written there.
+
+Setting is the user's own act, so a file that was trusted, or needed no trust, stays trusted with
+the new model (`keeps_trust`); a file holding settings the user never trusted stays untrusted, and
+the command says which settings that leaves ignored.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import typer
 from mcode.cli.common import (
     EXIT_USAGE,
     REPO_OPTION_HELP,
+    announce_untrusted,
     fail,
+    load_repo_settings,
     print_json,
-    resolve_settings,
 )
 from mcode.config import ConfigError, Settings
+from mcode.config.trust import TrustStore, TrustStoreError, keeps_trust
 
 RepoOption = Annotated[
     Path | None, typer.Option("--repo", help=REPO_OPTION_HELP, show_default=False)
@@ -40,8 +46,9 @@ def model(
     json_output: JsonOption = False,
 ) -> None:
     """Show this project's model (and where each value comes from), or set it."""
-    settings = resolve_settings(repo)
+    settings = load_repo_settings(repo)
     if name is None:
+        announce_untrusted(settings)
         report = describe(settings)
         if json_output:
             print_json(report)
@@ -67,6 +74,7 @@ def _set_model(settings: Settings, name: str, json_output: bool) -> None:
         fail(str(exc), EXIT_USAGE)
     except OSError as exc:
         fail(f"cannot write {path}: {exc.strerror or exc}")
+    _keep_trust(settings, name)
     where = _where(str(path), settings)
     overridden = settings.sources.get("model") == "MCODE_MODEL"
     if json_output:
@@ -77,6 +85,24 @@ def _set_model(settings: Settings, name: str, json_output: bool) -> None:
         sys.stderr.write(
             f"mcode: note: MCODE_MODEL={settings.model} in the environment takes precedence\n"
         )
+
+
+def _keep_trust(before: Settings, name: str) -> None:
+    """After the user's own write: trust the new file if the old one was trusted or needed no
+    trust; otherwise say which settings stay ignored."""
+    paths = before.paths
+    after = load_repo_settings(paths.repo)
+    state = after.trust
+    needed = before.trust.trusted or state.sensitive
+    if state.digest and needed and keeps_trust(before.trust, state, {"model": name}):
+        try:
+            TrustStore.in_dir(paths.user_config).trust(
+                paths.repo, state.digest, paths.project_config
+            )
+            return
+        except TrustStoreError as exc:
+            sys.stderr.write(f"mcode: note: {exc}\n")
+    announce_untrusted(after)
 
 
 def _where(source: str, settings: Settings) -> str:

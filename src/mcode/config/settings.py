@@ -4,6 +4,8 @@ Precedence, lowest first: defaults, user config, project config (`.agentmemory/c
 (`MCODE_*`), then flags the CLI passes as overrides. Keys and secrets are never read from the project file:
 API keys come from the environment (`*_API_KEY`) or the user config's `[keys]` table, and anything in the
 project file that looks like a key is dropped with a warning, since everyone who clones the repo sees it.
+Project settings that could send keys or code elsewhere apply only once the user trusts the file
+(`mcode.config.trust`); until then they are dropped and `Settings.trust` names them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mcode.config.paths import Paths
+from mcode.config.trust import ProjectTrust, project_trust
 from mcode.fsio import atomic_write_text, read_bytes
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
@@ -53,6 +56,9 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
     # Problems worth telling the user that did not stop loading (a key in the project file).
     warnings: tuple[str, ...] = ()
+    # The project settings that need the user's trust, and whether the file has it; `trust.ignored`
+    # are those dropped at load.
+    trust: ProjectTrust = field(default_factory=ProjectTrust)
 
 
 _ENV = {
@@ -64,20 +70,34 @@ _ENV = {
     "MCODE_FALLBACKS": "fallbacks",
     "MCODE_OLLAMA_URL": "ollama_url",
 }
-_FIELDS = {f.name for f in fields(Settings)} - {"paths", "extra", "api_keys", "sources", "warnings"}
+_FIELDS = {f.name for f in fields(Settings)} - {
+    "paths",
+    "extra",
+    "api_keys",
+    "sources",
+    "warnings",
+    "trust",
+}
+_DEFAULTS = {f.name: f.default for f in fields(Settings) if f.name in _FIELDS}
 
 
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as a dict, {} when absent; a broken file (or, in a repository's `.agentmemory/`,
     a symlink) is a ConfigError naming it."""
+    return _read_toml_bytes(path)[0]
+
+
+def _read_toml_bytes(path: Path) -> tuple[dict[str, Any], bytes | None]:
+    """The table and the exact bytes it was parsed from (None when the file is absent), so that
+    what is trusted is what was read."""
     try:
         data = read_bytes(path)
     except FileNotFoundError:
-        return {}
+        return {}, None
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(data.decode("utf-8")), data
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
@@ -149,30 +169,33 @@ def load_settings(
     env: dict[str, str] | None = None,
 ) -> Settings:
     env = dict(os.environ) if env is None else env
-    merged: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    warnings: list[str] = []
-    user = read_toml(paths.user_config_file)
-    keys = _user_keys(user, paths.user_config_file)
-    project, warning = _without_secrets(read_toml(paths.project_config), paths.project_config)
-    warnings += [warning] if warning else []
-    for path, data in ((paths.user_config_file, user), (paths.project_config, project)):
-        layer = _layer(data, str(path))
-        merged.update(layer)
-        sources.update(dict.fromkeys(layer, str(path)))
-        extra.update({k: v for k, v in data.items() if k not in _FIELDS})
-    extra.pop(USER_KEYS_TABLE, None)
-    for var, name in _ENV.items():
-        if env.get(var):
-            merged[name] = _coerce(name, env[var], var)
-            sources[name] = var
-    for name, value in (overrides or {}).items():
-        if value is not None:
-            flag = f"--{name.replace('_', '-')}"
-            merged[name] = _coerce(name, value, flag)
-            sources[name] = flag
-    sources.update(dict.fromkeys(keys, str(paths.user_config_file)))
+    user_file, project_file = paths.user_config_file, paths.project_config
+    user = read_toml(user_file)
+    keys = _user_keys(user, user_file)
+    project_table, project_bytes = _read_toml_bytes(project_file)
+    project, warning = _without_secrets(project_table, project_file)
+    user_layer, project_layer = _layer(user, str(user_file)), _layer(project, str(project_file))
+    user_extra = _extra(user)
+    project_extra = _extra(project)
+    env_sources = {name: var for var, name in _ENV.items() if env.get(var)}
+    env_layer = {name: _coerce(name, env[var], var) for name, var in env_sources.items()}
+    flags = {name: value for name, value in (overrides or {}).items() if value is not None}
+    flag_sources = {name: f"--{name.replace('_', '-')}" for name in flags}
+    flag_layer = {name: _coerce(name, value, flag_sources[name]) for name, value in flags.items()}
+    own = {**_DEFAULTS, **user_extra, **user_layer, **env_layer, **flag_layer}
+    coerced = {**project_extra, **project_layer}
+    table = {name: coerced[name] for name in project}  # in file order
+    trust = project_trust(paths, table, own, project_bytes)
+    for name in trust.ignored:
+        project_layer.pop(name, None)
+        project_extra.pop(name, None)
+    sources = {
+        **dict.fromkeys(user_layer, str(user_file)),
+        **dict.fromkeys(project_layer, str(project_file)),
+        **env_sources,
+        **flag_sources,
+    }
+    sources.update(dict.fromkeys(keys, str(user_file)))
     for var, value in env.items():
         if _ENV_KEY.match(var) and value:
             keys[var] = value
@@ -180,9 +203,19 @@ def load_settings(
     for name in _FIELDS:
         sources.setdefault(name, DEFAULT_SOURCE)
     settings = Settings(
-        paths=paths, extra=extra, api_keys=keys, sources=sources, warnings=tuple(warnings)
+        paths=paths,
+        extra={**user_extra, **project_extra},
+        api_keys=keys,
+        sources=sources,
+        warnings=(warning,) if warning else (),
+        trust=trust,
     )
-    return replace(settings, **merged)
+    return replace(settings, **{**user_layer, **project_layer, **env_layer, **flag_layer})
+
+
+def _extra(data: dict[str, Any]) -> dict[str, Any]:
+    """A config table's settings that are not Settings fields (the user's [keys] excepted)."""
+    return {k: v for k, v in data.items() if k not in _FIELDS and k != USER_KEYS_TABLE}
 
 
 # Writing one setting -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.text import Text
 
 from mcode.agent.events import Event, TurnResult
-from mcode.config import Settings
+from mcode.config import ConfigError, Settings
 from mcode.repl.commands import (
     CommandContext,
     Exit,
@@ -38,6 +38,7 @@ from mcode.repl.commands import (
 from mcode.repl.completion import ReplCompleter, RepoFiles, attach_mentions
 from mcode.repl.permissions import ReadLine, ask_user
 from mcode.repl.render import Renderer
+from mcode.repl.trust import confirm_trust
 from mcode.tools import Answer, Request
 
 if TYPE_CHECKING:
@@ -370,13 +371,17 @@ class SessionOpener:
         session.warm_up()
         return session
 
-    def first(self, resume: str | None) -> AgentSession | int:
-        """The first session, or the exit code when it cannot be opened."""
+    def first(self, resume: str | None, *, interactive: bool) -> AgentSession | int:
+        """The first session, or the exit code when it cannot be opened. Asks first whether to
+        trust the repository's settings, when it has some that need trust."""
         from mcode.agent.providers import NoModelError
-        from mcode.config import ConfigError
         from mcode.memory.sessions import SessionNotFound
 
+        console = self.runner.renderer.console
         try:
+            self.settings = confirm_trust(
+                self.settings, console, self.runner.read_line, interactive=interactive
+            )
             return self(resume)
         except (NoModelError, SessionNotFound, ConfigError, ValueError) as exc:
             self.runner.drain()
@@ -406,9 +411,10 @@ def run_repl(
     opener = SessionOpener(
         settings, runner, model=model, permission_mode=permission_mode, allow=allow, deny=deny
     )
-    session = opener.first(resume)
+    session = opener.first(resume, interactive=interactive)
     if isinstance(session, int):
         return session
+    settings = opener.settings  # with the repository's own, if the user trusted them
     # /clear and /resume keep the model the user last chose with /model
     ctx = CommandContext(
         session, settings, console, lambda ref: opener(ref, model=ctx.session.model)

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mcode.config import Settings, ensure_private_dir
 from mcode.index.discover import Discovery, SourceFile, discover, discover_paths
 from mcode.index.rows import embedding_text
-from mcode.index.worker import BatchResult, FileResult, FileTask, process_batch
+from mcode.index.worker import (
+    BatchResult,
+    FileResult,
+    FileTask,
+    exit_with_parent,
+    process_batch,
+)
 from mcode.store import IndexLock, Manifest
 from mcode.store.schema import SCHEMA_VERSION
 
@@ -147,7 +153,9 @@ def _run_tasks(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_WORKER_PRELOAD)
     batches = _batches(tasks, workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=exit_with_parent
+    ) as pool:
         futures = [pool.submit(process_batch, batch, columnar) for batch in batches]
         # The workers take a while to start (the fork server first imports the main module and
         # the worker's). Meanwhile this process, idle otherwise, takes batches from the end;

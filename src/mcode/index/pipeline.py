@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mcode.config import Settings, ensure_private_dir
 from mcode.index.discover import Discovery, SourceFile, discover, discover_paths
+from mcode.index.ignore import is_ignore_file
 from mcode.index.rows import embedding_text
 from mcode.index.worker import (
     BatchResult,
@@ -438,7 +439,14 @@ class Indexer:
         return True
 
     def process_changes(self, paths: Collection[str]) -> IndexReport:
-        """The watcher's entry point: re-index exactly these repo-relative paths (or dirs ending '/')."""
+        """The watcher's entry point: re-index exactly these repo-relative paths (or dirs ending '/').
+
+        A changed ignore file (`is_ignore_file`) can change what belongs in the index anywhere, so
+        then the whole tree is judged again: rows of newly ignored files go, newly kept files are
+        indexed. Unchanged files cost a stat, as in any `update`.
+        """
+        if any(is_ignore_file(path) for path in paths):
+            return self.update()
         return self.update(only=paths)
 
 

@@ -7,10 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from support.polling import poll
 from support.repos import make_repo, mcode_env
 
 pytestmark = pytest.mark.skipif(
@@ -43,15 +43,6 @@ def session_members(session: int) -> dict[int, int]:
     return members
 
 
-def poll(condition, timeout: float = CEILING) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 def test_kill_9_mid_parse_leaves_no_worker_behind(tmp_path: Path) -> None:
     files = {f"pkg{i % 20}/mod_{i}.py": MODULE for i in range(3000)}
     repo = make_repo(tmp_path / "big", files, commit=False)
@@ -69,11 +60,11 @@ def test_kill_9_mid_parse_leaves_no_worker_behind(tmp_path: Path) -> None:
             # A worker is a child of the fork server, itself a child of mcode.
             return any(members.get(parent) == proc.pid for parent in members.values())
 
-        assert poll(lambda: parsing_in_workers() or proc.poll() is not None)
+        assert poll(lambda: parsing_in_workers() or proc.poll() is not None, CEILING)
         assert proc.poll() is None, "indexing ended before its workers were seen"
         proc.kill()
         proc.wait()
-        assert poll(lambda: not session_members(proc.pid)), session_members(proc.pid)
+        assert poll(lambda: not session_members(proc.pid), CEILING), session_members(proc.pid)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import support.polling
 from support.repos import indexed_repo, make_repo, mcode_env, opened_index, run_mcode, write_files
 
 from mcode.config import Paths
@@ -23,13 +24,8 @@ DEADLINE = 5.0  # how long a poll may take before the test fails; a pass is far 
 
 
 def poll(condition: Callable[[], bool], timeout: float = DEADLINE) -> bool:
-    """Whether `condition` became true before `timeout` seconds passed."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+    """`support.polling.poll`, with this file's ceiling unless told."""
+    return support.polling.poll(condition, timeout)
 
 
 class Recorder:

@@ -506,6 +506,14 @@ def test_an_absurdly_large_file_is_refused_without_reading_it_all(tmp_path: Path
     assert not (repo / ".agentmemory").exists()
 
 
+def test_a_message_with_an_empty_role_is_the_user_s(tmp_path: Path):
+    path = write_doc(tmp_path, _message(lambda m: m.update(role="")))
+    repo = make_repo(tmp_path, "zeta")
+    result = cli("import", str(path), "--repo", str(repo), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["messages"] == 5
+
+
 def test_messages_in_roles_a_session_does_not_keep_are_left_out_with_a_note(tmp_path: Path):
     path = write_doc(tmp_path, _message(lambda m: m.update(role="approval")))
     repo = make_repo(tmp_path, "zeta")

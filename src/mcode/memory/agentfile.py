@@ -579,7 +579,7 @@ def from_af_message(message: dict[str, Any]) -> dict[str, Any]:
         text = "\n".join(
             str(r.get("func_response", "")) for r in message["tool_returns"] if isinstance(r, dict)
         )
-    out: dict[str, Any] = {"role": str(message.get("role", "user")), "content": text}
+    out: dict[str, Any] = {"role": str(message.get("role") or "user"), "content": text}
     if message.get("tool_calls"):
         out["tool_calls"] = message["tool_calls"]
     if message.get("tool_call_id"):

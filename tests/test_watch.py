@@ -496,11 +496,21 @@ def test_mcode_watch_follows_ignore_files_and_mcode_index_says_who_holds_the_ind
         [sys.executable, "-m", "mcode", "watch", "--repo", str(repo)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    said: list[str] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            said.append(line)
+
+    threading.Thread(target=read_stderr, daemon=True).start()
     try:
-        # The first full pass starts once the watches are in place.
-        assert poll(lambda: indexed() == {"keep.py", "pkg/built.py"}, END_TO_END)
+        # It says so once the first full pass is over (a Ctrl-C before then ends that pass).
+        assert poll(lambda: any("watching" in line for line in said), END_TO_END), said
+        assert indexed() == {"keep.py", "pkg/built.py"}
         (repo / ".gitignore").write_text("pkg/\n")
         assert poll(lambda: indexed() == {"keep.py", "scratch/draft.py"}, END_TO_END)
         (repo / "scratch" / "later.py").write_text("def later_function():\n    return 4\n")

@@ -18,6 +18,7 @@ from mcode.cli import agentfile_cmd, trust_cmd
 from mcode.config import Paths, load_settings
 from mcode.memory import BlockStore
 from mcode.memory.agentfile import (
+    MAX_FILE_BYTES,
     TOP_LEVEL,
     blank_secrets,
     export_agent,
@@ -416,6 +417,117 @@ def test_a_file_that_cannot_be_imported_is_a_one_line_usage_error(
     result = cli("import", str(path), "--repo", str(repo))
     one_line_error(result, 2, fragment)
     assert not (repo / ".agentmemory").exists()
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = {"inner": [value]}
+    return value
+
+
+def _message(change) -> dict[str, Any]:
+    return _broken(lambda d: change(d["agents"][0]["messages"][2]))
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested more than 64 levels deep"),
+        (
+            json.dumps(_broken(lambda d: d["blocks"][0].update(metadata=_nested(40)))).encode(),
+            "nested more than 64 levels deep",
+        ),
+        (b"\xff\xfe{\x00}\x00", "is not UTF-8 text"),
+        (json.dumps(json.dumps(json.dumps(fixture_doc()))).encode(), "expected a JSON object"),
+        (b'{"agents": [{"name": "\\ud800"}]}', "not valid Unicode"),
+        (b'{"agents": [{"name": ' + b"9" * 5000 + b"}]}", "a number of 5000 digits"),
+        (json.dumps(_message(lambda m: m.update(id=["message-2"]))).encode(), "].id is not text"),
+        (json.dumps(_message(lambda m: m.update(role=7))).encode(), "].role is not text"),
+        (json.dumps(_message(lambda m: m.update(content=3))).encode(), "].content is not text"),
+        (
+            json.dumps(_message(lambda m: m.update(tool_calls="run_tests"))).encode(),
+            "].tool_calls is not a list",
+        ),
+        (
+            json.dumps(_message(lambda m: m.update(tool_calls=[{"id": "call-1"}]))).encode(),
+            "names no function",
+        ),
+        (
+            json.dumps(_broken(lambda d: d["blocks"][0].update(read_only="false"))).encode(),
+            "read_only that is not true or false",
+        ),
+        (
+            json.dumps(_broken(lambda d: d["blocks"].append(dict(d["blocks"][0])))).encode(),
+            "more than one block has the id 'block-0'",
+        ),
+        (
+            json.dumps(_broken(lambda d: d["agents"][0]["block_ids"].append("agent-0"))).encode(),
+            "unknown block 'agent-0'",
+        ),
+        (
+            json.dumps(
+                _broken(lambda d: d["agents"][0]["block_ids"].append("b" * 100_000))
+            ).encode(),
+            "unknown block 'bbbb",
+        ),
+    ],
+    ids=[
+        "deeply-nested",
+        "nested-in-metadata",
+        "not-utf8",
+        "json-in-json-in-json",
+        "lone-surrogate",
+        "endless-number",
+        "message-id-type",
+        "message-role-type",
+        "message-content-type",
+        "tool-calls-type",
+        "tool-call-shape",
+        "read-only-type",
+        "duplicate-id",
+        "cyclic-id",
+        "dangling-huge-id",
+    ],
+)
+def test_a_malformed_file_ends_with_one_short_line_and_exit_2(
+    tmp_path: Path, raw: bytes, fragment: str
+):
+    path = tmp_path / "agent.af"
+    path.write_bytes(raw)
+    repo = make_repo(tmp_path, "zeta")
+    result = cli("import", str(path), "--repo", str(repo))
+    one_line_error(result, 2, fragment)
+    assert len(result.stderr) < 400
+    assert not (repo / ".agentmemory").exists()
+
+
+def test_an_absurdly_large_file_is_refused_without_reading_it_all(tmp_path: Path):
+    path = tmp_path / "huge.af"
+    with path.open("wb") as fh:
+        fh.write(b'{"agents": [], "pad": "')
+        fh.truncate(MAX_FILE_BYTES * 4)  # sparse: costs no disk
+    repo = make_repo(tmp_path, "zeta")
+    one_line_error(cli("import", str(path), "--repo", str(repo)), 2, "larger than 32 MiB")
+    assert not (repo / ".agentmemory").exists()
+
+
+def test_a_message_with_an_empty_role_is_the_user_s(tmp_path: Path):
+    path = write_doc(tmp_path, _message(lambda m: m.update(role="")))
+    repo = make_repo(tmp_path, "zeta")
+    result = cli("import", str(path), "--repo", str(repo), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["messages"] == 5
+
+
+def test_messages_in_roles_a_session_does_not_keep_are_left_out_with_a_note(tmp_path: Path):
+    path = write_doc(tmp_path, _message(lambda m: m.update(role="approval")))
+    repo = make_repo(tmp_path, "zeta")
+    result = cli("import", str(path), "--repo", str(repo), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["messages"] == 4  # user, tool, assistant, user: the system prompt is mcode's own
+    assert "'approval' messages not imported (1)" in " ".join(report["notes"])
 
 
 def test_a_missing_file_is_a_usage_error(tmp_path: Path):

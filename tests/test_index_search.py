@@ -334,7 +334,7 @@ def test_watch_keeps_search_fresh_as_files_are_saved(repo, env):
             ]
         assert not found
         out = run_mcode(["index", "--repo", str(repo)], env)
-        assert out.returncode == 1 and "being written by mcode watch" in out.stderr
+        assert out.returncode == 1 and "mcode watch (pid" in out.stderr
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0

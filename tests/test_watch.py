@@ -2,29 +2,30 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.repos import indexed_repo, opened_index, write_files
+import support.polling
+from support.repos import indexed_repo, make_repo, mcode_env, opened_index, run_mcode, write_files
 
+from mcode.config import Paths
+from mcode.index.ignore import GIT_EXCLUDE
 from mcode.index.pipeline import Indexer
+from mcode.store import Manifest
 from mcode.watch import Debouncer, RepoWatcher
 
 DEADLINE = 5.0  # how long a poll may take before the test fails; a pass is far quicker
 
 
 def poll(condition: Callable[[], bool], timeout: float = DEADLINE) -> bool:
-    """Whether `condition` became true before `timeout` seconds passed."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+    """`support.polling.poll`, with this file's ceiling unless told."""
+    return support.polling.poll(condition, timeout)
 
 
 class Recorder:
@@ -303,6 +304,48 @@ def test_symlinked_directories_are_not_followed(watch, repo: Path, tmp_path: Pat
     assert "link/x.py" not in recorder.paths()
 
 
+def test_rescan_brings_the_watched_directories_in_step_with_changed_rules(
+    watch, repo: Path
+) -> None:
+    write_files(repo, {"scratch/draft.py": "d = 1\n", "build/deep/out.py": "o = 1\n"})
+    ignored = {"scratch"}
+
+    def ignore(path: str, is_dir: bool) -> bool:
+        return path.split("/")[0] in ignored
+
+    watcher, recorder = watch(ignore=ignore)
+    assert watcher.watched_dirs == 4  # the root, src, build, build/deep
+    ignored.clear()
+    ignored.add("build")
+    watcher.rescan()
+    # Files of a directory nobody watched until now are reported: they may never have been seen.
+    assert recorder.wait_paths("scratch/draft.py")
+    assert poll(lambda: watcher.watched_dirs == 3)  # the root, src, scratch
+    (repo / "scratch" / "later.py").write_text("l = 1\n")
+    assert recorder.wait_paths("scratch/later.py")
+    # The files of directories watched all along are not reported again.
+    assert recorder.paths() == {"scratch/draft.py", "scratch/later.py"}
+
+
+def test_a_file_outside_the_tree_is_reported_under_the_name_given_for_it(
+    watch, repo: Path, tmp_path: Path
+) -> None:
+    exclude = repo / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(exist_ok=True)
+    _, recorder = watch(also_watch={str(exclude): GIT_EXCLUDE})
+    (repo / ".git" / "info" / "attributes").write_text("* text=auto\n")
+    exclude.write_text("*.log\n")
+    assert recorder.wait_paths(GIT_EXCLUDE)
+    # An editor's save that writes a new file and moves it over the old one counts too.
+    recorder.batches.clear()
+    replacement = exclude.with_name("exclude.tmp")
+    replacement.write_text("*.tmp\n")
+    replacement.replace(exclude)
+    (repo / "src" / "sentinel.py").write_text("s = 1\n")
+    assert recorder.wait_paths(GIT_EXCLUDE, "src/sentinel.py")
+    assert recorder.paths() == {GIT_EXCLUDE, "src/sentinel.py"}
+
+
 # -- the watcher's batches reaching the index (Indexer.process_changes) ----------------------------
 
 INDEXED = {
@@ -377,3 +420,112 @@ def test_a_file_a_killed_run_left_half_written_is_rewritten_by_the_next_batch(
         assert symbols(after, "pkg/a.py") == ["alpha_first", "alpha_second", "alpha_third"]
         assert after.store.full_text("shrunk", 3) == []
         assert after.update().changed == 0  # and nothing is left to redo
+
+
+# -- ignore files: what they now ignore leaves the index, what they no longer ignore enters it -------
+
+IGNORABLE = {
+    "keep.py": "def kept_function():\n    return 1\n",
+    "pkg/built.py": "def built_function():\n    return 2\n",
+    "scratch/draft.py": "def draft_function():\n    return 3\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("ignore_file", "pattern"),
+    [
+        (".gitignore", "pkg/built.py"),
+        ("pkg/.gitignore", "built.py"),
+        (".mcodeignore", "pkg/"),
+        (GIT_EXCLUDE, "built.py"),
+    ],
+)
+def test_an_ignore_file_that_now_ignores_a_file_takes_its_rows(
+    tmp_path: Path, ignore_file: str, pattern: str
+) -> None:
+    root = tmp_path / "repo"
+    git_init(root)
+    with indexed_repo(root, IGNORABLE, tmp_path) as indexer:
+        assert symbols(indexer, "pkg/built.py") == ["built_function"]
+        write_files(root, {ignore_file: pattern + "\n"})
+        report = indexer.process_changes([ignore_file])
+        assert report.deleted == 1
+        assert symbols(indexer, "pkg/built.py") == []
+        assert "pkg/built.py" not in {r["path"] for r in indexer.store.full_text("built", 10)}
+        assert symbols(indexer, "keep.py") == ["kept_function"]
+
+
+def test_files_an_ignore_file_no_longer_ignores_are_indexed(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    git_init(root)
+    with indexed_repo(root, {**IGNORABLE, ".gitignore": "scratch/\n"}, tmp_path) as indexer:
+        assert symbols(indexer, "scratch/draft.py") == []
+        (root / ".gitignore").write_text("# nothing ignored\n")
+        indexer.process_changes([".gitignore"])
+        assert symbols(indexer, "scratch/draft.py") == ["draft_function"]
+        assert symbols(indexer, "keep.py") == ["kept_function"]
+
+
+def test_ignore_rules_outside_git_are_followed_too(tmp_path: Path) -> None:
+    with indexed_repo(tmp_path / "plain", IGNORABLE, tmp_path) as indexer:
+        (indexer.root / ".gitignore").write_text("pkg/\n")
+        indexer.process_changes([".gitignore"])
+        assert symbols(indexer, "pkg/built.py") == []
+        assert symbols(indexer, "scratch/draft.py") == ["draft_function"]
+
+
+END_TO_END = 120.0  # seconds: a real `mcode watch` process on a machine that may be busy
+
+
+def test_mcode_watch_follows_ignore_files_and_mcode_index_says_who_holds_the_index(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "repo", {**IGNORABLE, ".gitignore": "scratch/\n"}, commit=False)
+    env = mcode_env(tmp_path / "home", MCODE_EMBEDDING_MODEL="none")
+    manifest_path = Paths.for_repo(repo).index / "manifest.db"
+
+    def indexed() -> set[str]:
+        if not manifest_path.exists():
+            return set()
+        manifest = Manifest(manifest_path)
+        try:
+            return {path for path in manifest.states() if path.endswith(".py")}
+        finally:
+            manifest.close()
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcode", "watch", "--repo", str(repo)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    said: list[str] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            said.append(line)
+
+    threading.Thread(target=read_stderr, daemon=True).start()
+    try:
+        # It says so once the first full pass is over (a Ctrl-C before then ends that pass).
+        assert poll(lambda: any("watching" in line for line in said), END_TO_END), said
+        assert indexed() == {"keep.py", "pkg/built.py"}
+        (repo / ".gitignore").write_text("pkg/\n")
+        assert poll(lambda: indexed() == {"keep.py", "scratch/draft.py"}, END_TO_END)
+        (repo / "scratch" / "later.py").write_text("def later_function():\n    return 4\n")
+        assert poll(lambda: "scratch/later.py" in indexed(), END_TO_END)
+        (repo / ".git" / "info" / "exclude").write_text("keep.py\n")
+        assert poll(lambda: "keep.py" not in indexed(), END_TO_END)
+
+        out = run_mcode(["index", "--repo", str(repo)], env)
+        assert out.returncode == 1
+        assert out.stderr.splitlines() == [
+            f"mcode: mcode watch (pid {proc.pid}) is keeping this index up to date (changed "
+            "files, and the whole tree when an ignore file changes) and holds its lock; "
+            "stop it to run mcode index"
+        ]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=END_TO_END) == 0

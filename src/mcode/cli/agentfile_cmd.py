@@ -170,6 +170,7 @@ def import_af(
     """Read an Agent File (.af, from mcode or Letta) into this repository: blocks, model and
     embedding settings, and recent messages. Secrets in the file are blanked."""
     from mcode.memory.agentfile import (
+        MAX_FILE_BYTES,
         AgentFileError,
         ImportConflictError,
         import_agent_file,
@@ -178,7 +179,7 @@ def import_af(
     from mcode.memory.blocks import BlockStore, BlockStoreError, WriteRefusedError
 
     source = "stdin" if file == "-" else file
-    raw = _read_input(file)
+    raw = _read_input(file, MAX_FILE_BYTES)
     paths = resolve_paths(repo)
     store = BlockStore.for_paths(paths)
     try:
@@ -223,12 +224,15 @@ def _note_untrusted(paths: Paths) -> None:
         )
 
 
-def _read_input(file: str) -> bytes:
+def _read_input(file: str, limit: int) -> bytes:
+    """The file's bytes, at most `limit` + 1 of them: enough for the importer to refuse a file
+    too large without holding all of it."""
     if file == "-":
-        return sys.stdin.buffer.read()
+        return sys.stdin.buffer.read(limit + 1)
     path = Path(file).expanduser()
     try:
-        return path.read_bytes()
+        with path.open("rb") as fh:
+            return fh.read(limit + 1)
     except FileNotFoundError:
         fail(f"no such file: {path}", EXIT_USAGE)
     except IsADirectoryError:

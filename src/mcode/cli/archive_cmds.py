@@ -25,6 +25,7 @@ from mcode.cli.common import (
 
 # Once edits pause this long, `mcode watch` folds new rows into the indexes.
 SETTLE_AFTER_SECONDS = 5.0
+WATCH_PURPOSE = "mcode watch"  # how the watcher names itself in the index's lock
 
 RepoOption = Annotated[
     Path | None, typer.Option("--repo", help=REPO_OPTION_HELP, show_default=False)
@@ -60,6 +61,11 @@ def _open_writer(settings, progress=None, purpose="mcode index"):
     try:
         return open_writer(settings, progress, purpose)
     except IndexLockedError as exc:
+        if exc.holder.startswith(WATCH_PURPOSE):
+            fail(
+                f"{exc.holder} is keeping this index up to date (changed files, and the whole "
+                f"tree when an ignore file changes) and holds its lock; stop it to run {purpose}"
+            )
         fail(str(exc))
     except (EmbedderUnavailable, ValueError) as exc:
         fail(str(exc), EXIT_USAGE)
@@ -195,13 +201,15 @@ def watch(repo: RepoOption = None) -> None:
     """Keep archival memory fresh as files change, until interrupted (Ctrl-C)."""
     import threading
 
-    from mcode.index.ignore import IgnoreRules
+    from mcode.index.ignore import GIT_EXCLUDE, IgnoreRules, git_exclude_file, is_ignore_file
     from mcode.watch import RepoWatcher
 
     settings = resolve_settings(repo)
-    indexer, lock = _open_writer(settings, None, "mcode watch")
+    root = settings.paths.repo
+    indexer, lock = _open_writer(settings, None, WATCH_PURPOSE)
     busy = threading.Lock()  # the first full pass and the watcher's batches take turns
-    rules = IgnoreRules.load(settings.paths.repo)
+    rules = IgnoreRules.load(root)
+    exclude = git_exclude_file(root)
 
     def ignored(path: str, is_dir: bool) -> bool:
         return rules.ignored(path, is_dir)
@@ -214,8 +222,11 @@ def watch(repo: RepoOption = None) -> None:
 
     def on_batch(paths: list[str]) -> None:
         nonlocal rules, idle
-        if any(p.rsplit("/", 1)[-1] in (".gitignore", ".mcodeignore") for p in paths):
-            rules = IgnoreRules.load(settings.paths.repo)
+        if any(is_ignore_file(p) for p in paths):
+            # The watched directories follow the new rules, and process_changes judges the
+            # whole tree again.
+            rules = IgnoreRules.load(root)
+            watcher.rescan()
         started = time.perf_counter()
         with busy:
             result = indexer.process_changes(paths)
@@ -231,9 +242,15 @@ def watch(repo: RepoOption = None) -> None:
             err=True,
         )
 
+    watcher = RepoWatcher(
+        root,
+        on_batch,
+        ignore=ignored,
+        also_watch={str(exclude): GIT_EXCLUDE} if exclude is not None else None,
+    )
     try:
         # Watch first, so nothing changed during the first pass is missed.
-        with RepoWatcher(settings.paths.repo, on_batch, ignore=ignored) as watcher:
+        with watcher:
             with busy:
                 report = indexer.update()
             typer.echo(_human_report(report.as_json()), err=True)

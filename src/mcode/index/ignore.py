@@ -44,6 +44,14 @@ VENDORED_DIRS: frozenset[str] = frozenset(
 
 MCODEIGNORE = ".mcodeignore"
 GITIGNORE = ".gitignore"
+# How a watcher's batch names git's info/exclude, wherever the git directory lives.
+GIT_EXCLUDE = ".git/info/exclude"
+
+
+def is_ignore_file(path: str) -> bool:
+    """Whether a change to `path` (repo-relative, as a watcher's batch names it) can change which
+    files are ignored anywhere in the tree."""
+    return path in (MCODEIGNORE, GIT_EXCLUDE) or path.rsplit("/", 1)[-1] == GITIGNORE
 
 
 def read_spec(path: str | os.PathLike[str]) -> GitIgnoreSpec | None:
@@ -99,9 +107,9 @@ class IgnoreRules:
     def load(cls, root: Path) -> IgnoreRules:
         """Read every ignore file that applies under `root`, walking only directories kept."""
         rules = cls(mcodeignore=read_spec(root / MCODEIGNORE))
-        gitdir = git_dir(root)
-        if gitdir is not None:
-            for source in (gitdir / "info" / "exclude", global_excludes_file(root)):
+        exclude = git_exclude_file(root)
+        if exclude is not None:
+            for source in (exclude, global_excludes_file(root)):
                 spec = read_spec(source) if source is not None else None
                 if spec is not None:
                     rules.fallbacks.append(spec)
@@ -206,6 +214,12 @@ def git_dir(root: Path) -> Path | None:
         return (gitdir / common).resolve()
     except OSError:
         return gitdir
+
+
+def git_exclude_file(root: Path) -> Path | None:
+    """Git's `info/exclude` for a work tree root; None outside git."""
+    gitdir = git_dir(root)
+    return gitdir / "info" / "exclude" if gitdir is not None else None
 
 
 def global_excludes_file(root: Path) -> Path | None:

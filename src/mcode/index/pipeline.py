@@ -20,8 +20,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mcode.config import Settings, ensure_private_dir
 from mcode.index.discover import Discovery, SourceFile, discover, discover_paths
+from mcode.index.ignore import is_ignore_file
 from mcode.index.rows import embedding_text
-from mcode.index.worker import BatchResult, FileResult, FileTask, process_batch
+from mcode.index.worker import (
+    BatchResult,
+    FileResult,
+    FileTask,
+    exit_with_parent,
+    process_batch,
+)
 from mcode.store import IndexLock, Manifest, check_index_dir
 from mcode.store.schema import SCHEMA_VERSION
 
@@ -147,7 +154,9 @@ def _run_tasks(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_WORKER_PRELOAD)
     batches = _batches(tasks, workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=exit_with_parent
+    ) as pool:
         futures = [pool.submit(process_batch, batch, columnar) for batch in batches]
         # The workers take a while to start (the fork server first imports the main module and
         # the worker's). Meanwhile this process, idle otherwise, takes batches from the end;
@@ -430,7 +439,14 @@ class Indexer:
         return True
 
     def process_changes(self, paths: Collection[str]) -> IndexReport:
-        """The watcher's entry point: re-index exactly these repo-relative paths (or dirs ending '/')."""
+        """The watcher's entry point: re-index exactly these repo-relative paths (or dirs ending '/').
+
+        A changed ignore file (`is_ignore_file`) can change what belongs in the index anywhere, so
+        then the whole tree is judged again: rows of newly ignored files go, newly kept files are
+        indexed. Unchanged files cost a stat, as in any `update`.
+        """
+        if any(is_ignore_file(path) for path in paths):
+            return self.update()
         return self.update(only=paths)
 
 

@@ -5,6 +5,10 @@ picklable data.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +52,27 @@ class BatchResult:
 
     results: list[FileResult]
     columns: pa.RecordBatch | None = None
+
+
+def exit_with_parent() -> None:
+    """A pool worker's initializer: end this worker as soon as the process that asked for it dies.
+
+    Otherwise the workers of a killed `mcode index` (~230 MB each) finish their batches and then wait
+    on the task queue for good, since its writing end lives on in every sibling. The parent's
+    sentinel is a pipe only the asking process (mcode, not the fork server) holds open, so it is at
+    its end once mcode is gone. With the workers gone, the fork server and the resource tracker see
+    their last client leave and exit too.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    sentinel = parent.sentinel
+
+    def wait_for_parent() -> None:
+        multiprocessing.connection.wait([sentinel])
+        os._exit(1)
+
+    threading.Thread(target=wait_for_parent, name="mcode-exit-with-parent", daemon=True).start()
 
 
 def process_file(task: FileTask) -> FileResult:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -78,6 +79,24 @@ _PUBLIC_HOSTS = (
 )
 
 MessageSink = Callable[[list[dict[str, Any]]], None]
+
+# Import refuses anything beyond these: Letta's files are kilobytes and about 10 levels deep.
+MAX_FILE_BYTES = 32 << 20
+MAX_DEPTH = 64
+_MAX_DIGITS = 100
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SHOWN_CHARS = 60  # how much of a value from the file an error line quotes
+_SESSION_ROLES = ("user", "assistant", "tool")  # the messages a session keeps
+# The fields of a message that reach the session store, and the types it takes for them.
+_MESSAGE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "role": str,
+    "content": (str, list),
+    "tool_calls": list,
+    "tool_call_id": str,
+    "tool_returns": list,
+}
+_KINDS = {str: "text", bool: "true or false", list: "a list", (str, list): "text or a list"}
 
 
 class AgentFileError(Exception):
@@ -323,7 +342,14 @@ class ImportPlan:
 
 
 def load_agent_file(text: str | bytes, source: str = "the file") -> dict[str, Any]:
-    """The file's JSON, secrets blanked; a JSON string that itself holds the JSON is accepted."""
+    """The file's JSON, secrets blanked; a JSON string that itself holds the JSON is accepted.
+
+    Whatever the file holds, the outcome is a document or an AgentFileError: a file larger than
+    MAX_FILE_BYTES, nested deeper than MAX_DEPTH (the parser and everything after it recurse) or
+    holding text no file can store (an unpaired surrogate such as "\\ud800") is refused here.
+    """
+    if len(text) > MAX_FILE_BYTES:
+        raise AgentFileError(f"{source} is larger than {MAX_FILE_BYTES >> 20} MiB")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -334,12 +360,47 @@ def load_agent_file(text: str | bytes, source: str = "the file") -> dict[str, An
         if not isinstance(data, str):
             break
         try:
-            data = json.loads(data)
+            data = json.loads(data, parse_int=_parse_int)
+        except RecursionError:
+            raise AgentFileError(f"{source} is nested more than {MAX_DEPTH} levels deep") from None
         except ValueError as exc:
             raise AgentFileError(f"{source} is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise AgentFileError(f"{source} is not an agent file: expected a JSON object at the top")
+    _check_nesting_and_text(data, source)
     return blank_secrets(data)
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits) > _MAX_DIGITS:  # Python's own refusal would advise a setting, not the user
+        raise ValueError(f"a number of {len(digits)} digits")
+    return int(digits)
+
+
+def _check_nesting_and_text(data: Any, source: str) -> None:
+    """Walk the document without recursing: depth within MAX_DEPTH, every string storable."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise AgentFileError(f"{source} is nested more than {MAX_DEPTH} levels deep")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+        elif isinstance(value, str) and (bad := _SURROGATE.search(value)):
+            raise AgentFileError(
+                f"{source} holds text that is not valid Unicode "
+                f"(an unpaired surrogate, {_shown(bad.group())})"
+            )
+
+
+def _shown(value: object) -> str:
+    """A value from the file as an error line quotes it: repr, cut short."""
+    return _clip(repr(value))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 
 def plan_import(doc: dict[str, Any], source: str = "the file") -> ImportPlan:
@@ -348,7 +409,7 @@ def plan_import(doc: dict[str, Any], source: str = "the file") -> ImportPlan:
     if not isinstance(agents, list) or not agents or not isinstance(agents[0], dict):
         raise AgentFileError(f"{source} holds no agents")
     agent = agents[0]
-    agent_id = str(agent.get("id", "agent-0"))
+    agent_id = _clip(str(agent.get("id", "agent-0")))
     notes = []
     if len(agents) > 1:
         notes.append(f"the file holds {len(agents)} agents; imported the first")
@@ -357,10 +418,10 @@ def plan_import(doc: dict[str, Any], source: str = "the file") -> ImportPlan:
     block_ids = _id_list(agent, "block_ids", agent_id, source)
     for ref in _id_list(agent, "tool_ids", agent_id, source):
         if ref not in tools:
-            raise AgentFileError(f"{source}: {agent_id} refers to unknown tool {ref!r}")
-    messages = _messages(agent, agent_id, source)
+            raise AgentFileError(f"{source}: {agent_id} refers to unknown tool {_shown(ref)}")
+    messages = _messages(agent, agent_id, source, notes)
     custom = [
-        str(t.get("name"))
+        _clip(str(t.get("name")))
         for ref in agent.get("tool_ids") or []
         if (t := tools[ref]).get("tool_type") not in ("letta_core", "letta_memory_core")
         and t.get("source_code")
@@ -370,10 +431,10 @@ def plan_import(doc: dict[str, Any], source: str = "the file") -> ImportPlan:
     planned = []
     for ref in block_ids:
         if ref not in blocks:
-            raise AgentFileError(f"{source}: {agent_id} refers to unknown block {ref!r}")
+            raise AgentFileError(f"{source}: {agent_id} refers to unknown block {_shown(ref)}")
         planned.append(_plan_block(blocks[ref], ref, source))
-    labels = [p.label for p in planned]
-    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    counts = Counter(p.label for p in planned)
+    duplicates = sorted(label for label, count in counts.items() if count > 1)
     if duplicates:
         raise AgentFileError(f"{source}: more than one block is labelled {duplicates[0]!r}")
     plan = ImportPlan(
@@ -400,6 +461,8 @@ def _by_id(items: Any, kind: str, source: str) -> dict[str, dict[str, Any]]:
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             raise AgentFileError(f"{source}: {kind} #{index} has no id")
+        if item["id"] in out:
+            raise AgentFileError(f"{source}: more than one {kind} has the id {_shown(item['id'])}")
         out[item["id"]] = item
     return out
 
@@ -414,23 +477,28 @@ def _id_list(agent: dict[str, Any], key: str, agent_id: str, source: str) -> lis
 def _plan_block(block: dict[str, Any], ref: str, source: str) -> PlannedBlock:
     raw_label = block.get("label")
     if not isinstance(raw_label, str) or not raw_label.strip():
-        raise AgentFileError(f"{source}: block {ref!r} has no label")
+        raise AgentFileError(f"{source}: block {_shown(ref)} has no label")
     label = re.sub(r"[^a-z0-9_-]+", "_", raw_label.strip().lower()).strip("_-")[:64]
     if not LABEL_PATTERN.fullmatch(label):
-        raise AgentFileError(f"{source}: block {ref!r} has an unusable label {raw_label!r}")
+        raise AgentFileError(
+            f"{source}: block {_shown(ref)} has an unusable label {_shown(raw_label)}"
+        )
+    shown = _shown(raw_label)
     value = block.get("value") or ""
     if not isinstance(value, str):
-        raise AgentFileError(f"{source}: block {raw_label!r} has a value that is not text")
+        raise AgentFileError(f"{source}: block {shown} has a value that is not text")
+    for key, kind in (("description", str), ("read_only", bool)):
+        if block.get(key) is not None and not isinstance(block[key], kind):
+            raise AgentFileError(f"{source}: block {shown} has a {key} that is not {_KINDS[kind]}")
     value = normalize_value(value)
     limit = block.get("limit")
     if limit is None:
         limit = max(DEFAULT_LIMIT, len(value))
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        raise AgentFileError(f"{source}: block {raw_label!r} has an invalid limit {limit!r}")
+        raise AgentFileError(f"{source}: block {shown} has an invalid limit {_shown(limit)}")
     if len(value) > limit:
         raise AgentFileError(
-            f"{source}: block {raw_label!r} holds {len(value)} characters, "
-            f"over its limit of {limit}"
+            f"{source}: block {shown} holds {len(value)} characters, over its limit of {limit}"
         )
     metadata = block.get("metadata") if isinstance(block.get("metadata"), dict) else {}
     scope = metadata.get(SCOPE_KEY)
@@ -445,27 +513,55 @@ def _plan_block(block: dict[str, Any], ref: str, source: str) -> PlannedBlock:
         value=value,
         description=str(block.get("description") or ""),
         limit=limit,
-        read_only=bool(block.get("read_only", False)),
+        read_only=block.get("read_only") or False,
         extra=extra,
     )
     return PlannedBlock(label, scope, content, raw_label if raw_label != label else None)
 
 
-def _messages(agent: dict[str, Any], agent_id: str, source: str) -> list[dict[str, Any]]:
+def _messages(
+    agent: dict[str, Any], agent_id: str, source: str, notes: list[str]
+) -> list[dict[str, Any]]:
     items = agent.get("messages") or []
     if not isinstance(items, list):
         raise AgentFileError(f"{source}: {agent_id}.messages must be a list")
-    ids = {m.get("id") for m in items if isinstance(m, dict)}
+    for index, item in enumerate(items):
+        _check_message(item, f"{source}: {agent_id}.messages[{index}]")
+    ids = {m.get("id") for m in items}
     for ref in _id_list(agent, "in_context_message_ids", agent_id, source):
         if ref not in ids:
-            raise AgentFileError(f"{source}: {agent_id} refers to unknown message {ref!r}")
+            raise AgentFileError(f"{source}: {agent_id} refers to unknown message {_shown(ref)}")
     out = []
+    left_out: Counter[str] = Counter()
     for item in items:
-        if isinstance(item, dict) and item.get("role") != "system":
-            message = from_af_message(item)
-            if message["content"] or message.get("tool_calls") or message["role"] == "tool":
-                out.append(message)
+        role = item.get("role") or "user"
+        if role not in _SESSION_ROLES:
+            if role != "system":  # the system prompt is mcode's own: left out without a word
+                left_out[role] += 1
+            continue
+        message = from_af_message(item)
+        if message["content"] or message.get("tool_calls") or message["role"] == "tool":
+            out.append(message)
+    if left_out:
+        roles = ", ".join(_shown(role) for role in left_out)
+        notes.append(
+            f"{roles} messages not imported ({left_out.total()}): "
+            "a session keeps user, assistant and tool messages"
+        )
     return out
+
+
+def _check_message(item: Any, where: str) -> None:
+    """The fields a session keeps have the types a session needs, or the file is refused."""
+    if not isinstance(item, dict):
+        raise AgentFileError(f"{where} is not an object")
+    for key, kind in _MESSAGE_FIELDS.items():
+        if item.get(key) is not None and not isinstance(item[key], kind):
+            raise AgentFileError(f"{where}.{key} is not {_KINDS[kind]}")
+    for call in item.get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise AgentFileError(f"{where}.tool_calls holds a call that names no function")
 
 
 def from_af_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -483,7 +579,7 @@ def from_af_message(message: dict[str, Any]) -> dict[str, Any]:
         text = "\n".join(
             str(r.get("func_response", "")) for r in message["tool_returns"] if isinstance(r, dict)
         )
-    out: dict[str, Any] = {"role": str(message.get("role", "user")), "content": text}
+    out: dict[str, Any] = {"role": str(message.get("role") or "user"), "content": text}
     if message.get("tool_calls"):
         out["tool_calls"] = message["tool_calls"]
     if message.get("tool_call_id"):
@@ -601,7 +697,9 @@ def import_agent_file(
         sent = len(plan.messages)
     notes = list(plan.notes)
     notes += [
-        f"block {p.renamed_from!r} imported as {p.label!r}" for p in plan.blocks if p.renamed_from
+        f"block {_shown(p.renamed_from)} imported as {p.label!r}"
+        for p in plan.blocks
+        if p.renamed_from
     ]
     return ImportReport(plan.agent_name, written, config, sent, len(plan.messages) - sent, notes)
 

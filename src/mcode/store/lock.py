@@ -17,7 +17,14 @@ from mcode.fsio import make_parents, open_fd
 
 
 class IndexLockedError(Exception):
-    """Another process is writing this index."""
+    """Another process is writing this index; `holder` is what it wrote into the lock file
+    ("mcode watch (pid 4242)")."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(
+            f"the index is being written by {holder}; wait for it to finish or stop it"
+        )
+        self.holder = holder
 
 
 class IndexLock:
@@ -33,9 +40,7 @@ class IndexLock:
         except BlockingIOError:
             holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
-            raise IndexLockedError(
-                f"the index is being written by {holder}; wait for it to finish or stop it"
-            ) from None
+            raise IndexLockedError(holder) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{self.purpose} (pid {os.getpid()})".encode())
         self._fd = fd

@@ -20,6 +20,10 @@ exception: a directory that is deleted or moved away is reported as its path wit
 the files of a deleted directory one by one as well, but a directory moved out of a watched
 directory produces no per-file events. A directory moved or created inside the repository is
 reported as the files found in it.
+
+Files outside the watched tree can matter too (git's `info/exclude` decides what is ignored):
+`also_watch` names them, and a change to one is reported under the name given for it. After the
+ignore rules change, `rescan()` brings the watched directories in step with them.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -137,6 +141,9 @@ class _Change:
     is_dir: bool
 
 
+_RESCAN = _Change("rescan", "", "", True)  # queued by rescan(): handled in turn with events
+
+
 class _Forwarder(FileSystemEventHandler):
     """Runs on watchdog's observer thread: it must not block, so it only hands events over."""
 
@@ -164,9 +171,10 @@ class RepoWatcher:
     """Watches the kept directories of a repository and calls `on_batch` with changed paths.
 
     `ignore(path, is_dir)` gets repo-relative POSIX paths and returns True to skip one; ignored
-    directories are not watched at all. Exceptions from `on_batch` (and from keeping watches) go
-    to `on_error`, never ending the watcher. Start watching before a full index, so that nothing
-    changed in between is missed.
+    directories are not watched at all. `also_watch` maps files outside the watched tree (absolute
+    paths; their directory must exist at start) to the name a batch reports them under.
+    Exceptions from `on_batch` (and from keeping watches) go to `on_error`, never ending the
+    watcher. Start watching before a full index, so that nothing changed in between is missed.
     """
 
     def __init__(
@@ -178,6 +186,7 @@ class RepoWatcher:
         quiet_seconds: float = 0.15,
         max_wait_seconds: float = 5.0,
         on_error: Callable[[BaseException], None] | None = None,
+        also_watch: Mapping[str, str] | None = None,
     ) -> None:
         # inotify does not follow a symlinked root (IN_DONT_FOLLOW), so watch what it points to.
         self._root = os.fspath(Path(root).resolve())
@@ -193,6 +202,11 @@ class RepoWatcher:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._limit_reported = False
+        # A watched directory's real path + file name -> the name a batch reports it under.
+        self._also = {
+            os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path)): name
+            for path, name in (also_watch or {}).items()
+        }
 
     @property
     def watched_dirs(self) -> int:
@@ -217,12 +231,23 @@ class RepoWatcher:
         self._observer = Observer()
         self._observer.start()
         self._watch_tree("", report_files=False)
+        for directory in {os.path.dirname(path) for path in self._also}:
+            with contextlib.suppress(OSError):  # gone: nothing there to report
+                self._observer.schedule(
+                    self._forwarder, directory, recursive=False, event_filter=_EVENT_FILTER
+                )
         self._threads = [
             threading.Thread(target=self._watch_loop, name="mcode-watch", daemon=True),
             threading.Thread(target=self._flush_loop, name="mcode-watch-flush", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
+
+    def rescan(self) -> None:
+        """Judge every directory again, once what `ignore` says has changed: directories it now
+        keeps are watched and their files reported (nothing has seen them), directories it now
+        ignores are no longer watched. Returns at once; the watch thread does it in turn."""
+        self._changes.put(_RESCAN)
 
     def stop(self) -> None:
         """Stop watching; pending paths are dropped, a batch being handled is waited for."""
@@ -253,6 +278,12 @@ class RepoWatcher:
                 self._report(exc)
 
     def _apply(self, change: _Change) -> None:
+        if change is _RESCAN:
+            self._rewatch()
+            return
+        for path in (change.src, change.dest):
+            if path in self._also:
+                self._queue(self._also[path])
         src = self._relative(change.src)
         dest = self._relative(change.dest) if change.kind == "moved" else None
         if change.is_dir:
@@ -278,15 +309,24 @@ class RepoWatcher:
         if rel and not self._ignored(rel, True):
             self._watch_tree(rel, report_files=True)
 
+    def _rewatch(self) -> None:
+        for rel in [k for k in self._watches if k and self._ignored(k, True)]:
+            if rel in self._watches:  # not dropped already with an ignored parent
+                self._unwatch_tree(rel)
+        self._watch_tree("", report_files=True)
+
     # -- watches ---------------------------------------------------------------------------
 
     def _watch_tree(self, top: str, *, report_files: bool) -> None:
-        """Watch `top` and the kept directories below it (symlinks not followed)."""
+        """Watch `top` and the kept directories below it (symlinks not followed); with
+        `report_files`, queue the files of each directory that was not watched before."""
         stack = [top]
         while stack:
             rel = stack.pop()
+            known = self._watches.get(rel)
             if not self._watch_dir(rel):
                 continue
+            fresh = report_files and self._watches.get(rel) is not known
             try:
                 with os.scandir(self._absolute(rel)) as entries:
                     for entry in entries:
@@ -296,7 +336,7 @@ class RepoWatcher:
                             continue
                         if is_dir:
                             stack.append(child)
-                        elif report_files:
+                        elif fresh:
                             self._queue(child)
             except OSError:
                 continue  # vanished or unreadable meanwhile; its own events will tell

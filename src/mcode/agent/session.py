@@ -51,13 +51,13 @@ from mcode.context import (
 from mcode.memory import BlockStore, ToolContext, memory_tools
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import SessionLog
+from mcode.secrets import is_secret_path
 from mcode.tools import (
     AskCallback,
     CodingContext,
     Permissions,
     TurnCheckpoint,
     coding_tools,
-    is_secret,
 )
 
 DEFAULT_MAX_STEPS = 40
@@ -544,7 +544,7 @@ class AgentSession:
         self._on_event(event)
 
     def _hidden(self, path: str) -> bool:
-        return is_secret(path) or self.coding.permissions.denies_read(path)
+        return is_secret_path(path) or self.coding.permissions.denies_read(path)
 
     def _relative(self, path: Path) -> str:
         with contextlib.suppress(ValueError):

@@ -17,7 +17,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from mcode.index.discover import discover
-from mcode.index.secrets import is_secret
+from mcode.secrets import is_secret_path
 
 REFRESH_SECONDS = 5.0
 MAX_COMPLETIONS = 50
@@ -136,7 +136,7 @@ def attach_mentions(
         rel = _existing(root, mention)
         if rel is None:
             continue
-        if is_secret(rel):
+        if is_secret_path(rel):
             result.skipped.append(f"{rel}: looks like a secret; not attached")
             continue
         block = _file_block(root / rel, rel, max_lines, max_chars)

@@ -15,8 +15,8 @@ from typing import Any
 from pathspec import GitIgnoreSpec
 
 from mcode.index.discover import BINARY_EXTENSIONS
-from mcode.index.secrets import is_secret
 from mcode.memory.tools import LINE_NUMBER_PREFIX
+from mcode.secrets import is_secret_path
 from mcode.tools.context import CodingContext, ToolError, coding_tool
 from mcode.tools.paths import RepoPath, atomic_write, read_bytes, repo_files, resolve
 
@@ -78,7 +78,7 @@ def write_file(
 
 def authorize_read(ctx: CodingContext, tool: str, target: RepoPath) -> None:
     """Check a read: allowed unless a rule says otherwise, but a secret file asks the user."""
-    secret = is_secret(target.rel) or is_secret(target.real_rel)
+    secret = is_secret_path(target.rel) or is_secret_path(target.real_rel)
     what = f"the secret file {target.rel}" if secret else target.rel
     ctx.authorize(
         tool,
@@ -246,7 +246,7 @@ def list_files(ctx: CodingContext, path: str = ".", pattern: str | None = None) 
     if not names:
         return f"No files{f' match {pattern}' if pattern else ''} in {where}."
     if len(names) <= MAX_LISTED:
-        listed = [prefix + n + (" (secret)" if is_secret(prefix + n) else "") for n in names]
+        listed = [prefix + n + (" (secret)" if is_secret_path(prefix + n) else "") for n in names]
         return "\n".join(listed) + f"\n({len(names)} files)"
     return _overview(names, prefix, where)
 

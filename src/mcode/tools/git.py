@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from mcode.index.secrets import is_secret
+from mcode.secrets import is_secret_path
 from mcode.tools.context import CodingContext, ToolError, coding_tool
 from mcode.tools.files import authorize_read
 from mcode.tools.paths import resolve
@@ -127,7 +127,7 @@ def git_diff(
         authorize_read(ctx, "git_diff", target)  # naming a secret file asks the user
         spec = target.rel
     names = git(ctx, *args, "--name-only", "--relative", "-z", "--", spec).stdout.split("\0")
-    left_out = [n for n in names if n and n != spec and is_secret(n)]
+    left_out = [n for n in names if n and n != spec and is_secret_path(n)]
     args += ["--", spec, *(f":(exclude,literal){n}" for n in left_out)]
     diff = git(ctx, *args).stdout
     notes = []
@@ -182,7 +182,7 @@ def git_commit(
         raise ToolError(f"nothing to commit{where}{hint}")
     files = [path for _, path in changes]
     listing = "\n".join(f"  {status} {path}" for status, path in changes)
-    secrets = [f for f in files if is_secret(f)]
+    secrets = [f for f in files if is_secret_path(f)]
     warning = f"\nWARNING: includes secret files: {', '.join(secrets)}" if secrets else ""
     subject = message.strip().splitlines()[0]
     ctx.authorize(

@@ -28,7 +28,7 @@ from typing import Any, Literal, cast
 
 from pathspec import GitIgnoreSpec
 
-from mcode.index.secrets import is_secret
+from mcode.secrets import is_secret_path as is_secret
 
 PermissionMode = Literal["ask", "accept-edits", "auto"]
 Behavior = Literal["allow", "deny", "ask"]

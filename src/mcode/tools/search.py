@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
-from mcode.index.secrets import is_secret
+from mcode.secrets import is_secret_path
 from mcode.tools.context import CodingContext, ToolError, coding_tool
 from mcode.tools.files import authorize_read, is_binary, missing_path, number_lines
 from mcode.tools.paths import RepoPath, repo_files, resolve
@@ -80,7 +80,7 @@ def _candidates(
             target = resolve(ctx.root, rel)
         except ToolError:
             continue  # a symlink leading out of the repository
-        if is_secret(rel) or is_secret(target.real_rel):
+        if is_secret_path(rel) or is_secret_path(target.real_rel):
             found.skip("secret", rel)
         elif ctx.permissions.denies_read(rel) or ctx.permissions.denies_read(target.real_rel):
             found.skip("denied by a Read rule", rel)
@@ -222,7 +222,7 @@ def code_search(ctx: CodingContext, query: str, k: int = 10, level: str = "symbo
     hits = [
         hit
         for hit in ctx.searcher.search(query, k, level)
-        if not is_secret(hit.path) and not ctx.permissions.denies_read(hit.path)
+        if not is_secret_path(hit.path) and not ctx.permissions.denies_read(hit.path)
     ]
     if not hits:
         return f"No results for {query!r}. Try other words, or grep for an exact identifier."

@@ -7,10 +7,15 @@ Every key below is made up, and spelled in pieces so that this file is not itsel
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support.repos import make_repo, mcode_env, opened_index, run_mcode
+from support.repos import git, make_repo, mcode_env, opened_index, run_mcode
+
+from mcode.context.system_prompt import read_project_instructions, render_snippet
+from mcode.tools import CodingContext, Permissions, Request, ToolError, coding_tools
 
 AWS_ID = "AKIA" + "Z7Q2XK4M9TRW3BNP"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCY3XAMPLEKEY"
@@ -70,3 +75,150 @@ def test_secret_values_never_reach_the_index_and_search_never_returns_them(
     assert 'AWS_SECRET_ACCESS_KEY = "[REDACTED:aws-secret]"' in module["text"]
     function = next(r for r in rows if r["symbol"] == "upload_bucket_name")
     assert function["start_line"] == 8  # the file's own line numbers
+
+
+# Tool output --------------------------------------------------------------------------------------
+
+
+class Asker:
+    """The user, answering "yes" and remembering every question."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+
+    def __call__(self, request: Request) -> str:
+        self.requests.append(request)
+        return "yes"
+
+
+TOOLS = coding_tools()
+
+
+def run(ctx: CodingContext, tool: str, **args: Any) -> str:
+    return TOOLS.run(tool, ctx, args)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo", {"app/settings.py": SETTINGS})
+
+
+@pytest.fixture
+def ctx(repo: Path) -> CodingContext:
+    return CodingContext(repo, Permissions.from_settings("auto"), ask=Asker())
+
+
+def test_reads_searches_and_commands_show_code_with_its_secret_values_redacted(
+    repo: Path, ctx: CodingContext
+) -> None:
+    read = run(ctx, "read_file", path="app/settings.py")
+    assert '     3→AWS_ACCESS_KEY_ID = "[REDACTED:aws-access-key]"' in read
+    assert '     4→AWS_SECRET_ACCESS_KEY = "[REDACTED:aws-secret]"' in read
+    assert '     5→AWS_REGION = "eu-west-1"' in read
+
+    found = run(ctx, "grep", pattern="AWS_SECRET")
+    assert 'app/settings.py:4:AWS_SECRET_ACCESS_KEY = "[REDACTED:aws-secret]"' in found
+    # Matching runs on the redacted text: a pattern cannot probe the key a character at a time.
+    assert run(ctx, "grep", pattern=AWS_SECRET[:6]).startswith("No matches")
+
+    shown = run(ctx, "run_shell", command="cat app/settings.py; env | grep -c PATH")
+    assert "[REDACTED:aws-secret]" in shown and "def upload_bucket_name" in shown
+
+    (repo / "app/settings.py").write_text(SETTINGS + f'GITHUB_TOKEN = "{GITHUB}"\n')
+    diff = run(ctx, "git_diff")
+    assert '+GITHUB_TOKEN = "[REDACTED:github-token]"' in diff
+
+    outputs = read + found + shown + diff
+    assert AWS_SECRET not in outputs and AWS_ID not in outputs and GITHUB not in outputs
+
+
+def test_a_page_that_starts_inside_a_private_key_shows_none_of_it(
+    repo: Path, ctx: CodingContext
+) -> None:
+    body = [("MIIEowIBAAKCAQEA" + str(i) * 48)[:64] for i in range(10)]
+    key = ["-----BEGIN RSA " + "PRIVATE KEY-----", *body, "-----END RSA " + "PRIVATE KEY-----"]
+    (repo / "docs").mkdir()
+    (repo / "docs/deploy.md").write_text("\n".join(["# Deploy", "", "```", *key, "```", ""]))
+    page = run(ctx, "read_file", path="docs/deploy.md", offset=8, limit=4)
+    assert page.splitlines()[:4] == ["     8→", "     9→", "    10→", "    11→"]
+    assert run(ctx, "read_file", path="docs/deploy.md", offset=5, limit=1).startswith(
+        "     5→[REDACTED:private-key]"
+    )
+
+
+def test_git_config_credentials_are_redacted_when_read(repo: Path, ctx: CodingContext) -> None:
+    git(repo, "remote", "add", "origin", f"https://deploy:{GITHUB}@github.com/acme/app.git")
+    header = "eDphYmNkZWYxMjM0NTY3ODkw"
+    git(repo, "config", "http.extraheader", f"AUTHORIZATION: basic {header}")
+    for shown in (
+        run(ctx, "read_file", path=".git/config"),
+        run(ctx, "run_shell", command="git remote -v && git config --list"),
+        run(ctx, "grep", pattern="url|extraheader", path=".git/config"),
+    ):
+        assert GITHUB not in shown and header not in shown
+        assert "deploy:[REDACTED:github-token]@github.com/acme/app.git" in shown
+        assert "AUTHORIZATION: basic [REDACTED:secret]" in shown
+
+
+@dataclass
+class Hit:
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str
+    kind: str
+    snippet: str
+
+
+class StaleIndex:
+    """A searcher over an index built before redaction: its snippets still hold the key."""
+
+    def search(self, query: str, k: int, level: str) -> list[Hit]:
+        return [Hit("app/settings.py", 3, 5, "", "module", SETTINGS.split("\n", 2)[2])]
+
+
+def test_code_search_snippets_and_retrieved_code_are_redacted_even_from_an_old_index(
+    repo: Path,
+) -> None:
+    ctx = CodingContext(repo, Permissions.from_settings("auto"), searcher=StaleIndex())
+    result = run(ctx, "code_search", query="aws settings")
+    assert "[REDACTED:aws-secret]" in result and AWS_SECRET not in result
+    rendered = render_snippet(StaleIndex().search("aws", 1, "symbol")[0])
+    assert "[REDACTED:aws-secret]" in rendered and AWS_SECRET not in rendered
+
+
+def test_project_instructions_reach_the_prompt_redacted(repo: Path) -> None:
+    (repo / "AGENTS.md").write_text(f"# Agents\n\nDeploy with `GITHUB_TOKEN={GITHUB}`.\n")
+    (text,) = [f.text for f in read_project_instructions(repo)]
+    assert "GITHUB_TOKEN=[REDACTED:github-token]" in text and GITHUB not in text
+
+
+def test_an_approved_secret_file_reaches_the_model_whole(repo: Path) -> None:
+    (repo / ".env").write_text(f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}\n")
+    user = Asker()
+    shown = run(
+        CodingContext(repo, Permissions.from_settings("auto"), ask=user), "read_file", path=".env"
+    )
+    assert [r.kind for r in user.requests] == ["secret"]
+    assert f"     1→AWS_SECRET_ACCESS_KEY={AWS_SECRET}" in shown
+    assert shown.startswith("[The secret file .env, shared with the user's approval")
+
+
+def test_an_edit_never_writes_a_marker_over_the_secret_it_stands_for(
+    repo: Path, ctx: CodingContext
+) -> None:
+    shown = run(ctx, "read_file", path="app/settings.py")
+    redacted = "\n".join(line.split("→", 1)[1] for line in shown.splitlines())
+    with pytest.raises(ToolError, match=r"adds a \[REDACTED:…\] marker; nothing was written"):
+        run(ctx, "create_file", path="app/settings.py", content=redacted, overwrite=True)
+    with pytest.raises(ToolError, match=r"marker; nothing was written"):
+        run(
+            ctx,
+            "edit_file",
+            path="app/settings.py",
+            old_string='AWS_REGION = "eu-west-1"',
+            new_string='AWS_REGION = "eu-west-2"\nBACKUP_KEY = "[REDACTED:aws-secret]"',
+        )
+    assert (repo / "app/settings.py").read_text() == SETTINGS
+    run(ctx, "edit_file", path="app/settings.py", old_string="eu-west-1", new_string="eu-west-2")
+    assert AWS_SECRET in (repo / "app/settings.py").read_text()  # edits around it keep it

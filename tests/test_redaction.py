@@ -12,14 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.llm_server import ScriptedLLMServer
 from support.repos import git, make_repo, mcode_env, opened_index, run_mcode
 
+from mcode.agent.session import AgentSession
+from mcode.config import Paths, load_settings
 from mcode.context.system_prompt import read_project_instructions, render_snippet
+from mcode.memory.sessions import SessionLog
 from mcode.tools import CodingContext, Permissions, Request, ToolError, coding_tools
 
 AWS_ID = "AKIA" + "Z7Q2XK4M9TRW3BNP"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCY3XAMPLEKEY"
 GITHUB = "gh" + "p_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+PEM_BODY = ["MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB", "aFDrBz9vFqU4yB=="]
+PEM = "\n".join(
+    ["-----BEGIN RSA " + "PRIVATE KEY-----", *PEM_BODY, "-----END RSA " + "PRIVATE KEY-----"]
+)
 SETTINGS = f'''"""Deployment settings."""
 
 AWS_ACCESS_KEY_ID = "{AWS_ID}"
@@ -222,3 +230,65 @@ def test_an_edit_never_writes_a_marker_over_the_secret_it_stands_for(
     assert (repo / "app/settings.py").read_text() == SETTINGS
     run(ctx, "edit_file", path="app/settings.py", old_string="eu-west-1", new_string="eu-west-2")
     assert AWS_SECRET in (repo / "app/settings.py").read_text()  # edits around it keep it
+
+
+# Transcripts --------------------------------------------------------------------------------------
+
+
+def test_the_transcript_keeps_no_secret_value_and_no_approved_secret_file(
+    repo: Path, llm_server: ScriptedLLMServer
+) -> None:
+    pgpass = "db.example.com:5432:app:app:Xy7pq2Lm"  # no detector knows this is a password
+    (repo / ".pgpass").write_text(pgpass + "\n")
+    env = {"MCODE_MODEL": "openai/mock-model", "MCODE_API_BASE": llm_server.url}
+    env |= {"OPENAI_API_KEY": "sk-test", "MCODE_EMBEDDING_MODEL": "none"}
+    settings = load_settings(Paths.for_repo(repo), env=env)
+    reads = [("read_file", {"path": ".pgpass"}), ("read_file", {"path": "app/settings.py"})]
+    llm_server.reply_tool_calls(reads)
+    llm_server.reply_tool_calls(
+        [("create_file", {"path": "deploy.sh", "content": f"T={GITHUB}\n"})]
+    )
+    llm_server.reply_text(f"Done; deploy.sh exports your token {GITHUB}.")
+    user = Asker()
+    with AgentSession.open(settings, permission_mode="auto", ask=user) as session:
+        session.run_turn(f"Check the database settings; my token is {GITHUB}")
+        session_id = session.session_id
+
+    assert [r.kind for r in user.requests] == ["secret"]
+    results = [m["content"] for m in llm_server.requests[1]["messages"] if m["role"] == "tool"]
+    assert pgpass in results[0]  # shared with the model, as the user agreed
+    assert "[REDACTED:aws-secret]" in results[1] and AWS_SECRET not in results[1]
+
+    stored = "".join(p.read_text() for p in settings.paths.sessions.glob("*.jsonl"))
+    resumed = json.dumps(SessionLog(settings.paths.sessions).resume(session_id)[1])
+    for kept in (stored, resumed):
+        assert "[The secret file .pgpass, shared with the user's approval" in kept
+        assert "Xy7pq2Lm" not in kept and pgpass not in kept
+        assert AWS_SECRET not in kept and AWS_ID not in kept and GITHUB not in kept
+        assert "[REDACTED:github-token]" in kept and "[REDACTED:aws-secret]" in kept
+
+
+# Agent File export --------------------------------------------------------------------------------
+
+
+def test_an_export_blanks_private_keys_aws_secret_keys_and_passwords(
+    repo: Path, tmp_path: Path
+) -> None:
+    notes = "\n".join(
+        [
+            "Deploy notes:",
+            PEM,
+            f"aws_secret_access_key = {AWS_SECRET}",
+            "staging:",
+            "  password: hunter22-staging",
+            "Rotate them monthly.",
+        ]
+    )
+    env = mcode_env(tmp_path / "home")
+    assert run_mcode(["memory", "set", "project", notes, "--repo", str(repo)], env).returncode == 0
+    out = run_mcode(["export", str(tmp_path / "a.af"), "--repo", str(repo)], env)
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "a.af").read_text()
+    assert "Rotate them monthly." in text and "-----BEGIN RSA PRIVATE KEY-----" in text
+    assert all(part not in text for part in PEM_BODY)
+    assert AWS_SECRET not in text and "hunter22-staging" not in text

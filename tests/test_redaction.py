@@ -18,6 +18,7 @@ from support.repos import git, make_repo, mcode_env, opened_index, run_mcode
 from mcode.agent.session import AgentSession
 from mcode.config import Paths, load_settings
 from mcode.context.system_prompt import read_project_instructions, render_snippet
+from mcode.memory.recall import NotesStore
 from mcode.memory.sessions import SessionLog
 from mcode.tools import CodingContext, Permissions, Request, ToolError, coding_tools
 
@@ -266,6 +267,14 @@ def test_the_transcript_keeps_no_secret_value_and_no_approved_secret_file(
         assert "Xy7pq2Lm" not in kept and pgpass not in kept
         assert AWS_SECRET not in kept and AWS_ID not in kept and GITHUB not in kept
         assert "[REDACTED:github-token]" in kept and "[REDACTED:aws-secret]" in kept
+
+
+def test_an_archival_note_is_committed_without_the_secret_it_mentions(tmp_path: Path) -> None:
+    memory = tmp_path / ".agentmemory"
+    notes = NotesStore(memory / "notes.jsonl", memory / "index" / "recall", None)
+    notes.insert(f"CI deploys with GITHUB_TOKEN={GITHUB}; rotate it yearly", ["ci"])
+    journal = (memory / "notes.jsonl").read_text()
+    assert GITHUB not in journal and "GITHUB_TOKEN=[REDACTED:github-token]; rotate" in journal
 
 
 # Agent File export --------------------------------------------------------------------------------

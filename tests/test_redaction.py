@@ -7,8 +7,8 @@ Every key below is made up, and spelled in pieces so that this file is not itsel
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -169,21 +169,13 @@ def test_git_config_credentials_are_redacted_when_read(repo: Path, ctx: CodingCo
         assert "AUTHORIZATION: basic [REDACTED:secret]" in shown
 
 
-@dataclass
-class Hit:
-    path: str
-    start_line: int
-    end_line: int
-    symbol: str
-    kind: str
-    snippet: str
-
-
 class StaleIndex:
     """A searcher over an index built before redaction: its snippets still hold the key."""
 
-    def search(self, query: str, k: int, level: str) -> list[Hit]:
-        return [Hit("app/settings.py", 3, 5, "", "module", SETTINGS.split("\n", 2)[2])]
+    def search(self, query: str, k: int, level: str) -> list[SimpleNamespace]:
+        snippet = SETTINGS.split("\n", 2)[2]
+        hit = {"path": "app/settings.py", "start_line": 3, "end_line": 5, "symbol": "", "kind": ""}
+        return [SimpleNamespace(**hit, snippet=snippet)]
 
 
 def test_code_search_snippets_and_retrieved_code_are_redacted_even_from_an_old_index(

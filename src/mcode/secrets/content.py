@@ -19,8 +19,8 @@ name of an environment variable, prose (a value with spaces), and a bare `key` (
 This runs over every file the index reads, so it is built for speed: each regex starts with a
 literal, which `re` skips ahead to fast (an alternation of literals or a case-insensitive pattern
 is several times slower); names are looked for in a lower-cased copy, and parsed only where a
-secret's word meets an assignment operator. On the standard library (37 MB) that is about a dozen
-passes over the text, and 13 lines found, all test fixtures' passwords.
+secret's word meets an assignment operator. On the standard library (37 MB, ~0.3 s) it finds 15
+values, all passwords: of test fixtures, and one in a docstring's example.
 """
 
 from __future__ import annotations

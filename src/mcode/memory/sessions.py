@@ -233,7 +233,7 @@ def _check_message(message: dict[str, Any]) -> None:
         raise ValueError("tool_calls must be a list of OpenAI tool calls")
 
 
-def storable_content(content: Content) -> Content:
+def _storable_content(content: Content) -> Content:
     """A message's content as the transcript keeps it (see the module's docstring)."""
     if isinstance(content, str):
         return storable(content)
@@ -315,7 +315,7 @@ class SessionLog:
             session_id=session_id,
             time=as_utc(time) if time else now_utc(),
             role=message["role"],
-            content=storable_content(message.get("content")),
+            content=_storable_content(message.get("content")),
             tool_calls=_storable_calls(message.get("tool_calls")),
             tool_call_id=message.get("tool_call_id"),
             name=message.get("name"),

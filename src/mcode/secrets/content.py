@@ -50,9 +50,10 @@ def marker(kind: str) -> str:
 
 # Values by their shape ----------------------------------------------------------------------------
 
-# Each pattern starts with a literal, so that `re` skips ahead to it fast; a named group's name is
-# the secret's kind, and its text (or the "v" group in it) is the secret. A match must not continue
-# a word on its left (checked in code: a look-behind at the start would make `re` stop everywhere).
+# Each pattern starts with a literal, so that `re` skips ahead to it fast. The named group that
+# matched gives the kind; the secret is the whole match (which must not continue a word on its
+# left: checked in code, since a look-behind at the start would make `re` stop everywhere), or for
+# _PART_KINDS only the group.
 _SHAPES: tuple[re.Pattern[str], ...] = (
     re.compile(
         r"A(?:(?P<aws_access_key>[KS]IA[0-9A-Z]{16})(?![0-9A-Za-z])"

@@ -2,9 +2,10 @@
 
 The user sees every line as it arrives (through the context's `on_output`, called on the caller's
 thread); the model gets the exit code and the output capped to its head and tail, with a note of
-what was cut, and secret values redacted (`mcode.secrets`). Stdin is closed, so a command waiting for input ends instead of hanging. On timeout the
-whole process group is stopped: SIGTERM, then SIGKILL. Processes left in the background still holding
-the output are stopped too once the shell has exited; ones that redirected their output live on.
+what was cut, and secret values redacted (`mcode.secrets`). Stdin is closed, so a command waiting
+for input ends instead of hanging. On timeout the whole process group is stopped: SIGTERM, then
+SIGKILL. Processes left in the background still holding the output are stopped too once the shell
+has exited; ones that redirected their output live on.
 """
 
 from __future__ import annotations

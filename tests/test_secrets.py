@@ -5,6 +5,8 @@ Every key below is made up, and spelled in pieces so that this file is not itsel
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mcode.secrets import find_secrets, is_secret_name, is_secret_path, redact
@@ -222,3 +224,26 @@ def test_offsets_are_the_texts_even_after_characters_whose_lower_case_is_longer(
 def test_no_text_no_secrets() -> None:
     assert find_secrets("") == [] and redact("") == ""
     assert kinds("just prose about keys, tokens and passwords") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "key" * 300_000,
+        "eyJ" * 300_000,
+        "sk-" * 300_000,
+        "xoxb-" * 200_000,
+        "password=" * 100_000,
+        "password: a" + " " * 1_000_000 + "b",
+        "-----BEGIN PRIVATE " + "KEY-----" + " " * 1_000_000 + "!",
+        ("-----BEGIN PRIVATE " + "KEY-----\n") * 30_000,
+        "://a:" + "b" * 1_000_000,
+    ],
+    ids=["key", "jwt", "sk", "slack", "assignments", "spaces", "pem", "pems", "url"],
+)
+def test_a_hostile_file_cannot_stall_the_scan(text: str) -> None:
+    """Every pattern is bounded: a megabyte built to make regexes backtrack costs well under a
+    second, where unbounded ones took minutes (the ceiling is generous for a busy machine)."""
+    started = time.monotonic()
+    find_secrets(text)
+    assert time.monotonic() - started < 20

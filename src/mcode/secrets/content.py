@@ -20,11 +20,14 @@ This runs over every file the index reads, so it is built for speed: each regex 
 literal, which `re` skips ahead to fast (an alternation of literals or a case-insensitive pattern
 is several times slower); names are looked for in a lower-cased copy, and parsed only where a
 secret's word meets an assignment operator. On the standard library (37 MB, ~0.3 s) it finds 15
-values, all passwords: of test fixtures, and one in a docstring's example.
+values, all passwords: of test fixtures, and one in a docstring's example. Text comes from strangers'
+repositories, so every repetition is bounded or possessive: a file built to make the patterns
+backtrack costs well under a second per megabyte.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import Counter
@@ -60,51 +63,68 @@ _SHAPES: tuple[re.Pattern[str], ...] = (
         r"|(?P<google_key>Iza[0-9A-Za-z_-]{35}))"
     ),
     re.compile(
-        r"g(?:(?P<github_token>h[pousr]_[A-Za-z0-9]{20,}|ithub_pat_[A-Za-z0-9_]{22,})"
-        r"|(?P<gitlab_token>l(?:pat|dt|rt|ptt|cbt|oas)-[A-Za-z0-9_-]{20,}))"
+        r"g(?:(?P<github_token>h[pousr]_[A-Za-z0-9]{20,255}+|ithub_pat_[A-Za-z0-9_]{22,255}+)"
+        r"|(?P<gitlab_token>l(?:pat|dt|rt|ptt|cbt|oas)-[A-Za-z0-9_-]{20,255}+))"
     ),
-    re.compile(r"(?P<slack_token>xox[abposre]-[A-Za-z0-9-]{10,})"),
+    re.compile(r"(?P<slack_token>xox[abposre]-[A-Za-z0-9-]{10,255}+)"),
     # OpenAI's keys are sk- and 48 letters or digits, or sk-proj-…; both hold capitals or digits,
     # which words joined by hyphens (`sk-learn-…`) do not.
     re.compile(
-        r"sk(?:(?P<anthropic_key>-ant-[A-Za-z0-9_-]{20,})|(?P<stripe_key>_(?:live|test)_[A-Za-z0-9]{16,})"
-        r"|(?P<openai_key>-(?=[a-z_-]*[A-Z0-9])[A-Za-z0-9_-]{20,}))"
+        r"sk(?:(?P<anthropic_key>-ant-[A-Za-z0-9_-]{20,255}+)"
+        r"|(?P<stripe_key>_(?:live|test)_[A-Za-z0-9]{16,255}+)"
+        r"|(?P<openai_key>-(?=[a-z_-]{0,40}+[A-Z0-9])[A-Za-z0-9_-]{20,255}+))"
     ),
-    re.compile(r"(?P<jwt>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)"),
     re.compile(
-        r"://(?:[^\s/:@\"'<>]+:(?P<url_password>[^\s/@\"'<>]+)@(?=[\w\[])"
-        r"|hooks\.slack\.com/(?P<slack_webhook>services/[^\s\"'<>]+))"
+        r"(?P<jwt>eyJ[A-Za-z0-9_-]{8,512}+\.eyJ[A-Za-z0-9_-]{8,8192}+\.[A-Za-z0-9_-]{0,1024}+)"
+    ),
+    re.compile(
+        r"://(?:[^\s/:@\"'<>]{1,256}+:(?P<url_password>[^\s/@\"'<>]{1,256}+)@(?=[\w\[])"
+        r"|hooks\.slack\.com/(?P<slack_webhook>services/[^\s\"'<>]{1,256}+))"
     ),
 )
 
-_PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
-_PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]{1,12} ){0,4}PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = re.compile(r"-----END (?:[A-Z0-9]{1,12} ){0,4}PRIVATE KEY(?: BLOCK)?-----")
 _PEM_MAX = 20_000  # an RSA-8192 key is ~6.5 KB; further than this, the END is another key's
 # Without an END line (a page cut short): the base64 lines that follow, quoted or escaped.
-_PEM_LINES = re.compile(r"(?:[\s\"',+]*(?:\\[nr])*[\s\"',+]*[A-Za-z0-9+/=]{16,})+")
-_PEM_LEAD = re.compile(r"(?:[\s\"',+()]|\\[nr])*")
-_PEM_TRAIL = re.compile(r"(?:[\s\"',+()]|\\[nr])*\Z")
+_PEM_LINES = re.compile(r"(?:(?:[\s\"',+]|\\[nr])*+[A-Za-z0-9+/=]{16,}+)+")
+_PEM_EDGE = re.compile(r"(?:[\s\"',+()]|\\[nr])*+")
+_PEM_EDGE_CHARS = " \t\r\n\"',+()"
 
 
 def _private_keys(text: str) -> list[Secret]:
     """PEM private key blocks: the lines between BEGIN and END (the markers stay, so that a
     reader still sees what was there)."""
-    found = []
+    found: list[Secret] = []
+    ends = [m.start() for m in _PEM_END.finditer(text)]
     for begin in _PEM_BEGIN.finditer(text):
         start = begin.end()
-        end = _PEM_END.search(text, start, start + _PEM_MAX)
-        if end is not None:
-            stop = end.start()
+        if found and start < found[-1].end:
+            continue  # a BEGIN inside the block before
+        following = bisect.bisect_left(ends, start)
+        if following < len(ends) and ends[following] - start <= _PEM_MAX:
+            stop = ends[following]
         else:
             lines = _PEM_LINES.match(text, start)
             stop = lines.end() if lines else start
-        lead = _PEM_LEAD.match(text, start, stop)
+        lead = _PEM_EDGE.match(text, start, stop)
         start = lead.end() if lead else start
-        trail = _PEM_TRAIL.search(text, start, stop)
-        stop = trail.start() if trail else stop
+        stop = _trimmed_end(text, start, stop)
         if stop > start:
             found.append(Secret("private-key", start, stop))
     return found
+
+
+def _trimmed_end(text: str, start: int, stop: int) -> int:
+    """`stop` moved back over quotes, commas, whitespace and `\\n` escapes."""
+    while stop > start:
+        if text[stop - 1] in _PEM_EDGE_CHARS:
+            stop -= 1
+        elif stop - start >= 2 and text[stop - 2] == "\\" and text[stop - 1] in "nr":
+            stop -= 2
+        else:
+            break
+    return stop
 
 
 # Kinds whose group is a part of the match (the rest of the match is what shows it is one).
@@ -132,31 +152,32 @@ def _shapes(text: str) -> list[Secret]:
 
 # In the lower-cased text: a name containing one of these words, then an assignment operator.
 _NAME_HITS = tuple(
-    re.compile(word + r"[\w.-]*[\"'`]?\]?[ \t]*(?:=>|:=|=|:)")
+    re.compile(word + r"[\w.-]{0,64}+[\"'`]?\]?[ \t]{0,16}+(?:=>|:=|=|:)")
     for word in ("p(?:ass|wd)", "secret", "token", "key", "auth")
 )
+_NAME_REACH = 128  # how far left of a hit a name may start
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_NAME = r"(?P<name>[A-Za-z_][\w.-]*)[\"'`]?\]?"
-_OP = r"[ \t]*(?:=>|:=|=(?!=)|:(?!:))[ \t]*"
+_NAME = r"(?P<name>[A-Za-z_][\w.-]*+)[\"'`]?\]?"
+_OP = r"[ \t]*+(?:=>|:=|=(?!=)|:(?!:))[ \t]*+"
 _SCHEME = r"(?:(?i:bearer|basic|token|digest)[ \t]+)?"
 # `password = "…"`, `"apiKey": '…'`, `password: str = "…"`, `f(password="…")`, `$a['pass'] => '…'`
 _QUOTED = re.compile(
     _NAME
-    + r"(?:[ \t]*:[ \t]*[A-Za-z_][\w.\[\], |]*?)?"
+    + r"(?:[ \t]*:[ \t]*[A-Za-z_][\w.\[\], |]{0,80}?)?"
     + _OP
     + r"[rRbBuU]{0,2}(?P<q>[\"'`])"
     + _SCHEME
-    + r"(?P<v>[^\"'`\n]*)(?P=q)"
+    + r"(?P<v>[^\"'`\n]*+)(?P=q)"
 )
 # `PASSWORD=hunter2`, `password: hunter2`, `aws_secret_access_key = …`, `Authorization: Basic …`:
 # an unquoted value that ends its line (a trailing comment or separator aside).
 _UNQUOTED = re.compile(
-    _NAME + _OP + _SCHEME + r"(?P<v>[^\s\"'`,;]+?)[,;]?(?:[ \t]+(?:#|//).*)?[ \t]*$"
+    _NAME + _OP + _SCHEME + r"(?P<v>[^\s\"'`,;]{1,256}+)[,;]?(?:[ \t]+(?:#|//)[^\n]*)?[ \t]*$"
 )
 # `-H "Authorization: Bearer …"`: a header's value, wherever it stands.
 _HEADER = re.compile(
     r"(?P<name>(?:proxy-)?authorization)[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|basic|token|digest)"
-    r"[ \t]+(?P<v>[A-Za-z0-9._~+/-]{8,}=*)",
+    r"[ \t]+(?P<v>[A-Za-z0-9._~+/-]{8,512}+=*+)",
     re.IGNORECASE,
 )
 # Code, templates and placeholders: `getpass()`, `${TOKEN}`, `$TOKEN`, `%(password)s`, `<token>`,
@@ -189,17 +210,20 @@ def _assignments(text: str) -> list[Secret]:
     found = []
     seen: set[int] = set()
     for pattern in _NAME_HITS:
+        end = -1
         for hit in pattern.finditer(lowered):
             start = hit.start()
-            while start and text[start - 1] in _NAME_CHARS:
+            reach = max(0, start - _NAME_REACH)
+            while start > reach and text[start - 1] in _NAME_CHARS:
                 start -= 1
             while start < hit.start() and not (text[start].isalpha() or text[start] == "_"):
                 start += 1  # `--password=…`, `.token = …`
             if start in seen:
                 continue
             seen.add(start)
-            end = text.find("\n", hit.end())
-            end = len(text) if end == -1 else end
+            if end < hit.end():  # the end of the hit's line, found once per line
+                end = text.find("\n", hit.end())
+                end = len(text) if end == -1 else end
             for parser in (_QUOTED, _UNQUOTED, _HEADER):
                 match = parser.match(text, start, end)
                 if match is None:

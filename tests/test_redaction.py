@@ -16,11 +16,12 @@ from support.llm_server import ScriptedLLMServer
 from support.repos import git, make_repo, mcode_env, opened_index, run_mcode
 
 from mcode.agent.session import AgentSession
-from mcode.config import Paths, load_settings
+from mcode.config import Paths, Settings, load_settings
 from mcode.context.system_prompt import read_project_instructions, render_snippet
 from mcode.memory.recall import NotesStore
 from mcode.memory.sessions import SessionLog
 from mcode.tools import CodingContext, Permissions, Request, ToolError, coding_tools
+from mcode.workspace import open_writer
 
 AWS_ID = "AKIA" + "Z7Q2XK4M9TRW3BNP"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCY3XAMPLEKEY"
@@ -225,7 +226,33 @@ def test_an_edit_never_writes_a_marker_over_the_secret_it_stands_for(
     assert AWS_SECRET in (repo / "app/settings.py").read_text()  # edits around it keep it
 
 
-# Transcripts --------------------------------------------------------------------------------------
+# The agent: the first request, and the transcript -----------------------------------------------
+
+
+def session_settings(repo: Path, server: ScriptedLLMServer) -> Settings:
+    env = {"MCODE_MODEL": "openai/mock-model", "MCODE_API_BASE": server.url}
+    env |= {"OPENAI_API_KEY": "sk-test", "MCODE_EMBEDDING_MODEL": "none"}
+    return load_settings(Paths.for_repo(repo), env=env)
+
+
+def test_the_first_request_retrieves_the_code_without_its_keys(
+    repo: Path, llm_server: ScriptedLLMServer
+) -> None:
+    settings = session_settings(repo, llm_server)
+    indexer, lock = open_writer(settings)
+    try:
+        indexer.update(embed=False)
+    finally:
+        lock.release()
+    llm_server.reply_text("They are in app/settings.py.")
+    with AgentSession.open(settings, permission_mode="auto") as session:
+        session.run_turn("Where are AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set?")
+
+    system = llm_server.requests[0]["messages"][0]["content"]
+    retrieved = system.split("<retrieved_code>", 1)[1].split("</retrieved_code>", 1)[0]
+    assert "app/settings.py" in retrieved and "[REDACTED:aws-secret]" in retrieved
+    assert AWS_SECRET not in json.dumps(llm_server.requests[0])
+    assert AWS_ID not in json.dumps(llm_server.requests[0])
 
 
 def test_the_transcript_keeps_no_secret_value_and_no_approved_secret_file(
@@ -233,9 +260,7 @@ def test_the_transcript_keeps_no_secret_value_and_no_approved_secret_file(
 ) -> None:
     pgpass = "db.example.com:5432:app:app:Xy7pq2Lm"  # no detector knows this is a password
     (repo / ".pgpass").write_text(pgpass + "\n")
-    env = {"MCODE_MODEL": "openai/mock-model", "MCODE_API_BASE": llm_server.url}
-    env |= {"OPENAI_API_KEY": "sk-test", "MCODE_EMBEDDING_MODEL": "none"}
-    settings = load_settings(Paths.for_repo(repo), env=env)
+    settings = session_settings(repo, llm_server)
     reads = [("read_file", {"path": ".pgpass"}), ("read_file", {"path": "app/settings.py"})]
     llm_server.reply_tool_calls(reads)
     llm_server.reply_tool_calls(

@@ -5,7 +5,8 @@ The corpus is a copy of this interpreter's standard library (~1,800 Python files
 so that discovery takes its real path. Everything mcode writes (index, embedding cache, config) lives in
 one temporary directory. Each figure is printed next to its target and, where the issue defines one, next
 to a baseline measured in the same run: the raw tree-sitter parse of the same files is the floor for the
-cold index, `python -c pass` the floor for `mcode --help`.
+cold index, `python -c pass` the floor for `mcode --help`, and the cold build itself the measure of the
+content scan for secrets (which every build runs over every file it reads).
 
 Embedding all ~50k chunks with the local model takes 15-40 minutes on 2 cores, so by default only a
 seeded sample is embedded with the real model (that gives the throughput); the remaining rows get

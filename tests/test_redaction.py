@@ -21,7 +21,6 @@ from mcode.context.system_prompt import read_project_instructions, render_snippe
 from mcode.memory.recall import NotesStore
 from mcode.memory.sessions import SessionLog
 from mcode.tools import CodingContext, Permissions, Request, ToolError, coding_tools
-from mcode.workspace import open_writer
 
 AWS_ID = "AKIA" + "Z7Q2XK4M9TRW3BNP"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCY3XAMPLEKEY"
@@ -236,14 +235,11 @@ def session_settings(repo: Path, server: ScriptedLLMServer) -> Settings:
 
 
 def test_the_first_request_retrieves_the_code_without_its_keys(
-    repo: Path, llm_server: ScriptedLLMServer
+    repo: Path, llm_server: ScriptedLLMServer, tmp_path: Path
 ) -> None:
+    with opened_index(repo, tmp_path / "state") as indexer:  # lexical only, as the session reads
+        indexer.update()
     settings = session_settings(repo, llm_server)
-    indexer, lock = open_writer(settings)
-    try:
-        indexer.update(embed=False)
-    finally:
-        lock.release()
     llm_server.reply_text("They are in app/settings.py.")
     with AgentSession.open(settings, permission_mode="auto") as session:
         session.run_turn("Where are AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set?")

@@ -177,7 +177,7 @@ def test_export_blanks_every_secret(source_repo: Path, tmp_path: Path):
     text = out.read_text()
     assert not SECRET.search(text)
     lessons = next(b for b in json.loads(text)["blocks"] if b["label"] == "lessons")
-    assert "[redacted]" in lessons["value"] and "run migrations first" in lessons["value"]
+    assert "[REDACTED:" in lessons["value"] and "run migrations first" in lessons["value"]
 
 
 def test_export_to_stdout(source_repo: Path):
@@ -232,7 +232,7 @@ def test_export_then_import_on_another_machine_round_trips_blocks_and_config(
         assert (got[label].limit, got[label].description) == (block.limit, block.description)
         assert got[label].scope == block.scope
     assert got["notes"].content.extra == {"owner": "dana"}
-    assert "[redacted]" in got["lessons"].value
+    assert "[REDACTED:openai-key]" in got["lessons"].value
     assert [e.actor for e in theirs.log("notes")] == ["import"]
 
 
@@ -285,7 +285,7 @@ def test_a_letta_agent_file_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert [m["role"] for m in received] == ["user", "assistant", "tool", "assistant", "user"]
     assert received[1]["tool_calls"][0]["function"]["name"] == "run_tests"
     assert received[2]["tool_call_id"] == "call_7QmZk2" and "12 passed" in received[2]["content"]
-    assert "xoxb" not in received[4]["content"] and "[redacted]" in received[4]["content"]
+    assert "xoxb" not in received[4]["content"] and "[REDACTED:" in received[4]["content"]
     assert not SECRET.search(json.dumps(received))
 
 
@@ -553,7 +553,7 @@ def test_blank_secrets_by_key_name_and_by_shape():
     assert out["headers"]["Authorization"] == ""
     assert out["env"] == [{"key": "OPENAI_API_KEY", "value": ""}, {"key": "CI", "value": "true"}]
     assert out["apiKey"] == ""
-    assert out["note"] == "use [redacted] here"
+    assert out["note"] == "use [REDACTED:github-token] here"
     assert "hunter2" not in out["endpoint"] and "example.com" in out["endpoint"]
     assert out["whole"] == ""
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mcode.agent.messages import AssistantTurn, ToolCall, Usage
+from mcode.secrets import redact
 
 # Unknown models (local ollama ones, brand-new hosted ones) get a deliberately modest window:
 # overestimating makes the provider truncate or reject the prompt, underestimating only makes
@@ -477,7 +478,6 @@ def _kind_for_status(status: Any) -> str:
 
 _MISSING_KEY = re.compile(r"missing credentials|api[ _]?key (?:is )?(?:not set|missing)", re.I)
 _PREFIX = re.compile(r"^\s*(?:litellm\.\w+:|\w*(?:Error|Exception|Timeout)\s*[:-])\s*")
-_SECRET = re.compile(r"\b(sk-[A-Za-z0-9]{0,8})[A-Za-z0-9_\-*]{8,}")
 
 
 def _detail(exc: BaseException) -> str:
@@ -493,7 +493,7 @@ def _detail(exc: BaseException) -> str:
 def _redact(text: str, api_key: str | None) -> str:
     if api_key:
         text = text.replace(api_key, "***")
-    return _SECRET.sub(r"\1***", text)
+    return redact(text)
 
 
 def _key_env_var(model: str) -> str:

@@ -50,6 +50,7 @@ from mcode.context import (
 from mcode.memory import Block, BlockStore, BrokenBlock, ToolContext, memory_tools
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import SessionLog
+from mcode.secrets import is_secret_path
 from mcode.store import check_index_dir
 from mcode.tools import (
     AskCallback,
@@ -58,7 +59,6 @@ from mcode.tools import (
     Permissions,
     TurnCheckpoint,
     coding_tools,
-    is_secret,
 )
 
 DEFAULT_MAX_STEPS = 40
@@ -560,4 +560,4 @@ class AgentSession:
         self._on_event(event)
 
     def _hidden(self, path: str) -> bool:
-        return is_secret(path) or self.coding.permissions.denies_read(path)
+        return is_secret_path(path) or self.coding.permissions.denies_read(path)

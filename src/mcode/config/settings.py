@@ -25,8 +25,6 @@ DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 DEFAULT_SOURCE = "default"
 USER_KEYS_TABLE = "keys"
-# Names that hold a secret: api_key, OPENAI_API_KEY, github_token, [keys]; not max_tokens.
-_SECRET_NAME = re.compile(r"(?:^|[_-])(?:api[_-]?key|apikey|key|keys|token|secret|password)$", re.I)
 _ENV_KEY = re.compile(r"^[A-Z][A-Z0-9_]*_API_KEY$")
 
 
@@ -130,10 +128,12 @@ def _layer(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 def secret_names(data: dict[str, Any], prefix: str = "") -> list[str]:
     """The dotted names in a config table that look like they hold a key or a token."""
+    from mcode.secrets import is_secret_name  # compiling its patterns would slow down `--help`
+
     found = []
     for name, value in data.items():
         dotted = f"{prefix}{name}"
-        if _SECRET_NAME.search(str(name)) and value not in ("", None, {}):
+        if is_secret_name(str(name)) and value not in ("", None, {}):
             found.append(dotted)
         elif isinstance(value, dict):
             found += secret_names(value, dotted + ".")

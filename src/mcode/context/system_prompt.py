@@ -6,7 +6,8 @@ project instructions (AGENTS.md, CLAUDE.md), a slice of the repo map, code retri
 and the date and repository. The first two and the last are fixed costs; the three in between are
 optional and shrink — fewer snippets, a smaller map, shorter instructions, then nothing — before
 anything fails. Inputs arrive as plain data and small Protocols, so this package never imports the
-agent, the store or the index.
+agent, the store or the index. Project instructions and retrieved code are redacted
+(`mcode.secrets`): a key in them never reaches the model.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from mcode.context.budget import (
 )
 from mcode.fsio import UnsafePathError, inside
 from mcode.prompts import load_prompt
+from mcode.secrets import redact
 
 SYSTEM_TEMPLATE = "system.md"
 MEMORY_BLOCKS = "memory_blocks"
@@ -228,7 +230,7 @@ def read_project_instructions(
         if truncated:
             text = data[:left].decode("utf-8", errors="ignore").rstrip()
         left -= len(data)
-        found.append(InstructionFile(name, text, truncated))
+        found.append(InstructionFile(name, redact(text), truncated))
     return found
 
 
@@ -308,7 +310,7 @@ def _fence(code: str) -> str:
 def render_snippet(snippet: Snippet) -> str:
     where = f"{snippet.path}:{snippet.start_line}-{snippet.end_line}"
     head = f"{where} {snippet.symbol}".rstrip()
-    code = snippet.snippet.rstrip("\n")
+    code = redact(snippet.snippet.rstrip("\n"))  # an index built before redaction may hold keys
     fence = _fence(code)
     return f"{head}\n{fence}\n{code}\n{fence}"
 

@@ -36,7 +36,7 @@ from mcode.index.ignore import (
     read_spec,
     walk,
 )
-from mcode.index.secrets import is_secret
+from mcode.secrets import is_secret_path
 
 SKIP_REASONS: tuple[str, ...] = (
     "oversized",
@@ -125,7 +125,7 @@ class SourceText:
 def path_skip_reason(path: str) -> str | None:
     """Judge a repo-relative path by its name alone: "vendored", "generated", "binary", "secret" or
     None. Secrets (`.env`, keys) never enter archival memory, where any search could surface them."""
-    if is_secret(path):
+    if is_secret_path(path):
         return "secret"
     slash = path.rfind("/")
     if slash != -1 and not VENDORED_DIRS.isdisjoint(path[:slash].split("/")):

@@ -1,6 +1,9 @@
-"""The per-file work of indexing: read, check, parse, chunk. Runs in worker processes on big jobs, so it
-imports nothing heavy beyond tree-sitter (and pyarrow, only when asked for columns) and returns plain
-picklable data.
+"""The per-file work of indexing: read, check, redact, parse, chunk. Runs in worker processes on big
+jobs, so it imports nothing heavy beyond tree-sitter (and pyarrow, only when asked for columns) and
+returns plain picklable data.
+
+Secret values are redacted before parsing, so that no chunk, signature, docstring, reference or
+vector holds one; redaction keeps every line, so line numbers stay those of the file.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from mcode.index.discover import read_source
 from mcode.index.languages import language_for_path
 from mcode.index.model import Chunk
 from mcode.index.rows import chunk_rows, row_values, rows_batch
+from mcode.secrets import redact
 from mcode.store.manifest import FileRecord, encode_refs
 
 if TYPE_CHECKING:
@@ -106,8 +110,9 @@ def _process(task: FileTask) -> tuple[FileRecord, str | None, list[Chunk] | None
         reason = source.skip_reason or "unreadable"
         record = FileRecord(task.path, task.mtime_ns, task.size, source.content_hash, "", reason, 0)
         return record, None, []
-    head = source.text[:200].split("\n", 1)[0]
-    parsed = parse_file(task.path, source.text, language_for_path(task.path, head))
+    text = redact(source.text)
+    head = text[:200].split("\n", 1)[0]
+    parsed = parse_file(task.path, text, language_for_path(task.path, head))
     record = FileRecord(
         path=task.path,
         mtime_ns=task.mtime_ns,

@@ -39,6 +39,7 @@ from mcode.memory.frontmatter import (
     parse_block,
 )
 from mcode.memory.tools import MEMORY_TOOLS
+from mcode.secrets import blank_secrets
 
 TOP_LEVEL = (
     "agents",
@@ -105,60 +106,6 @@ class AgentFileError(Exception):
 
 class ImportConflictError(Exception):
     """Blocks in the repository differ from the file's; nothing was written."""
-
-
-# Secrets ------------------------------------------------------------------------------------------
-
-_SECRET_KEY = re.compile(
-    r"(?:^|[_.-])(?:api_?key|access_?key|secret(?:_?key)?|client_?secret|password|passwd|token"
-    r"|access_?token|refresh_?token|auth_?token|id_?token|bearer|authorization|credentials?"
-    r"|private_?key|session_?key)(?:$|[_.-])"
-)
-_SECRET_VALUE = re.compile(
-    r"(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_-]{16,}|sk_live_[A-Za-z0-9]{16,}|rk_live_[A-Za-z0-9]{16,}"
-    r"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}"
-    r"|(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20,}"
-    r"|hf_[A-Za-z0-9]{30,})"
-)
-_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*")
-_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
-REDACTED = "[redacted]"
-
-
-def is_secret_key(key: str) -> bool:
-    """`api_key`, `OPENAI_API_KEY`, `apiKey`, `Authorization`, `github_token`… (not `max_tokens`)."""
-    snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower()
-    return bool(_SECRET_KEY.search(snake))
-
-
-def scrub_text(text: str) -> str:
-    """`text` with key-shaped values removed: a value that is only a key becomes ""."""
-    if _SECRET_VALUE.fullmatch(text.strip()):
-        return ""
-    text = _SECRET_VALUE.sub(REDACTED, text)
-    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
-    return _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
-
-
-def blank_secrets(data: Any) -> Any:
-    """A copy of `data` with every secret blanked: strings under secret-named keys (also the
-    `value` of a `{"key": "GITHUB_TOKEN", "value": …}` pair), and key-shaped strings anywhere."""
-    if isinstance(data, dict):
-        name = data.get("key", data.get("name"))
-        pair_is_secret = isinstance(name, str) and is_secret_key(name)
-        out = {}
-        for key, value in data.items():
-            secret = is_secret_key(str(key)) or (pair_is_secret and key == "value")
-            if secret and isinstance(value, str):
-                out[key] = ""
-            else:
-                out[key] = blank_secrets(value)
-        return out
-    if isinstance(data, list):
-        return [blank_secrets(item) for item in data]
-    if isinstance(data, str):
-        return scrub_text(data)
-    return data
 
 
 # Export -------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from mcode.memory.sessions import (
     now_utc,
     read_json_lines,
 )
+from mcode.secrets import redact
 from mcode.store.recall import (
     MESSAGES,
     NOTES,
@@ -403,7 +404,7 @@ class NotesStore(_Mirror):
         return rows
 
     def insert(self, content: str, tags: list[str]) -> str:
-        text = content.strip()
+        text = redact(content.strip())  # the journal is committed: no secret value goes in
         if not text:
             raise ValueError("a note must not be empty")
         record = {

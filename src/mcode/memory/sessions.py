@@ -4,6 +4,10 @@ One file per session under `.agentmemory/sessions/`: a header line, then one lin
 line goes out in a single write and an fsync under an `flock`, so a crash loses at most the message
 being written and two mcode processes never interleave half-lines. Nothing can rebuild these files,
 so nothing here rewrites them; a torn line (a crash mid-write) is skipped with a warning on read.
+
+A message is stored as `mcode.secrets.storable` allows: secret values redacted in every role's text
+and in tool-call arguments, and the contents of a secret file the user agreed to share with the
+model left out, so that neither a later session nor recall memory nor an export can read them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 from mcode.config.paths import ensure_private_dir
 from mcode.fsio import DEFAULT_LOCK_TIMEOUT, append_line, check, file_lock, read_bytes
+from mcode.secrets import redact, redact_data, storable
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +233,43 @@ def _check_message(message: dict[str, Any]) -> None:
         raise ValueError("tool_calls must be a list of OpenAI tool calls")
 
 
+def _storable_content(content: Content) -> Content:
+    """A message's content as the transcript keeps it (see the module's docstring)."""
+    if isinstance(content, str):
+        return storable(content)
+    if isinstance(content, list):
+        return [
+            {**part, "text": storable(part["text"])}
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+            else part
+            for part in content
+        ]
+    return content
+
+
+def _storable_calls(calls: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Tool calls with secret values redacted in their arguments (a file the model writes may
+    hold a key); arguments that are JSON stay JSON."""
+    if not calls:
+        return None
+    out = []
+    for call in calls:
+        function = call.get("function")
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+        if isinstance(arguments, str):
+            call = {**call, "function": {**function, "arguments": _redacted_json(arguments)}}
+        out.append(call)
+    return out
+
+
+def _redacted_json(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return redact(text)
+    return json.dumps(redact_data(data), ensure_ascii=False)
+
+
 def _title(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
@@ -274,8 +316,8 @@ class SessionLog:
             session_id=session_id,
             time=as_utc(time) if time else now_utc(),
             role=message["role"],
-            content=message.get("content"),
-            tool_calls=message.get("tool_calls") or None,
+            content=_storable_content(message.get("content")),
+            tool_calls=_storable_calls(message.get("tool_calls")),
             tool_call_id=message.get("tool_call_id"),
             name=message.get("name"),
         )

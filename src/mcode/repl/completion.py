@@ -17,7 +17,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from mcode.index.discover import discover
-from mcode.index.secrets import is_secret
+from mcode.secrets import is_secret_path, redact
 
 REFRESH_SECONDS = 5.0
 MAX_COMPLETIONS = 50
@@ -127,7 +127,7 @@ def attach_mentions(
     """Append the text of every mentioned file of the repository to the message.
 
     A mention that names no file (a directory, an e-mail's tail, a typo) is left as it is; secret
-    files (`.env`, keys) are never attached.
+    files (`.env`, keys) are never attached, and secret values in the others are redacted.
     """
     result = Attachments(text)
     blocks = []
@@ -136,7 +136,7 @@ def attach_mentions(
         rel = _existing(root, mention)
         if rel is None:
             continue
-        if is_secret(rel):
+        if is_secret_path(rel):
             result.skipped.append(f"{rel}: looks like a secret; not attached")
             continue
         block = _file_block(root / rel, rel, max_lines, max_chars)
@@ -170,7 +170,7 @@ def _file_block(path: Path, rel: str, max_lines: int, max_chars: int) -> str | N
         return None
     if b"\0" in data[:8192]:
         return None
-    text = data.decode("utf-8", errors="replace")
+    text = redact(data.decode("utf-8", errors="replace"))
     lines = text.splitlines()
     shown = "\n".join(lines[:max_lines])
     cut = len(lines) > max_lines

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 # Bumped whenever the stored rows change shape or meaning; an index of another version is rebuilt.
-SCHEMA_VERSION = 4
+# 5: secret values are redacted before rows are made (an older index may hold them).
+SCHEMA_VERSION = 5
 # A row's lexical columns in table order, as the indexer produces them; the table adds `vector`.
 LEXICAL_COLUMNS = (
     "id",

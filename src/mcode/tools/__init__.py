@@ -7,7 +7,6 @@ which a `TurnCheckpoint` turns into `/undo`.
 
 from __future__ import annotations
 
-from mcode.index.secrets import is_secret
 from mcode.memory.tools import ToolRegistry
 from mcode.tools.checkpoint import FileUndo, TurnCheckpoint, UndoOutcome
 from mcode.tools.context import (
@@ -77,7 +76,6 @@ __all__ = [
     "TurnCheckpoint",
     "UndoOutcome",
     "coding_tools",
-    "is_secret",
     "parse_mode",
     "parse_rule",
     "write_file",

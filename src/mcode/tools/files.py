@@ -3,20 +3,25 @@
 Every change goes through `write_file`, which tells the context's recorder what the file held
 before (for `/undo`) and writes atomically. An edit shows the user its diff when the mode asks, and
 refuses an ambiguous or missing `old_string` with a message that points the model at the fix.
+
+What a read shows the model is redacted (`mcode.secrets`): secret values become `[REDACTED:kind]`,
+lines and line numbers stay. A file that is secret by name (`.env`) is shown whole, but only after
+the user agreed to share it, and under a header that keeps it out of the transcript. Since the model never sees a redacted value, an edit may not put a
+marker into a file: that would replace the user's secret with the marker.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
 from pathspec import GitIgnoreSpec
 
 from mcode.index.discover import BINARY_EXTENSIONS
-from mcode.index.secrets import is_secret
 from mcode.memory.tools import LINE_NUMBER_PREFIX
+from mcode.secrets import REDACTED, find_secrets, is_secret_path, redact, share
 from mcode.tools.context import CodingContext, ToolError, coding_tool
 from mcode.tools.paths import RepoPath, atomic_write, read_bytes, repo_files, resolve
 
@@ -28,6 +33,9 @@ MAX_LISTED = 300
 SNIPPET_CONTEXT = 3
 MAX_SNIPPET_LINES = 30
 _SNIFF = 8192
+# Lines before a page that its redaction looks at: a page that starts inside a private key still
+# sees the key's BEGIN line (an RSA-8192 key is ~100 lines).
+_REDACTION_CONTEXT = 120
 _UNCHECKED: Any = object()
 
 
@@ -76,9 +84,10 @@ def write_file(
     atomic_write(path, data)
 
 
-def authorize_read(ctx: CodingContext, tool: str, target: RepoPath) -> None:
-    """Check a read: allowed unless a rule says otherwise, but a secret file asks the user."""
-    secret = is_secret(target.rel) or is_secret(target.real_rel)
+def authorize_read(ctx: CodingContext, tool: str, target: RepoPath) -> bool:
+    """Check a read: allowed unless a rule says otherwise, but a secret file asks the user. True
+    when the target is a secret file the user agreed to share: its text goes unredacted."""
+    secret = is_secret_path(target.rel) or is_secret_path(target.real_rel)
     what = f"the secret file {target.rel}" if secret else target.rel
     ctx.authorize(
         tool,
@@ -88,6 +97,7 @@ def authorize_read(ctx: CodingContext, tool: str, target: RepoPath) -> None:
         summary=f"Read {what}? Its contents would be sent to the model.",
         detail=target.rel,
     )
+    return secret
 
 
 def missing_path(ctx: CodingContext, rel: str) -> ToolError:
@@ -113,6 +123,7 @@ def _change(
     verb: str,
 ) -> None:
     """Ask for the change when the rules say so (showing its diff), then write it."""
+    _refuse_markers_over_secrets(target.rel, before, after)
     ctx.authorize(
         tool,
         {"path": target.rel, "real_path": target.real_rel},
@@ -122,6 +133,20 @@ def _change(
         detail=unified_diff(target.rel, before, after),
     )
     write_file(ctx, target.path, after, before)
+
+
+def _refuse_markers_over_secrets(rel: str, before: bytes | None, after: bytes) -> None:
+    """A change that adds `[REDACTED:…]` markers to a file holding secrets would most likely
+    write back what read_file showed, replacing the user's secret values with the markers."""
+    marker = REDACTED.encode()
+    if before is None or after.count(marker) <= before.count(marker):
+        return
+    if find_secrets(before.decode("utf-8", "replace")):
+        raise ToolError(
+            f"the change to {rel} adds a {REDACTED}:…] marker; nothing was written. A marker "
+            "stands for a secret value you were not shown, and writing it would destroy the "
+            "value: leave those lines out of old_string and new_string, or ask the user."
+        )
 
 
 # read_file --------------------------------------------------------------------------------------
@@ -162,35 +187,45 @@ def read_file(
         raise missing_path(ctx, target.rel)
     if not target.path.is_file():
         raise ToolError(f"{target.rel} is not a regular file")
-    authorize_read(ctx, "read_file", target)
+    shared = authorize_read(ctx, "read_file", target)
     try:
         with open(target.path, "rb") as handle:
             if is_binary(target.rel, handle.read(_SNIFF)):
                 raise ToolError(f"{target.rel} is a binary file; read_file shows text files only")
             handle.seek(0)
             size = target.path.stat().st_size
-            return _page(handle, target.rel, offset, limit, size)
+            page = _page(handle, target.rel, offset, limit, size, redacting=not shared)
+            return share(target.rel, page) if shared else page
     except OSError as exc:
         raise ToolError(f"cannot read {target.rel}: {exc.strerror}") from exc
 
 
-def _page(handle: Any, rel: str, offset: int, limit: int, size: int) -> str:
+def _page(handle: Any, rel: str, offset: int, limit: int, size: int, *, redacting: bool) -> str:
+    before: deque[str] = deque(maxlen=_REDACTION_CONTEXT if redacting else 0)
     shown: list[str] = []
     chars = 0
     total = 0
     counted = True
     for total, raw in enumerate(handle, 1):
         if total < offset:
+            if redacting and total >= offset - _REDACTION_CONTEXT:
+                before.append(_decoded(raw))
             continue
         if len(shown) < limit and chars < MAX_READ_CHARS:
-            line = raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace")
-            if len(line) > MAX_LINE_CHARS:
-                line = f"{line[:MAX_LINE_CHARS]}… [line truncated, {len(line)} chars]"
+            line = _decoded(raw)
             shown.append(line)
-            chars += len(line) + 8
+            chars += min(len(line), MAX_LINE_CHARS) + 8
         elif size > COUNT_LINES_BELOW:
             counted = False
             break
+    if redacting and shown:  # before cutting long lines, so that no key is cut in half
+        shown = redact("\n".join([*before, *shown])).split("\n")[len(before) :]
+    shown = [
+        f"{line[:MAX_LINE_CHARS]}… [line truncated, {len(line)} chars]"
+        if len(line) > MAX_LINE_CHARS
+        else line
+        for line in shown
+    ]
     if total == 0:
         return f"{rel} is empty."
     if not shown:
@@ -204,6 +239,10 @@ def _page(handle: Any, rel: str, offset: int, limit: int, size: int) -> str:
         f"{text}\n[Showing lines {offset}-{last}{of}. Call read_file with offset={last + 1} "
         "to read more, or grep to find a specific part.]"
     )
+
+
+def _decoded(raw: bytes) -> str:
+    return raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace")
 
 
 # list_files -----------------------------------------------------------------------------------------
@@ -246,7 +285,7 @@ def list_files(ctx: CodingContext, path: str = ".", pattern: str | None = None) 
     if not names:
         return f"No files{f' match {pattern}' if pattern else ''} in {where}."
     if len(names) <= MAX_LISTED:
-        listed = [prefix + n + (" (secret)" if is_secret(prefix + n) else "") for n in names]
+        listed = [prefix + n + (" (secret)" if is_secret_path(prefix + n) else "") for n in names]
         return "\n".join(listed) + f"\n({len(names)} files)"
     return _overview(names, prefix, where)
 

@@ -2,7 +2,8 @@
 
 They run the git CLI, so the user's own configuration, hooks (the mcode review hook among them) and
 identity apply. Secret files stay out of diffs unless named, and a commit that would include one
-always asks the user.
+always asks the user. Secret values in their output are redacted (`mcode.secrets`), except in the
+diff of a secret file the user agreed to share.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from mcode.index.secrets import is_secret
+from mcode.secrets import is_secret_path, redact, share
 from mcode.tools.context import CodingContext, ToolError, coding_tool
 from mcode.tools.files import authorize_read
 from mcode.tools.paths import resolve
@@ -122,14 +123,17 @@ def git_diff(
             raise ToolError(f"ref {ref!r} looks like an option; give a commit, branch or tag")
         args.append(ref)
     spec = "."
+    shared = False
     if path:
         target = resolve(ctx.root, path)
-        authorize_read(ctx, "git_diff", target)  # naming a secret file asks the user
+        shared = authorize_read(ctx, "git_diff", target)  # naming a secret file asks the user
         spec = target.rel
     names = git(ctx, *args, "--name-only", "--relative", "-z", "--", spec).stdout.split("\0")
-    left_out = [n for n in names if n and n != spec and is_secret(n)]
+    left_out = [n for n in names if n and n != spec and is_secret_path(n)]
     args += ["--", spec, *(f":(exclude,literal){n}" for n in left_out)]
     diff = git(ctx, *args).stdout
+    if not shared:
+        diff = redact(diff)
     notes = []
     if left_out:
         notes.append(f"[Left out secret files: {', '.join(left_out)}; pass one as path to see it.]")
@@ -141,7 +145,8 @@ def git_diff(
         cut = len(diff) - MAX_DIFF_CHARS
         diff = diff[:MAX_DIFF_CHARS]
         notes.append(f"[Diff cut: {cut} more characters. Pass path to see one file at a time.]")
-    return "\n".join([diff.rstrip("\n"), *notes])
+    text = "\n".join([diff.rstrip("\n"), *notes])
+    return share(spec, text) if shared else text
 
 
 @coding_tool(
@@ -182,7 +187,7 @@ def git_commit(
         raise ToolError(f"nothing to commit{where}{hint}")
     files = [path for _, path in changes]
     listing = "\n".join(f"  {status} {path}" for status, path in changes)
-    secrets = [f for f in files if is_secret(f)]
+    secrets = [f for f in files if is_secret_path(f)]
     warning = f"\nWARNING: includes secret files: {', '.join(secrets)}" if secrets else ""
     subject = message.strip().splitlines()[0]
     ctx.authorize(
@@ -205,7 +210,7 @@ def _commit(ctx: CodingContext, message: str, specs: list[str], everything: bool
     if specs:
         args += ["--", *specs]
     out = git(ctx, *args, timeout=COMMIT_TIMEOUT, check=False)
-    text = (out.stdout + out.stderr).strip()
+    text = redact((out.stdout + out.stderr).strip())  # hooks print what they like
     if len(text) > MAX_COMMIT_OUTPUT:
         text = text[:MAX_COMMIT_OUTPUT] + "\n[… output cut …]"
     if out.returncode != 0:

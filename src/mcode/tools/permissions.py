@@ -42,7 +42,7 @@ from typing import Any, Literal, cast
 
 from pathspec import GitIgnoreSpec
 
-from mcode.index.secrets import is_secret
+from mcode.secrets import is_secret_path as is_secret
 from mcode.tools.shell_rules import Match, always_rule, blocker, covers, meets
 from mcode.tools.shell_syntax import parse_command
 

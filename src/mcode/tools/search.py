@@ -2,7 +2,9 @@
 `code_search` by meaning over archival memory (the index), when there is one.
 
 Secret files are left out of both unless the model names one as the path to grep, which asks the
-user first; files a `Read(...)` deny rule covers are left out too.
+user first; files a `Read(...)` deny rule covers are left out too. Lines are matched and shown with
+secret values redacted (`mcode.secrets`), so a pattern cannot probe a key; a secret file the user
+agreed to share is searched as it is.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
-from mcode.index.secrets import is_secret
+from mcode.secrets import is_secret_path, redact, share
 from mcode.tools.context import CodingContext, ToolError, coding_tool
 from mcode.tools.files import authorize_read, is_binary, missing_path, number_lines
 from mcode.tools.paths import RepoPath, repo_files, resolve
@@ -41,10 +43,15 @@ class _Found:
 
 
 def _grep_file(
-    path: Path, rel: str, regex: re.Pattern[str], anywhere: re.Pattern[str], found: _Found
+    path: Path,
+    rel: str,
+    regex: re.Pattern[str],
+    anywhere: re.Pattern[str],
+    found: _Found,
+    redacting: bool = True,
 ) -> None:
     """Add a file's matching lines; `anywhere` is the pattern in MULTILINE mode, which rules
-    out most files with one search over the whole text."""
+    out most files with one search over the whole text (before redaction: it only saves work)."""
     try:
         if path.stat().st_size > MAX_GREP_FILE_BYTES:
             found.skip("larger than 5 MB", rel)
@@ -57,6 +64,8 @@ def _grep_file(
     text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
     if anywhere.search(text) is None:
         return
+    if redacting:
+        text = redact(text)
     for number, line in enumerate(text.split("\n"), 1):
         if regex.search(line) is None:
             continue
@@ -80,7 +89,7 @@ def _candidates(
             target = resolve(ctx.root, rel)
         except ToolError:
             continue  # a symlink leading out of the repository
-        if is_secret(rel) or is_secret(target.real_rel):
+        if is_secret_path(rel) or is_secret_path(target.real_rel):
             found.skip("secret", rel)
         elif ctx.permissions.denies_read(rel) or ctx.permissions.denies_read(target.real_rel):
             found.skip("denied by a Read rule", rel)
@@ -147,8 +156,10 @@ def grep(
     base = resolve(ctx.root, path)
     found = _Found(max_results)
     if base.path.is_file():
-        authorize_read(ctx, "grep", base)  # naming a secret file asks the user
-        _grep_file(base.path, base.rel, regex, anywhere, found)
+        shared = authorize_read(ctx, "grep", base)  # naming a secret file asks the user
+        _grep_file(base.path, base.rel, regex, anywhere, found, redacting=not shared)
+        if shared:
+            return share(base.rel, _report(found, pattern, base.rel, files_only))
     elif base.path.is_dir():
         authorize_read(ctx, "grep", base)
         for file_path, rel in _candidates(ctx, base, glob, found):
@@ -222,14 +233,14 @@ def code_search(ctx: CodingContext, query: str, k: int = 10, level: str = "symbo
     hits = [
         hit
         for hit in ctx.searcher.search(query, k, level)
-        if not is_secret(hit.path) and not ctx.permissions.denies_read(hit.path)
+        if not is_secret_path(hit.path) and not ctx.permissions.denies_read(hit.path)
     ]
     if not hits:
         return f"No results for {query!r}. Try other words, or grep for an exact identifier."
     blocks = []
     for rank, hit in enumerate(hits, 1):
         name = f" {hit.kind} {hit.symbol}".rstrip() if hit.symbol else ""
-        lines = hit.snippet.split("\n")
+        lines = redact(hit.snippet).split("\n")  # an index built before redaction may hold keys
         more = lines[-1] == "…"
         body = number_lines(lines[:-1] if more else lines, hit.start_line)
         blocks.append(

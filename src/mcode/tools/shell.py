@@ -2,9 +2,10 @@
 
 The user sees every line as it arrives (through the context's `on_output`, called on the caller's
 thread); the model gets the exit code and the output capped to its head and tail, with a note of
-what was cut. Stdin is closed, so a command waiting for input ends instead of hanging. On timeout the
-whole process group is stopped: SIGTERM, then SIGKILL. Processes left in the background still holding
-the output are stopped too once the shell has exited; ones that redirected their output live on.
+what was cut, and secret values redacted (`mcode.secrets`). Stdin is closed, so a command waiting
+for input ends instead of hanging. On timeout the whole process group is stopped: SIGTERM, then
+SIGKILL. Processes left in the background still holding the output are stopped too once the shell
+has exited; ones that redirected their output live on.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections import deque
 from typing import IO
 
+from mcode.secrets import redact
 from mcode.tools.context import CodingContext, ToolError, coding_tool
 
 DEFAULT_TIMEOUT = 120
@@ -192,7 +194,7 @@ def run_shell(ctx: CodingContext, command: str, timeout: int = DEFAULT_TIMEOUT) 
         detail=command,
     )
     code, output, note = execute(ctx, command, timeout)
-    parts = [output or "(no output)"]
+    parts = [redact(output) or "(no output)"]
     if code is not None:
         parts.append(f"Exit code: {code}" if code >= 0 else f"Killed by signal {-code}.")
     if note:

@@ -490,7 +490,7 @@ def test_switch_model_uses_the_new_model_from_the_next_request(open_session, llm
 def test_an_indexed_repo_gets_retrieved_code_a_repo_map_and_merged_archival_search(
     open_session, llm_server, repo
 ) -> None:
-    from mcode.workspace import open_writer
+    from mcode.retrieval.workspace import open_writer
 
     settings = settings_for(repo, llm_server)
     indexer, lock = open_writer(settings)

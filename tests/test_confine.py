@@ -35,8 +35,8 @@ from mcode.fsio import (
 from mcode.memory import BlockStore, BrokenBlock, MemoryToolError, ToolContext, memory_tools
 from mcode.memory.recall import NotesStore
 from mcode.memory.sessions import SessionLog
+from mcode.retrieval.workspace import Workspace
 from mcode.store import IndexLock
-from mcode.workspace import Workspace
 
 BASHRC = "export PATH=$HOME/bin:$PATH\n"
 ID_RSA = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n"

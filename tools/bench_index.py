@@ -52,8 +52,8 @@ from mcode.index.rows import embedding_text
 from mcode.retrieval.outline import repo_map_from_manifest
 from mcode.retrieval.resident import ResidentChunks
 from mcode.retrieval.search import Searcher
+from mcode.retrieval.workspace import Workspace, open_writer
 from mcode.secrets import find_secrets
-from mcode.workspace import Workspace, open_writer
 
 TARGET_COLD_RATIO = 1.5
 TARGET_UPDATE_P95_MS = 300.0
@@ -280,7 +280,7 @@ import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from bench_index import make_settings
-from mcode.workspace import open_writer
+from mcode.retrieval.workspace import open_writer
 indexer, lock = open_writer(make_settings(Path(sys.argv[2]), Path(sys.argv[3])))
 try:
     started = time.perf_counter()

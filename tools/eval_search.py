@@ -122,7 +122,7 @@ def build_index(repo: Path, cache: Path, embed: bool) -> tuple[dict, object]:
     os.environ["XDG_CACHE_HOME"] = str(cache)
     os.environ["XDG_CONFIG_HOME"] = str(repo.parent / "config")
     from mcode.config import Paths, load_settings
-    from mcode.workspace import Workspace, open_writer
+    from mcode.retrieval.workspace import Workspace, open_writer
 
     settings = load_settings(
         Paths.for_repo(repo), overrides={"embedding_model": "local" if embed else "none"}

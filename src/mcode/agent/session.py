@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from mcode.agent.archival import MergedArchival
-from mcode.agent.code_index import CodeIndex, Count, index_freshness, open_code_index
 from mcode.agent.events import Event, Notice, ToolStarted, TurnFinished, TurnResult, add_usage
 from mcode.agent.llm import (
     DEFAULT_CONTEXT_WINDOW,
@@ -50,6 +49,7 @@ from mcode.context import (
 from mcode.memory import Block, BlockStore, BrokenBlock, ToolContext, memory_tools
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import SessionLog
+from mcode.retrieval.workspace import CodeIndex, Count, index_freshness, open_code_index
 from mcode.secrets import is_secret_path
 from mcode.store import check_index_dir
 from mcode.tools import (
@@ -273,7 +273,7 @@ class AgentSession:
             on_event(Notice(warning))
         if choice.note:
             on_event(Notice(choice.note))
-        code, embedder = open_code_index(settings, on_event)
+        code, embedder = open_code_index(settings, lambda text: on_event(Notice(text)))
         try:
             memory = SessionMemory.open(settings, embedder)
             if resume:

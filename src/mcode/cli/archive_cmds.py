@@ -55,8 +55,8 @@ def _human_report(report: dict) -> str:
 
 def _open_writer(settings, progress=None, purpose="mcode index"):
     from mcode.embed import EmbedderUnavailable
+    from mcode.retrieval.workspace import open_writer
     from mcode.store import IndexLockedError
-    from mcode.workspace import open_writer
 
     try:
         return open_writer(settings, progress, purpose)
@@ -109,7 +109,7 @@ def index(
 
 def _open_reader(settings):
     from mcode.embed import EmbedderUnavailable
-    from mcode.workspace import IndexMissingError, Workspace
+    from mcode.retrieval.workspace import IndexMissingError, Workspace
 
     try:
         return Workspace.open_reader(settings)
@@ -161,7 +161,7 @@ def repo_map(
 ) -> None:
     """Print a ranked outline of the repository (files and key definitions) within a token budget."""
     from mcode.retrieval.outline import repo_map_from_manifest
-    from mcode.workspace import IndexMissingError, open_manifest
+    from mcode.retrieval.workspace import IndexMissingError, open_manifest
 
     settings = resolve_settings(repo)
     try:

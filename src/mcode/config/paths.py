@@ -102,6 +102,21 @@ class Paths:
         return self.memory / "index"
 
     @property
+    def manifest(self) -> Path:
+        """The index's bookkeeping (SQLite): files, their chunks and symbols, and what awaits vectors."""
+        return self.index / "manifest.db"
+
+    @property
+    def chunks(self) -> Path:
+        """The index's chunk table (LanceDB)."""
+        return self.index / "lance"
+
+    @property
+    def index_lock(self) -> Path:
+        """Held by the one process that writes the index."""
+        return self.index / "write.lock"
+
+    @property
     def sessions(self) -> Path:
         """Conversation transcripts (recall memory's source of truth): private, git-ignored."""
         return self.memory / "sessions"

@@ -497,13 +497,13 @@ def open_index(
 
     check_index_dir(settings.paths.index)
     ensure_private_dir(settings.paths.index)
-    lock = IndexLock(settings.paths.index / "write.lock", purpose)
+    lock = IndexLock(settings.paths.index_lock, purpose)
     lock.acquire()
     try:
-        manifest = Manifest(settings.paths.index / "manifest.db")
+        manifest = Manifest(settings.paths.manifest)
         identity = index_identity(embedder)
         dim = embedder.dim if embedder else 0
-        lance_dir = settings.paths.index / "lance"
+        lance_dir = settings.paths.chunks
         try:
             if manifest.get_meta("identity") != identity:
                 raise StoreFormatError("identity changed")
@@ -513,7 +513,7 @@ def open_index(
             manifest.close()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{manifest.path}{suffix}").unlink(missing_ok=True)
-            manifest = Manifest(settings.paths.index / "manifest.db")
+            manifest = Manifest(settings.paths.manifest)
             manifest.set_meta("identity", identity)
             store = ChunkStore(lance_dir, dim)
         return Indexer(settings, store, manifest, embedder, progress), lock

@@ -15,7 +15,6 @@ import support.llm_server as llm_server_module
 from support.llm_server import ScriptedLLMServer
 from support.repos import git, make_repo
 
-from mcode.agent.archival import MergedArchival
 from mcode.agent.events import (
     Event,
     Notice,
@@ -27,6 +26,7 @@ from mcode.agent.events import (
 from mcode.agent.loop import CANCELLED_RESULT, FAILURE_NUDGE
 from mcode.agent.session import CORRECTION, CORRECTION_REMINDER, AgentSession
 from mcode.config import Paths, Settings, load_settings
+from mcode.memory.archival import MergedArchival
 from mcode.memory.sessions import SessionLog
 
 MODEL = "openai/mock-model"

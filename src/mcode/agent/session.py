@@ -19,7 +19,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mcode.agent.archival import MergedArchival
 from mcode.agent.events import Event, Notice, ToolStarted, TurnFinished, TurnResult, add_usage
 from mcode.agent.llm import (
     DEFAULT_CONTEXT_WINDOW,
@@ -41,14 +40,15 @@ from mcode.context import (
     MemoryStats,
     MessageWindow,
     PromptInputs,
-    Snippet,
     SystemPromptBuilder,
     build_context,
     read_project_instructions,
 )
 from mcode.memory import Block, BlockStore, BrokenBlock, ToolContext, memory_tools
+from mcode.memory.archival import MergedArchival
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import SessionLog
+from mcode.retrieval.hits import SearchHit
 from mcode.retrieval.workspace import CodeIndex, Count, index_freshness, open_code_index
 from mcode.secrets import is_secret_path
 from mcode.store import check_index_dir
@@ -218,7 +218,7 @@ class AgentSession:
         self._usage = Usage()
         self._turns = 0
         self._query = ""
-        self._snippets: list[Snippet] = []
+        self._snippets: list[SearchHit] = []
         self._instructions: list[InstructionFile] = []
         self._noticed: set[str] = set()
         self._stats = MemoryStats()
@@ -475,7 +475,7 @@ class AgentSession:
             code_files=code.files if code else None,
         )
 
-    def _retrieve(self, query: str) -> list[Snippet]:
+    def _retrieve(self, query: str) -> list[SearchHit]:
         if self.code is None or not query.strip():
             return []
         try:

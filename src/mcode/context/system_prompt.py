@@ -37,6 +37,7 @@ from mcode.context.budget import (
 )
 from mcode.fsio import UnsafePathError, inside
 from mcode.prompts import load_prompt
+from mcode.retrieval.hits import SearchHit
 from mcode.secrets import redact
 
 SYSTEM_TEMPLATE = "system.md"
@@ -120,21 +121,6 @@ class BrokenCoreBlock(Protocol):
     def error(self) -> str: ...
 
 
-class Snippet(Protocol):
-    """A piece of code retrieved for this turn (`mcode.retrieval.SearchResult` is one)."""
-
-    @property
-    def path(self) -> str: ...
-    @property
-    def start_line(self) -> int: ...
-    @property
-    def end_line(self) -> int: ...
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def snippet(self) -> str: ...
-
-
 class Countable(Protocol):
     """A store that knows how many items it holds (recall messages, archival notes, …)."""
 
@@ -195,7 +181,7 @@ class PromptInputs:
     environment: Environment | None = None
     project_instructions: Sequence[InstructionFile] = ()
     repo_map: RepoMapSource | None = None
-    snippets: Sequence[Snippet] = ()
+    snippets: Sequence[SearchHit] = ()
     tools: Sequence[Mapping[str, Any]] = ()  # the tool definitions sent with the request
 
 
@@ -307,7 +293,7 @@ def _fence(code: str) -> str:
     return "`" * (longest + 1)
 
 
-def render_snippet(snippet: Snippet) -> str:
+def render_snippet(snippet: SearchHit) -> str:
     where = f"{snippet.path}:{snippet.start_line}-{snippet.end_line}"
     head = f"{where} {snippet.symbol}".rstrip()
     code = redact(snippet.snippet.rstrip("\n"))  # an index built before redaction may hold keys
@@ -370,7 +356,7 @@ def fit_repo_map(source: RepoMapSource | None, budget: int, counter: TokenCounte
     return _Fitted(_repo_map_section(text))
 
 
-def fit_snippets(snippets: Sequence[Snippet], budget: int, counter: TokenCounter) -> _Fitted:
+def fit_snippets(snippets: Sequence[SearchHit], budget: int, counter: TokenCounter) -> _Fitted:
     """Best first, each snippet that still fits; a long one may be skipped for shorter ones."""
     room = budget - counter(_snippets_section(["x"]))
     kept: list[str] = []

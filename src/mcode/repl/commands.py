@@ -24,7 +24,8 @@ from rich.text import Text
 
 from mcode.agent.events import TurnResult
 from mcode.config import Settings
-from mcode.tools import FileUndo, SearchHit
+from mcode.retrieval.hits import SearchHit
+from mcode.tools import FileUndo
 
 DEFAULT_MAP_TOKENS = 1024
 SEARCH_RESULTS = 8

@@ -12,13 +12,11 @@ from mcode.tools.checkpoint import FileUndo, TurnCheckpoint, UndoOutcome
 from mcode.tools.context import (
     Answer,
     AskCallback,
-    CodeSearcher,
     CodingContext,
     CodingTool,
     FileChangeRecorder,
     OutputCallback,
     Request,
-    SearchHit,
     ToolError,
 )
 from mcode.tools.files import create_file, edit_file, list_files, multi_edit, read_file, write_file
@@ -60,7 +58,6 @@ __all__ = [
     "MODES",
     "Answer",
     "AskCallback",
-    "CodeSearcher",
     "CodingContext",
     "CodingTool",
     "Decision",
@@ -71,7 +68,6 @@ __all__ = [
     "Permissions",
     "Request",
     "Rule",
-    "SearchHit",
     "ToolError",
     "TurnCheckpoint",
     "UndoOutcome",

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from mcode.memory.tools import MemoryToolError, Tool
+from mcode.retrieval.hits import CodeSearcher
 from mcode.tools.permissions import Permissions
 
 Answer = Literal["yes", "no", "always"]
@@ -45,27 +46,6 @@ OutputCallback = Callable[[str], None]
 class FileChangeRecorder(Protocol):
     def before_write(self, path: Path, previous: bytes | None) -> None:
         """Hear a file's content (None: it did not exist) just before a tool changes it."""
-        ...
-
-
-class SearchHit(Protocol):
-    @property
-    def path(self) -> str: ...
-    @property
-    def start_line(self) -> int: ...
-    @property
-    def end_line(self) -> int: ...
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def snippet(self) -> str: ...
-
-
-class CodeSearcher(Protocol):
-    def search(self, query: str, k: int, level: str) -> Sequence[SearchHit]:
-        """The best `k` chunks (level "symbol") or files (level "file") for `query`."""
         ...
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from mcode.tools import CodeSearcher, SearchHit
+from mcode.retrieval.hits import CodeSearcher, SearchHit
 
 STRONG_NOTE = 0.5  # share of the query's words a note must contain to come before the code
 _WORD = re.compile(r"[A-Za-z0-9_]{3,}")

@@ -1,0 +1,33 @@
+"""What a code search returns, as everyone downstream sees it.
+
+The searcher's `SearchResult` carries scores and more; the prompt, the tools, archival memory and the
+terminal need only where a hit is and what it says, so they depend on this protocol, not the searcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class SearchHit(Protocol):
+    """One chunk of code found for a query (`mcode.retrieval.search.SearchResult` is one)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def start_line(self) -> int: ...
+    @property
+    def end_line(self) -> int: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def snippet(self) -> str: ...
+
+
+class CodeSearcher(Protocol):
+    def search(self, query: str, k: int, level: str) -> Sequence[SearchHit]:
+        """The best `k` chunks (level "symbol") or files (level "file") for `query`."""
+        ...

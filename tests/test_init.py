@@ -14,7 +14,7 @@ from mcode.cli.init_cmd import init
 from mcode.config import Paths
 from mcode.memory import BlockStore
 from mcode.memory.init import END, INSTRUCTIONS_CAP, collect_instructions, run_init
-from mcode.memory.project_scan import analyze_subjects
+from mcode.survey.scan import analyze_subjects
 
 app = typer.Typer()
 app.command("init")(init)

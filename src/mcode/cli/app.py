@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from mcode import __version__
-from mcode.cli import agentfile_cmd, archive_cmds, init_cmd, model_cmd, trust_cmd
+from mcode.cli import agentfile_cmd, index_cmds, init_cmd, model_cmd, trust_cmd
 from mcode.cli.common import EXIT_FAILURE, EXIT_USAGE, REPO_OPTION_HELP, fail
 from mcode.cli.memory_cmd import memory_app
 from mcode.fsio import UnsafePathError
@@ -129,10 +129,10 @@ def _start_repl(ctx: typer.Context, repo: Path | None, **options: object) -> Non
     raise typer.Exit(code or 0)
 
 
-app.command("index")(archive_cmds.index)
-app.command("search")(archive_cmds.search)
-app.command("map")(archive_cmds.repo_map)
-app.command("watch")(archive_cmds.watch)
+app.command("index")(index_cmds.index)
+app.command("search")(index_cmds.search)
+app.command("map")(index_cmds.repo_map)
+app.command("watch")(index_cmds.watch)
 app.command("model")(model_cmd.model)
 app.command("init")(init_cmd.init)
 app.command("export")(agentfile_cmd.export_af)

@@ -1,6 +1,6 @@
 """What every command shares: resolving the repository and settings, and failing with one clear line.
 
-Exit codes are the contract in DESIGN.md: 0 ok, 1 the work failed, 2 bad usage or input.
+Exit codes are the contract in README.md: 0 ok, 1 the work failed, 2 bad usage or input.
 """
 
 from __future__ import annotations

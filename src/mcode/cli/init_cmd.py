@@ -22,7 +22,7 @@ from mcode.cli.common import (
 
 if TYPE_CHECKING:  # the scanner loads only when the command runs: `mcode --help` stays fast
     from mcode.memory.init import InitResult
-    from mcode.memory.project_scan import CommitStyle
+    from mcode.survey.scan import CommitStyle
 
 RepoOption = Annotated[
     Path | None, typer.Option("--repo", help=REPO_OPTION_HELP, show_default=False)

@@ -23,8 +23,8 @@ from mcode.memory.blocks import PROJECT, BlockStore, ConflictError
 from mcode.memory.defaults import template_text
 from mcode.memory.frontmatter import DEFAULT_LIMIT, BlockContent, normalize_value, parse_block
 from mcode.memory.history import HistoryEntry
-from mcode.memory.project_scan import ProjectScan, list_files, scan_project
 from mcode.prompts import prompts_dir
+from mcode.survey.scan import ProjectScan, list_files, scan_project
 
 LABEL = "project"
 ACTOR = "init"

@@ -1,7 +1,7 @@
 """Recall memory (every message of every session) and the agent's archival notes, searchable.
 
 Each is a JSON Lines journal (the truth, see `sessions`) mirrored into a LanceDB table (an index,
-see `store.recall`). A write goes to the journal first and to the table under the same lock, so two
+see `store.journals`). A write goes to the journal first and to the table under the same lock, so two
 mcode processes agree; if the table write fails, the message is still safe and the table catches
 up on the next open or search. On open, a table that is missing, damaged or behind is rebuilt
 from the journals. Search fuses full-text and vector rankings by reciprocal rank; with no embedder
@@ -35,7 +35,7 @@ from mcode.memory.sessions import (
     read_json_lines,
 )
 from mcode.secrets import redact
-from mcode.store.recall import (
+from mcode.store.journals import (
     MESSAGES,
     NOTES,
     TextTable,

@@ -53,6 +53,40 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
+def plant_git_traps(repo: Path, marker: Path, elsewhere: Path) -> None:
+    """Make `repo` one a stranger prepared and shipped with its `.git` (a tarball, not a clone):
+    every command its git config and hooks can make git run appends its role (`fsmonitor`,
+    `clean`, `pre-commit`, ...) to `marker`, and `core.worktree` points at `elsewhere`. Files are
+    left stat-dirty, as unpacking leaves them."""
+    trap = repo.parent / "trap.sh"
+    trap.write_text(
+        f'#!/bin/sh\necho "$*" >> "{marker}"\n'
+        'case "$1" in clean|smudge) exec cat ;; esac\n'  # a filter passes the content through
+    )
+    trap.chmod(0o755)
+    roles = ("fsmonitor", "pager", "editor", "ssh", "external", "textconv", "command", "clean")
+    keys = ("core.fsmonitor", "core.pager", "core.editor", "core.sshCommand", "diff.external")
+    keys += ("diff.trap.textconv", "diff.trap.command", "filter.trap.clean")
+    settings = {key: f"{trap} {role}" for key, role in zip(keys, roles, strict=True)}
+    settings |= {"filter.trap.smudge": f"{trap} smudge", "filter.trap.required": "true"}
+    settings |= {"filter.proc.process": f"{trap} process", "gpg.program": f"{trap} gpg"}
+    settings |= {"log.showSignature": "true", "core.worktree": str(elsewhere)}
+    for key, value in settings.items():
+        git(repo, "config", key, value)
+    for hook in ("post-index-change", "pre-commit", "commit-msg", "post-commit"):
+        path = repo / ".git" / "hooks" / hook
+        path.write_text(f"#!/bin/sh\n{trap} {hook} </dev/null\n")
+        path.chmod(0o755)
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    attributes = "*.py filter=trap diff=trap\n*.txt filter=proc\n"
+    (repo / ".git" / "info" / "attributes").write_text(attributes)
+    elsewhere.mkdir(parents=True, exist_ok=True)
+    (elsewhere / "outside.txt").write_text("not the repository's\n")
+    for path in repo.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            os.utime(path, (1, 1))
+
+
 def mcode_env(home: Path, **extra: str) -> dict[str, str]:
     """An environment whose user config and cache live under `home`, never the developer's own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCODE_")}

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 from support.repos import GIT_ENV, git, make_repo, plant_git_traps
+from typer.testing import CliRunner
 
 import mcode.vcs as vcs
+from mcode.cli.app import app
 from mcode.index.discover import discover
+from mcode.index.ignore import IgnoreRules
+from mcode.tools import CodingContext, Permissions, coding_tools
 
 
 @pytest.fixture(autouse=True)
@@ -222,6 +226,21 @@ def test_reads_run_nothing_the_repository_config_names(trapped: tuple[Path, Path
     assert vcs.current_branch(repo) == "main"
     assert vcs.blob(repo, "HEAD", "notes.txt") == b"notes\n"
     assert vcs.find_repo_root(repo / "docs") == repo
+    assert not marker.exists()
+
+
+def test_the_git_tools_and_mcode_index_run_nothing_the_repository_config_names(
+    trapped: tuple[Path, Path],
+) -> None:
+    repo, marker = trapped
+    tools = coding_tools()
+    ctx = CodingContext(repo, Permissions.from_settings("auto"))
+    assert "?? new.py" in tools.run("git_status", ctx, {})
+    assert "+print('bye')" in tools.run("git_diff", ctx, {})
+    assert "+y = 2" in tools.run("git_diff", ctx, {"staged": True, "path": "staged.py"})
+    IgnoreRules.load(repo)  # what `mcode watch` reads
+    result = CliRunner().invoke(app, ["index", "--repo", str(repo), "--no-embed"])
+    assert result.exit_code == 0, result.output
     assert not marker.exists()
 
 

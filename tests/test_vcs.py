@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.repos import GIT_ENV, git, make_repo, plant_git_traps
+from support.repos import git, make_repo, plant_git_traps, use_git_identity
 from typer.testing import CliRunner
 
 import mcode.vcs as vcs
@@ -20,10 +20,7 @@ from mcode.tools import CodingContext, Permissions, coding_tools
 @pytest.fixture(autouse=True)
 def _git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Commits made through vcs inherit the environment: an identity, and no user git config."""
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    use_git_identity(monkeypatch, tmp_path)
 
 
 @pytest.fixture

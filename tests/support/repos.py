@@ -14,6 +14,8 @@ from mcode.config import Paths, Settings
 from mcode.index.pipeline import Indexer, open_index
 
 if TYPE_CHECKING:
+    import pytest
+
     from mcode.embed import Embedder
 
 GIT_ENV = {
@@ -34,6 +36,15 @@ def git(repo: Path, *args: str) -> str:
         text=True,
     )
     return out.stdout
+
+
+def use_git_identity(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """git run by the code under test inherits the environment: give it an identity, and a user
+    config of its own (`home/gitconfig`) instead of the developer's and the system's."""
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
 def make_repo(root: Path, files: dict[str, str], *, commit: bool = True) -> Path:

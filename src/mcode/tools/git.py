@@ -2,9 +2,10 @@
 
 They run git through `mcode.vcs`: status and diff so that the repository's own git config runs
 nothing; a commit the user approved as their own `git commit` would, with their configuration,
-identity and the repository's hooks (the mcode review hook among them). Secret files stay out of diffs unless named, and a commit that would include one
-always asks the user. Secret values in their output are redacted (`mcode.secrets`), except in the
-diff of a secret file the user agreed to share.
+identity and the repository's hooks (the mcode review hook among them). Secret files stay out of
+diffs unless named, and a commit that would include one always asks the user. Secret values in
+their output are redacted (`mcode.secrets`), except in the diff of a secret file the user agreed to
+share.
 """
 
 from __future__ import annotations

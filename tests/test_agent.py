@@ -564,7 +564,7 @@ def test_help_does_not_import_litellm() -> None:
         "    runpy.run_module('mcode', run_name='__main__')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = [m for m in ('litellm', 'lancedb', 'mcode.agent.session') if m in sys.modules]\n"
+        "heavy = [m for m in ('litellm', 'lancedb', 'git', 'mcode.agent.session') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

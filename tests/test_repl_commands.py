@@ -16,7 +16,7 @@ import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from rich.console import Console
-from support.repos import git, make_repo
+from support.repos import git, make_repo, plant_git_traps
 
 from mcode.agent.events import TextDelta, TurnFinished, TurnResult
 from mcode.agent.messages import Usage
@@ -321,6 +321,17 @@ def test_diff_shows_changes_and_untracked_files(world: World, repo: Path) -> Non
     world.run("/diff")
     assert '-print("hello")\n+print("bye")' in world.text
     assert "Untracked: new.txt" in world.text
+
+
+def test_diff_runs_nothing_a_prepared_repository_config_names(
+    world: World, repo: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    (repo / "greet.py").write_text('print("bye")\n')
+    plant_git_traps(repo, marker, tmp_path / "elsewhere")
+    world.run("/diff")
+    assert '-print("hello")\n+print("bye")' in world.text
+    assert not marker.exists()
 
 
 def test_commit_with_a_message_commits_tracked_changes(world: World, repo: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.repos import GIT_ENV, git, make_repo
+from support.repos import git, make_repo, use_git_identity
 
 from mcode.tools import CodingContext, Permissions, Request, ToolError, coding_tools
 from mcode.tools.shell import HEAD_LINES, TAIL_LINES
@@ -30,10 +30,7 @@ class Asker:
 @pytest.fixture(autouse=True)
 def _git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The tools run git with the inherited environment: give it an identity and no user config."""
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    use_git_identity(monkeypatch, tmp_path)
 
 
 @pytest.fixture

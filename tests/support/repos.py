@@ -14,6 +14,8 @@ from mcode.config import Paths, Settings
 from mcode.index.pipeline import Indexer, open_index
 
 if TYPE_CHECKING:
+    import pytest
+
     from mcode.embed import Embedder
 
 GIT_ENV = {
@@ -36,6 +38,15 @@ def git(repo: Path, *args: str) -> str:
     return out.stdout
 
 
+def use_git_identity(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """git run by the code under test inherits the environment: give it an identity, and a user
+    config of its own (`home/gitconfig`) instead of the developer's and the system's."""
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
 def make_repo(root: Path, files: dict[str, str], *, commit: bool = True) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     git(root, "init", "-q", "-b", "main")
@@ -51,6 +62,40 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+
+
+def plant_git_traps(repo: Path, marker: Path, elsewhere: Path) -> None:
+    """Make `repo` one a stranger prepared and shipped with its `.git` (a tarball, not a clone):
+    every command its git config and hooks can make git run appends its role (`fsmonitor`,
+    `clean`, `pre-commit`, ...) to `marker`, and `core.worktree` points at `elsewhere`. Files are
+    left stat-dirty, as unpacking leaves them."""
+    trap = repo.parent / "trap.sh"
+    trap.write_text(
+        f'#!/bin/sh\necho "$*" >> "{marker}"\n'
+        'case "$1" in clean|smudge) exec cat ;; esac\n'  # a filter passes the content through
+    )
+    trap.chmod(0o755)
+    roles = ("fsmonitor", "pager", "editor", "ssh", "external", "textconv", "command", "clean")
+    keys = ("core.fsmonitor", "core.pager", "core.editor", "core.sshCommand", "diff.external")
+    keys += ("diff.trap.textconv", "diff.trap.command", "filter.trap.clean")
+    settings = {key: f"{trap} {role}" for key, role in zip(keys, roles, strict=True)}
+    settings |= {"filter.trap.smudge": f"{trap} smudge", "filter.trap.required": "true"}
+    settings |= {"filter.proc.process": f"{trap} process", "gpg.program": f"{trap} gpg"}
+    settings |= {"log.showSignature": "true", "core.worktree": str(elsewhere)}
+    for key, value in settings.items():
+        git(repo, "config", key, value)
+    for hook in ("post-index-change", "pre-commit", "commit-msg", "post-commit"):
+        path = repo / ".git" / "hooks" / hook
+        path.write_text(f"#!/bin/sh\n{trap} {hook} </dev/null\n")
+        path.chmod(0o755)
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    attributes = "*.py filter=trap diff=trap\n*.txt filter=proc\n"
+    (repo / ".git" / "info" / "attributes").write_text(attributes)
+    elsewhere.mkdir(parents=True, exist_ok=True)
+    (elsewhere / "outside.txt").write_text("not the repository's\n")
+    for path in repo.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            os.utime(path, (1, 1))
 
 
 def mcode_env(home: Path, **extra: str) -> dict[str, str]:

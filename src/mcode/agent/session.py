@@ -10,13 +10,11 @@ mode both drive a session through this small surface.
 from __future__ import annotations
 
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from mcode.agent.events import Event, Notice, ToolStarted, TurnFinished, TurnResult, add_usage
@@ -60,6 +58,7 @@ from mcode.tools import (
     TurnCheckpoint,
     coding_tools,
 )
+from mcode.vcs import current_branch
 
 DEFAULT_MAX_STEPS = 40
 SNIPPETS_PER_TURN = 6
@@ -161,22 +160,6 @@ def _provisional_budget() -> ContextBudget:
     """Until the first request: the model's real window needs litellm, whose import (seconds)
     should not delay opening a session."""
     return ContextBudget.for_window(DEFAULT_CONTEXT_WINDOW, DEFAULT_MAX_OUTPUT_TOKENS)
-
-
-def _branch(repo: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--abbrev-ref", "HEAD"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
 
 
 def _resumable(message: Message) -> Message:
@@ -465,7 +448,7 @@ class AgentSession:
         repo = self.settings.paths.repo
         self._instructions = read_project_instructions(repo, on_skip=self._notice_once)
         self._snippets = self._retrieve(user_text)
-        self._environment = Environment(date.today(), str(repo), _branch(repo))
+        self._environment = Environment(date.today(), str(repo), current_branch(repo))
         code = self.code
         self._stats = MemoryStats.collect(
             recall_messages=self.memory.recall,

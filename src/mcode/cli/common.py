@@ -12,15 +12,9 @@ from typing import Any, NoReturn
 
 import typer
 
-from mcode.config import (
-    ConfigError,
-    Paths,
-    RepoNotFoundError,
-    Settings,
-    find_repo_root,
-    load_settings,
-)
+from mcode.config import ConfigError, Paths, Settings, load_settings
 from mcode.config.trust import untrusted_notice
+from mcode.vcs import RepoNotFoundError, find_repo_root
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

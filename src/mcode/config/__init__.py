@@ -3,10 +3,8 @@
 from mcode.config.paths import (
     MEMORY_DIRNAME,
     Paths,
-    RepoNotFoundError,
     ensure_memory_dir,
     ensure_private_dir,
-    find_repo_root,
 )
 from mcode.config.settings import ConfigError, Settings, load_settings, read_toml
 
@@ -14,11 +12,9 @@ __all__ = [
     "MEMORY_DIRNAME",
     "ConfigError",
     "Paths",
-    "RepoNotFoundError",
     "Settings",
     "ensure_memory_dir",
     "ensure_private_dir",
-    "find_repo_root",
     "load_settings",
     "read_toml",
 ]

@@ -6,41 +6,10 @@ Only this package reads the environment; everyone else receives resolved paths.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from mcode.fsio import MEMORY_DIRNAME, create_file
-
-
-class RepoNotFoundError(Exception):
-    """The path given as the repository does not exist or is not a directory."""
-
-
-def find_repo_root(start: Path | None = None, explicit: Path | None = None) -> Path:
-    """The repository to work on: `explicit` if given, else the git top level of `start`, else `start`."""
-    if explicit is not None:
-        path = explicit.expanduser()
-        if not path.exists():
-            raise RepoNotFoundError(f"repository path does not exist: {path}")
-        if not path.is_dir():
-            raise RepoNotFoundError(f"repository path is not a directory: {path}")
-        return path.resolve()
-    start = (start or Path.cwd()).resolve()
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=start,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return start
-    if out.returncode == 0 and out.stdout.strip():
-        return Path(out.stdout.strip()).resolve()
-    return start
-
 
 _PRIVATE_GITIGNORE = "# Created by mcode: rebuildable or private, never committed.\n*\n"
 

@@ -19,7 +19,6 @@ import hashlib
 import os
 import re
 import stat
-import subprocess
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from mcode.index.ignore import (
     walk,
 )
 from mcode.secrets import is_secret_path
+from mcode.vcs import work_tree_files
 
 SKIP_REASONS: tuple[str, ...] = (
     "oversized",
@@ -144,7 +144,7 @@ def discover(root: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Discov
     root_s = os.path.abspath(root)
     skipped: defaultdict[str, list[str]] = defaultdict(list)
     mcode = read_spec(os.path.join(root_s, MCODEIGNORE))
-    listed = git_files(root_s)
+    listed = work_tree_files(root_s)
     if listed is None:
         listed = _walk_files(root_s, mcode, skipped)
     elif mcode is not None:
@@ -209,25 +209,6 @@ def _classify(
     _add_links(root_s, links, files, skipped, max_file_bytes)
     files.sort(key=lambda f: f.path)
     return Discovery(files, {r: sorted(skipped[r]) for r in SKIP_REASONS if skipped.get(r)})
-
-
-def git_files(root_s: str) -> list[str] | None:
-    """Tracked plus untracked-not-ignored files, or None when `root` is not in a git work tree."""
-    try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root_s,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    names = os.fsdecode(out.stdout).split("\0")
-    # A conflicted file appears once per stage; an untracked nested repository ends with "/".
-    return [n for n in dict.fromkeys(names) if n and not n.endswith("/")]
 
 
 def _walk_files(

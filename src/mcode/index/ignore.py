@@ -15,7 +15,6 @@ matches a `.gitignore` pattern counts as ignored here (git would keep it).
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from pathspec import GitIgnoreSpec
 
 from mcode.fsio import is_reserved
+from mcode.vcs import GitError, common_dir, config_value
 
 # Third-party code checked into or installed inside a repository (Go's `vendor/` included).
 VENDORED_DIRS: frozenset[str] = frozenset(
@@ -197,46 +197,19 @@ def walk(root: Path, rules: IgnoreRules) -> Iterator[WalkedDir]:
         yield found
 
 
-def git_dir(root: Path) -> Path | None:
-    """The git directory of a work tree root (a `.git` file points elsewhere in worktrees)."""
-    dot_git = root / ".git"
-    if dot_git.is_dir():
-        return dot_git
-    try:
-        text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return None
-    if not text.startswith("gitdir:"):
-        return None
-    gitdir = (root / text[len("gitdir:") :].strip()).resolve()
-    try:  # a linked worktree keeps info/exclude in the common directory
-        common = (gitdir / "commondir").read_text(encoding="utf-8").strip()
-        return (gitdir / common).resolve()
-    except OSError:
-        return gitdir
-
-
 def git_exclude_file(root: Path) -> Path | None:
     """Git's `info/exclude` for a work tree root; None outside git."""
-    gitdir = git_dir(root)
-    return gitdir / "info" / "exclude" if gitdir is not None else None
+    common = common_dir(root)
+    return common / "info" / "exclude" if common is not None else None
 
 
 def global_excludes_file(root: Path) -> Path | None:
     """Where `core.excludesFile` points, defaulting as git does to `$XDG_CONFIG_HOME/git/ignore`."""
     try:
-        out = subprocess.run(
-            ["git", "config", "--path", "--get", "core.excludesFile"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
+        configured = config_value(root, "core.excludesFile", path=True)
+    except GitError:
         return None
-    configured = out.stdout.strip()
-    if out.returncode == 0 and configured:
+    if configured:
         return Path(configured).expanduser()
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(xdg) / "git" / "ignore"

@@ -9,8 +9,6 @@ function's docstring is what /help shows.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +20,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+import mcode.vcs as vcs
 from mcode.agent.events import TurnResult
 from mcode.config import Settings
 from mcode.retrieval.hits import SearchHit
@@ -31,8 +30,6 @@ DEFAULT_MAP_TOKENS = 1024
 SEARCH_RESULTS = 8
 SNIPPET_LINES = 3
 RECENT_SESSIONS = 10
-GIT_TIMEOUT = 600  # a commit runs the repository's hooks, which may review or test
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_EDITOR": "true"}
 COMMIT_PROMPT = (
     "Commit my changes. Look at git_status and git_diff first, then call git_commit with "
     "all=true and a message in this repository's commit style that says why, not only what. "
@@ -300,19 +297,21 @@ def cmd_undo(ctx: CommandContext, arg: str) -> Outcome:
 
 def cmd_diff(ctx: CommandContext, arg: str) -> Outcome:
     """Show uncommitted changes (git diff HEAD)."""
-    repo = str(ctx.settings.paths.repo)
-    out = _git(repo, "diff", "--no-color", "--no-ext-diff", "HEAD", "--")
-    if out.returncode != 0:  # no commit yet
-        out = _git(repo, "diff", "--no-color", "--no-ext-diff", "--")
-    if out.returncode != 0:
-        ctx.error((out.stderr or out.stdout).strip() or "git diff failed")
+    repo = ctx.settings.paths.repo
+    try:
+        try:
+            text = vcs.diff(repo, rev="HEAD")
+        except vcs.GitError:  # no commit yet
+            text = vcs.diff(repo)
+        untracked = vcs.untracked_files(repo)
+    except vcs.GitError as exc:
+        ctx.error(str(exc))
         return None
-    untracked = _git(repo, "ls-files", "--others", "--exclude-standard").stdout.split()
-    if not out.stdout.strip() and not untracked:
+    if not text.strip() and not untracked:
         ctx.say("No changes.")
         return None
-    if out.stdout.strip():
-        ctx.console.print(Syntax(out.stdout.rstrip("\n"), "diff", theme="ansi_dark"))
+    if text.strip():
+        ctx.console.print(Syntax(text.rstrip("\n"), "diff", theme="ansi_dark"))
     if untracked:
         ctx.say(f"Untracked: {', '.join(untracked)}", "dim")
     return None
@@ -327,12 +326,15 @@ def cmd_commit(ctx: CommandContext, arg: str) -> Outcome:
     """
     if not arg:
         return Submit(COMMIT_PROMPT)
-    out = _git(str(ctx.settings.paths.repo), "commit", "-a", "-m", arg)
-    text = (out.stdout + out.stderr).strip()
-    if out.returncode != 0:
-        ctx.error(text or "git commit failed")
+    try:
+        out = vcs.commit(ctx.settings.paths.repo, arg, tracked=True)
+    except vcs.GitError as exc:
+        ctx.error(str(exc))
         return None
-    ctx.console.print(Text(text))
+    if not out.ok:
+        ctx.error(out.output or "git commit failed")
+        return None
+    ctx.console.print(Text(out.output))
     return None
 
 
@@ -444,20 +446,3 @@ def run_command(ctx: CommandContext, line: str) -> Outcome:
         ctx.error(f"unknown command /{name}; /help lists the commands")
         return None
     return command.handler(ctx, arg.strip())
-
-
-def _git(repo: str, *args: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=repo,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=GIT_TIMEOUT,
-            env={**os.environ, **_GIT_ENV},
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return subprocess.CompletedProcess(["git", *args], 1, "", str(exc))

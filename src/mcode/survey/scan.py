@@ -12,7 +12,6 @@ import configparser
 import json
 import re
 import statistics
-import subprocess
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ import yaml
 from mcode.fsio import inside
 from mcode.index.discover import discover
 from mcode.index.languages import language_for_path
+from mcode.vcs import recent_subjects
 
 KINDS = ("install", "build", "test", "lint", "format", "typecheck", "run", "other")
 # Formats that say nothing about what the project is written in.
@@ -621,20 +621,7 @@ def _mood(summary: str) -> bool | None:
 
 def commit_style(root: Path, sample: int = _COMMIT_SAMPLE) -> CommitStyle | None:
     """The style of the recent commit subjects, or None without git history."""
-    try:
-        out = subprocess.run(
-            ["git", "log", "-n", str(sample), "--no-merges", "--format=%s"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    subjects = (
-        [s.strip() for s in out.stdout.splitlines() if s.strip()] if out.returncode == 0 else []
-    )
+    subjects = recent_subjects(root, sample)
     return analyze_subjects(subjects) if subjects else None
 
 

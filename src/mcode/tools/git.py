@@ -1,91 +1,42 @@
 """The git tools: status and diff (read-only), and commit (asks like a shell command).
 
-They run the git CLI, so the user's own configuration, hooks (the mcode review hook among them) and
-identity apply. Secret files stay out of diffs unless named, and a commit that would include one
-always asks the user. Secret values in their output are redacted (`mcode.secrets`), except in the
-diff of a secret file the user agreed to share.
+They run git through `mcode.vcs`: status and diff so that the repository's own git config runs
+nothing; a commit the user approved as their own `git commit` would, with their configuration,
+identity and the repository's hooks (the mcode review hook among them). Secret files stay out of
+diffs unless named, and a commit that would include one always asks the user. Secret values in
+their output are redacted (`mcode.secrets`), except in the diff of a secret file the user agreed to
+share.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import mcode.vcs as vcs
 from mcode.secrets import is_secret_path, redact, share
 from mcode.tools.context import CodingContext, ToolError, coding_tool
 from mcode.tools.files import authorize_read
 from mcode.tools.paths import resolve
 
-GIT_TIMEOUT = 60
-COMMIT_TIMEOUT = 600  # commit hooks may run tests or a review
 MAX_DIFF_CHARS = 50_000
 MAX_COMMIT_OUTPUT = 10_000
-_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_EDITOR": "true", "LC_ALL": "C"}
 
 
-def git(
-    ctx: CodingContext, *args: str, timeout: float = GIT_TIMEOUT, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Run git at the repository root; a failure (with `check`) is a ToolError with git's words."""
+@contextmanager
+def _git_errors() -> Iterator[None]:
+    """git's failures reach the model as tool errors, in git's words."""
     try:
-        out = subprocess.run(
-            ["git", *args],
-            cwd=ctx.root,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            env={**os.environ, **_ENV},
-            check=False,
-        )
-    except FileNotFoundError:
-        raise ToolError("git is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"git {args[0]} took longer than {timeout:g} s and was stopped") from None
-    if check and out.returncode != 0:
-        message = (out.stderr or out.stdout).strip()
-        if "not a git repository" in message:
-            raise ToolError(f"{ctx.root} is not a git repository")
-        raise ToolError(f"git {args[0]} failed: {message}")
-    return out
-
-
-def _changed(ctx: CodingContext, *pathspec: str) -> list[tuple[str, str]]:
-    """(status, path) for every change git would commit with `add -A`, untracked files included."""
-    out = git(ctx, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *pathspec)
-    entries = out.stdout.split("\0")
-    found = []
-    index = 0
-    while index < len(entries):
-        entry = entries[index]
-        index += 1
-        if len(entry) < 4:
-            continue
-        status, path = entry[:2], entry[3:]
-        if status[0] in "RC":
-            index += 1  # the rename's source follows
-        found.append((status, path))
-    return found
-
-
-def _staged(ctx: CodingContext) -> list[tuple[str, str]]:
-    out = git(ctx, "diff", "--cached", "--name-status", "-z")
-    parts = [p for p in out.stdout.split("\0") if p]
-    found = []
-    index = 0
-    while index < len(parts):
-        status = parts[index]
-        step = 3 if status[:1] in "RC" else 2
-        found.append((status[:1] + " ", parts[index + step - 1]))
-        index += step
-    return found
+        yield
+    except vcs.GitError as exc:
+        raise ToolError(str(exc)) from None
 
 
 @coding_tool({"properties": {}, "required": []})
 def git_status(ctx: CodingContext) -> str:
     """Show the branch and which files are staged, modified or untracked (`git status --short`)."""
-    out = git(ctx, "status", "--short", "--branch", "--untracked-files=all").stdout.rstrip()
+    with _git_errors():
+        out = vcs.status_summary(ctx.root).rstrip()
     lines = out.splitlines()
     if len(lines) <= 1:
         branch = lines[0][3:] if lines else "?"
@@ -115,23 +66,17 @@ def git_diff(
 ) -> str:
     """Show changes as a unified diff: unstaged by default, staged with staged=true, or against a
     commit with ref. Untracked files do not appear; git_status lists them."""
-    args = ["diff", "--no-color", "--no-ext-diff"]
-    if staged:
-        args.append("--cached")
-    if ref:
-        if ref.startswith("-"):
-            raise ToolError(f"ref {ref!r} looks like an option; give a commit, branch or tag")
-        args.append(ref)
     spec = "."
     shared = False
     if path:
         target = resolve(ctx.root, path)
         shared = authorize_read(ctx, "git_diff", target)  # naming a secret file asks the user
         spec = target.rel
-    names = git(ctx, *args, "--name-only", "--relative", "-z", "--", spec).stdout.split("\0")
-    left_out = [n for n in names if n and n != spec and is_secret_path(n)]
-    args += ["--", spec, *(f":(exclude,literal){n}" for n in left_out)]
-    diff = git(ctx, *args).stdout
+    with _git_errors():
+        names = vcs.diff_names(ctx.root, spec, staged=staged, rev=ref or None)
+        left_out = [n for n in names if n != spec and is_secret_path(n)]
+        excluded = (f":(exclude,literal){n}" for n in left_out)
+        diff = vcs.diff(ctx.root, spec, *excluded, staged=staged, rev=ref or None)
     if not shared:
         diff = redact(diff)
     notes = []
@@ -180,7 +125,8 @@ def git_commit(
     if paths and all:
         raise ToolError("give either paths or all=true, not both")
     specs = [resolve(ctx.root, p).rel for p in paths or []]
-    changes = _changed(ctx, *specs) if specs or all else _staged(ctx)
+    with _git_errors():
+        changes = vcs.changes(ctx.root, *specs) if specs or all else vcs.staged_changes(ctx.root)
     if not changes:
         where = f" in {', '.join(specs)}" if specs else ""
         hint = "" if specs or all else " (nothing is staged: pass paths or all=true)"
@@ -202,20 +148,14 @@ def git_commit(
 
 
 def _commit(ctx: CodingContext, message: str, specs: list[str], everything: bool) -> str:
-    if everything:
-        git(ctx, "add", "-A")
-    elif specs:
-        git(ctx, "add", "-A", "--", *specs)
-    args = ["commit", "-m", message]
-    if specs:
-        args += ["--", *specs]
-    out = git(ctx, *args, timeout=COMMIT_TIMEOUT, check=False)
-    text = redact((out.stdout + out.stderr).strip())  # hooks print what they like
+    with _git_errors():
+        out = vcs.commit(ctx.root, message, *specs, add_all=everything or bool(specs))
+    text = redact(out.output)  # hooks print what they like
     if len(text) > MAX_COMMIT_OUTPUT:
         text = text[:MAX_COMMIT_OUTPUT] + "\n[… output cut …]"
-    if out.returncode != 0:
+    if not out.ok:
         raise ToolError(
-            f"git commit failed (exit code {out.returncode}); nothing was committed. If a hook "
+            f"git commit failed (exit code {out.code}); nothing was committed. If a hook "
             f"rejected it, fix what it reports and commit again.\n{text}"
         )
     return text

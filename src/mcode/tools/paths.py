@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcode.fsio import atomic_write_bytes, has_reserved_part, is_reserved
-from mcode.index.discover import git_files
 from mcode.index.ignore import MCODEIGNORE, IgnoreRules, read_spec, walk
 from mcode.tools.context import ToolError
+from mcode.vcs import work_tree_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def repo_files(root: Path) -> list[str]:
     minus ignored ones (or the same rules applied by a walk outside git), minus `.mcodeignore`."""
     root_s = os.path.realpath(root)
     mcodeignore = read_spec(os.path.join(root_s, MCODEIGNORE))
-    listed = git_files(root_s)
+    listed = work_tree_files(root_s)
     if listed is None:
         rules = IgnoreRules(mcodeignore=mcodeignore)
         listed = [f for found in walk(Path(root_s), rules) for f in found.files]

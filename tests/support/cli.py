@@ -13,9 +13,10 @@ import os
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from click.testing import CliRunner
 
@@ -28,18 +29,8 @@ class _Main:
     name = "mcode"
 
     def main(self, args: Sequence[str], prog_name: str, **_: Any) -> None:
-        with _argv([prog_name, *args]):
+        with mock.patch.object(sys, "argv", [prog_name, *args]):
             main()
-
-
-@contextlib.contextmanager
-def _argv(argv: list[str]) -> Iterator[None]:
-    saved = sys.argv
-    sys.argv = argv
-    try:
-        yield
-    finally:
-        sys.argv = saved
 
 
 def run_in_process(

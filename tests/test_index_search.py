@@ -80,7 +80,9 @@ def index(repo: Path, env: dict[str, str], *extra: str, run=run_in_process) -> d
     return json.loads(out.stdout)
 
 
-def search(repo: Path, env: dict[str, str], query: str, *extra: str, run=run_in_process) -> list:
+def search(
+    repo: Path, env: dict[str, str], query: str, *extra: str, run=run_in_process
+) -> list[dict]:
     out = run(["search", query, "--json", "--repo", str(repo), *extra], env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)["results"]

@@ -308,10 +308,8 @@ def test_an_export_blanks_private_keys_aws_secret_keys_and_passwords(
         ]
     )
     env = mcode_env(tmp_path / "home")
-    assert (
-        run_in_process(["memory", "set", "project", notes, "--repo", str(repo)], env).returncode
-        == 0
-    )
+    saved = run_in_process(["memory", "set", "project", notes, "--repo", str(repo)], env)
+    assert saved.returncode == 0, saved.stderr
     out = run_in_process(["export", str(tmp_path / "a.af"), "--repo", str(repo)], env)
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "a.af").read_text()

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
-from support.repos import git, make_repo, mcode_env, opened_index, run_mcode
+from support.repos import git, make_repo, mcode_env, opened_index
 from typer.testing import CliRunner
 
 from mcode.cli.app import app
@@ -275,7 +276,7 @@ def test_mcode_index_refuses_a_linked_write_lock_in_one_line(
     (index / "write.lock").symlink_to(home / ".bashrc")
 
     env = mcode_env(tmp_path / "state", MCODE_EMBEDDING_MODEL="none")
-    result = run_mcode(["index"], env, cwd=repo)
+    result = run_in_process(["index"], env, cwd=repo)
 
     assert result.returncode == 1, result.stderr
     line = one_line(result.stderr)

@@ -4,7 +4,8 @@ used as a new user would: `mcode index`, `mcode -p`, `mcode export`, `mcode impo
 Two scripted servers listen on 127.0.0.1: the user's own (configured in their user config) and the
 repository's (named by its committed `.agentmemory/config.toml`). The repository's server must never
 hear from mcode, no file outside the clone may change, secrets must not reach the user's server
-either, and each refusal is one clear line.
+either, and each refusal is one clear line. The commands run in this process (`run_in_process`: the
+same entry point, arguments, environment and working directory as the shell's).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
-from support.repos import git, make_repo, mcode_env, run_mcode
+from support.repos import git, make_repo, mcode_env
 
 USER_KEY = "sk-user-key-4f9a1c0e77"
 # Secrets the clone carries or points at; none may reach a model, an index or an export.
@@ -163,20 +165,20 @@ def _delete_the_planted_index(clone: Path) -> None:
 
 def test_index_refuses_the_planted_lock_then_builds_without_secrets(world) -> None:
     clone, env = world["clone"], world["env"]
-    refused = run_mcode(["index"], env, cwd=clone)
+    refused = run_in_process(["index"], env, cwd=clone)
     assert refused.returncode == 1
     lines = [line for line in refused.stderr.splitlines() if "symlink" in line]
     assert len(lines) == 1 and "index" in lines[0], refused.stderr
     _assert_untouched(world)
 
     _delete_the_planted_index(clone)
-    built = run_mcode(["index", "--json"], env, cwd=clone)
+    built = run_in_process(["index", "--json"], env, cwd=clone)
     assert built.returncode == 0, built.stderr
     assert json.loads(built.stdout)["embedder"] == "none"  # the user's choice, not the clone's
     ignored = [line for line in built.stderr.splitlines() if "mcode trust" in line]
     assert len(ignored) == 1 and "api_base" in ignored[0] and "embedding_model" in ignored[0]
 
-    found = run_mcode(["search", "AWS secret access key settings", "--json"], env, cwd=clone)
+    found = run_in_process(["search", "AWS secret access key settings", "--json"], env, cwd=clone)
     assert found.returncode == 0, found.stderr
     for secret in SECRETS:
         assert secret not in found.stdout
@@ -190,7 +192,7 @@ def test_index_refuses_the_planted_lock_then_builds_without_secrets(world) -> No
 def test_a_headless_session_in_the_clone_reaches_nothing_outside_it(world) -> None:
     clone, env, users = world["clone"], world["env"], world["users"]
     _delete_the_planted_index(clone)
-    assert run_mcode(["index"], env, cwd=clone).returncode == 0
+    assert run_in_process(["index"], env, cwd=clone).returncode == 0
 
     outside = world["outside"]
     home = world["home"]
@@ -217,7 +219,7 @@ def test_a_headless_session_in_the_clone_reaches_nothing_outside_it(world) -> No
         "--allow",
         "Bash(git diff:*)",
     ]
-    result = run_mcode(
+    result = run_in_process(
         ["-p", "where are the AWS settings?", "--permission-mode", "accept-edits", *allow],
         env,
         cwd=clone,
@@ -246,7 +248,7 @@ def test_a_headless_session_in_the_clone_reaches_nothing_outside_it(world) -> No
 def test_deny_rules_hold_against_respelled_commands_in_auto_mode(world) -> None:
     clone, env, users = world["clone"], world["env"], world["users"]
     keep = world["outside"] / "keep"
-    refused = run_mcode(["-p", "hello"], env, cwd=clone)
+    refused = run_in_process(["-p", "hello"], env, cwd=clone)
     assert refused.returncode == 1 and refused.stderr.splitlines()[-1].endswith("to rebuild it")
     _delete_the_planted_index(clone)
     users.reply_tool_calls(
@@ -259,7 +261,7 @@ def test_deny_rules_hold_against_respelled_commands_in_auto_mode(world) -> None:
     )
     users.reply_text("done")
     deny = ["--deny", "Bash(rm -rf:*)", "--deny", "Bash(git push:*)"]
-    result = run_mcode(["-p", "clean up", "--permission-mode", "auto", *deny], env, cwd=clone)
+    result = run_in_process(["-p", "clean up", "--permission-mode", "auto", *deny], env, cwd=clone)
     assert result.returncode == 0, result.stderr
     results = _tool_results(world["users"].requests[1])
     assert len(results) == 4
@@ -270,7 +272,7 @@ def test_deny_rules_hold_against_respelled_commands_in_auto_mode(world) -> None:
 def test_export_and_import_keep_secrets_and_settings_in_their_place(world) -> None:
     clone, env = world["clone"], world["env"]
     exported = world["mine"] / "export.af"
-    result = run_mcode(["export", str(exported)], env, cwd=clone)
+    result = run_in_process(["export", str(exported)], env, cwd=clone)
     assert result.returncode == 0, result.stderr
     text = exported.read_text()
     for secret in SECRETS:
@@ -279,7 +281,7 @@ def test_export_and_import_keep_secrets_and_settings_in_their_place(world) -> No
 
     deep = world["mine"] / "deep.af"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    crashed = run_mcode(["import", str(deep)], env, cwd=clone)
+    crashed = run_in_process(["import", str(deep)], env, cwd=clone)
     assert crashed.returncode == 2
     assert len(crashed.stderr.strip().splitlines()) == 1 and "Traceback" not in crashed.stderr
     _assert_untouched(world)

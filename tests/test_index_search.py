@@ -1,4 +1,7 @@
-"""End to end over real repositories and the real `mcode` command: index, search, freshness, failure."""
+"""End to end over real repositories and `mcode`'s commands: index, search, freshness, failure.
+
+The commands run in this process (`run_in_process`) unless the process is the subject: the first
+test runs them as a shell does, others kill them or stop them with a signal."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.cli import run_in_process
 from support.repos import git, make_repo, mcode_env, opened_index, run_mcode, write_files
 
 from mcode.config import Paths
@@ -70,23 +74,26 @@ def env(tmp_path: Path) -> dict[str, str]:
     return mcode_env(tmp_path / "home", MCODE_EMBEDDING_MODEL="none")
 
 
-def index(repo: Path, env: dict[str, str], *extra: str) -> dict:
-    out = run_mcode(["index", "--json", "--repo", str(repo), *extra], env)
+def index(repo: Path, env: dict[str, str], *extra: str, run=run_in_process) -> dict:
+    out = run(["index", "--json", "--repo", str(repo), *extra], env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 
-def search(repo: Path, env: dict[str, str], query: str, *extra: str) -> list[dict]:
-    out = run_mcode(["search", query, "--json", "--repo", str(repo), *extra], env)
+def search(
+    repo: Path, env: dict[str, str], query: str, *extra: str, run=run_in_process
+) -> list[dict]:
+    out = run(["search", query, "--json", "--repo", str(repo), *extra], env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)["results"]
 
 
 def test_index_then_search_finds_the_function_by_its_name_and_by_prose(repo, env):
-    report = index(repo, env)
+    """The commands as a shell runs them: `python -m mcode`, each in its own process."""
+    report = index(repo, env, run=run_mcode)
     assert report["files"] == len(FILES)
     assert report["changed"] == len(FILES)
-    results = search(repo, env, "charge_credit_card")
+    results = search(repo, env, "charge_credit_card", run=run_mcode)
     assert results[0]["path"] == "shop/payment.py"
     assert results[0]["symbol"] == "charge_credit_card"
     assert set(results[0]) == {
@@ -111,7 +118,7 @@ def test_camel_case_and_snake_case_are_split_for_matching(repo, env):
 
 def test_query_from_stdin_and_file_level(repo, env):
     index(repo, env)
-    out = run_mcode(
+    out = run_in_process(
         ["search", "-", "--json", "--level", "file", "-k", "2", "--repo", str(repo)],
         env,
         stdin="where do we talk to the card processor to charge a card",
@@ -200,13 +207,13 @@ def skipped_paths(report: dict, reason: str) -> list[str]:
 
 
 def test_missing_repo_is_a_usage_error_with_one_line(tmp_path, env):
-    out = run_mcode(["index", "--repo", str(tmp_path / "nope")], env)
+    out = run_in_process(["index", "--repo", str(tmp_path / "nope")], env)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "does not exist" in out.stderr
 
 
 def test_search_before_indexing_says_what_to_run(repo, env):
-    out = run_mcode(["search", "cart", "--repo", str(repo)], env)
+    out = run_in_process(["search", "cart", "--repo", str(repo)], env)
     assert out.returncode == 1
     assert "mcode index" in out.stderr and out.stderr.count("\n") == 1
 
@@ -220,7 +227,7 @@ def test_empty_repo_indexes_to_nothing(tmp_path, env):
 def test_broken_project_config_is_a_clear_usage_error(repo, env):
     (repo / ".agentmemory").mkdir()
     (repo / ".agentmemory/config.toml").write_text("model = [unclosed\n")
-    out = run_mcode(["index", "--repo", str(repo)], env)
+    out = run_in_process(["index", "--repo", str(repo)], env)
     assert out.returncode == 2
     assert "config.toml" in out.stderr and "invalid TOML" in out.stderr
 
@@ -230,7 +237,7 @@ def test_a_second_writer_gets_a_clear_message_not_a_corrupt_table(repo, env):
 
     index(repo, env)
     with IndexLock(repo / ".agentmemory/index/write.lock", purpose="another test"):
-        out = run_mcode(["index", "--repo", str(repo)], env)
+        out = run_in_process(["index", "--repo", str(repo)], env)
     assert out.returncode == 1
     assert "being written by another test" in out.stderr
     assert search(repo, env, "charge_credit_card")[0]["symbol"] == "charge_credit_card"
@@ -272,7 +279,7 @@ def test_changing_the_embedder_rebuilds_instead_of_crashing(repo, env, tmp_path)
     manifest = Manifest(Paths.for_repo(repo).index / "manifest.db")
     manifest.set_meta("identity", {"schema": 0, "embedder": "old"})
     manifest.close()
-    out = run_mcode(["search", "cart", "--repo", str(repo)], env)
+    out = run_in_process(["search", "cart", "--repo", str(repo)], env)
     assert out.returncode == 1 and "mcode index" in out.stderr
     report = index(repo, env)
     assert report["changed"] == len(FILES)
@@ -333,7 +340,7 @@ def test_watch_keeps_search_fresh_as_files_are_saved(repo, env):
                 if r["path"] == "shop/fresh.py"
             ]
         assert not found
-        out = run_mcode(["index", "--repo", str(repo)], env)
+        out = run_in_process(["index", "--repo", str(repo)], env)
         assert out.returncode == 1 and "mcode watch (pid" in out.stderr
     finally:
         proc.send_signal(signal.SIGINT)
@@ -361,13 +368,15 @@ def test_vectors_from_the_local_model_are_resumable_and_find_code_by_meaning(rep
 
 def test_map_prints_a_ranked_outline_within_the_budget(repo, env):
     index(repo, env)
-    out = run_mcode(["map", "--tokens", "120", "--json", "--repo", str(repo)], env)
+    out = run_in_process(["map", "--tokens", "120", "--json", "--repo", str(repo)], env)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert 0 < data["tokens"] <= 120
     shown = {d["symbol"] for f in data["files"] for d in f["definitions"]}
     assert shown & {"Cart", "charge_credit_card", "RequestRouter", "Cart.total_price"}
-    text = run_mcode(["map", "--tokens", "2000", "--query", "refund", "--repo", str(repo)], env)
+    text = run_in_process(
+        ["map", "--tokens", "2000", "--query", "refund", "--repo", str(repo)], env
+    )
     assert text.returncode == 0 and "refund_transaction" in text.stdout
 
 

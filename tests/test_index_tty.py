@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 import pexpect
-from support.repos import make_repo, mcode_env, run_mcode
+from support.cli import run_in_process
+from support.repos import make_repo, mcode_env
 
 
 def repo_with(tmp_path: Path, count: int) -> Path:
@@ -37,7 +38,7 @@ def test_progress_is_drawn_on_a_terminal(tmp_path: Path) -> None:
 def test_no_progress_when_piped(tmp_path: Path) -> None:
     repo = repo_with(tmp_path, 60)
     env = mcode_env(tmp_path / "home", MCODE_EMBEDDING_MODEL="none")
-    out = run_mcode(["index", "--repo", str(repo)], env)
+    out = run_in_process(["index", "--repo", str(repo)], env)
     assert out.returncode == 0
     assert out.stderr == ""
     assert out.stdout.startswith("indexed 60 files")

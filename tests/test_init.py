@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,10 @@ COMMITS = [
 ]
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "widgets"
+@pytest.fixture(scope="module")
+def built_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The widgets repository and its history, committed once for the module (a dozen git runs)."""
+    root = tmp_path_factory.mktemp("built") / "widgets"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     write_files(
@@ -82,6 +84,12 @@ def repo(tmp_path: Path) -> Path:
         git(root, "add", "-A")
         git(root, "commit", "-q", "-m", subject)
     return root
+
+
+@pytest.fixture
+def repo(built_repo: Path, tmp_path: Path) -> Path:
+    """A copy of the widgets repository for each test to change as it likes."""
+    return Path(shutil.copytree(built_repo, tmp_path / "widgets", symlinks=True))
 
 
 def run(repo: Path, *args: str) -> Result:

@@ -12,8 +12,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
-from support.repos import git, make_repo, mcode_env, opened_index, run_mcode
+from support.repos import git, make_repo, mcode_env, opened_index
 
 from mcode.agent.session import AgentSession
 from mcode.config import Paths, Settings, load_settings
@@ -64,12 +65,12 @@ def test_secret_values_never_reach_the_index_and_search_never_returns_them(
     secret_repo: Path, tmp_path: Path
 ) -> None:
     env = mcode_env(tmp_path / "home", MCODE_EMBEDDING_MODEL="none")
-    out = run_mcode(["index", "--json", "--repo", str(secret_repo)], env)
+    out = run_in_process(["index", "--json", "--repo", str(secret_repo)], env)
     assert out.returncode == 0, out.stderr
     assert sorted(json.loads(out.stdout)["skipped"]["secret"]["paths"]) == sorted(SECRET_FILES)
 
     for query in ("AWS_SECRET_ACCESS_KEY", AWS_SECRET, AWS_ID, "nightly uploads bucket"):
-        out = run_mcode(["search", query, "--json", "--repo", str(secret_repo)], env)
+        out = run_in_process(["search", query, "--json", "--repo", str(secret_repo)], env)
         assert out.returncode == 0, out.stderr
         for hit in json.loads(out.stdout)["results"]:
             assert hit["path"] == "app/settings.py"
@@ -307,8 +308,9 @@ def test_an_export_blanks_private_keys_aws_secret_keys_and_passwords(
         ]
     )
     env = mcode_env(tmp_path / "home")
-    assert run_mcode(["memory", "set", "project", notes, "--repo", str(repo)], env).returncode == 0
-    out = run_mcode(["export", str(tmp_path / "a.af"), "--repo", str(repo)], env)
+    saved = run_in_process(["memory", "set", "project", notes, "--repo", str(repo)], env)
+    assert saved.returncode == 0, saved.stderr
+    out = run_in_process(["export", str(tmp_path / "a.af"), "--repo", str(repo)], env)
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "a.af").read_text()
     assert "Rotate them monthly." in text and "-----BEGIN RSA PRIVATE KEY-----" in text

@@ -1,6 +1,7 @@
-"""`mcode trust` from the shell, and what an untrusted repository can and cannot make the real
-`mcode -p` and `mcode index` do: two scripted servers on 127.0.0.1, the user's and the
-repository's, and the repository's must never hear from mcode until the user trusts it."""
+"""`mcode trust` from the shell, and what an untrusted repository can and cannot make `mcode -p` and
+`mcode index` do: two scripted servers on 127.0.0.1, the user's and the repository's, and the
+repository's must never hear from mcode until the user trusts it. (test_trust_pty.py asks the same
+of the real process in a terminal.)"""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
-from support.repos import make_repo, mcode_env, run_mcode
+from support.repos import make_repo, mcode_env
 from typer.testing import CliRunner, Result
 
 from mcode.cli.app import app
@@ -134,7 +136,7 @@ def test_help_lists_trust() -> None:
     assert "trust" in result.stdout
 
 
-# The real process against two servers -------------------------------------------------------------
+# mcode's entry point against two servers ----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -184,16 +186,16 @@ def test_headless_in_an_untrusted_clone_uses_the_users_server_until_trusted(
     config = repo / ".agentmemory" / "config.toml"
 
     users.reply_text("from the user's server")
-    first = run_mcode(["-p", "hello"], env, cwd=repo)
+    first = run_in_process(["-p", "hello"], env, cwd=repo)
     assert first.returncode == 0, first.stderr
     assert first.stdout == "from the user's server\n"
     assert repos.seen == []  # not one request, so neither the key nor the prompt
     assert bearer(users) == [f"Bearer {USER_KEY}"]
     assert trust_lines(first) == [ignored_line("api_base")]
 
-    assert run_mcode(["trust"], env, cwd=repo).returncode == 0
+    assert run_in_process(["trust"], env, cwd=repo).returncode == 0
     repos.reply_text("from the repository's server")
-    trusted = run_mcode(["-p", "hello"], env, cwd=repo)
+    trusted = run_in_process(["-p", "hello"], env, cwd=repo)
     assert trusted.returncode == 0, trusted.stderr
     assert trusted.stdout == "from the repository's server\n"
     assert len(repos.requests) == 1 and len(users.requests) == 1
@@ -201,7 +203,7 @@ def test_headless_in_an_untrusted_clone_uses_the_users_server_until_trusted(
 
     config.write_text(config.read_text() + "# edited after the user trusted it\n")
     users.reply_text("the user's server again")
-    changed = run_mcode(["-p", "hello"], env, cwd=repo)
+    changed = run_in_process(["-p", "hello"], env, cwd=repo)
     assert changed.returncode == 0, changed.stderr
     assert changed.stdout == "the user's server again\n"
     assert len(repos.requests) == 1 and len(users.requests) == 2
@@ -217,9 +219,9 @@ def test_index_and_search_in_an_untrusted_clone_say_once_what_they_ignored(
     # Not the user's provider: the codebase would go to another company.
     config.write_text(config.read_text() + 'embedding_model = "voyage/voyage-code-3"\n')
 
-    index = run_mcode(["index", "--json"], env, cwd=repo)
-    search = run_mcode(["search", "add", "--json"], env, cwd=repo)
-    repo_map = run_mcode(["map"], env, cwd=repo)
+    index = run_in_process(["index", "--json"], env, cwd=repo)
+    search = run_in_process(["search", "add", "--json"], env, cwd=repo)
+    repo_map = run_in_process(["map"], env, cwd=repo)
 
     assert index.returncode == 0, index.stderr
     assert json.loads(index.stdout)["embedder"] == "none"  # the user's own choice

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import support.polling
-from support.repos import indexed_repo, make_repo, mcode_env, opened_index, run_mcode, write_files
+from support.cli import run_in_process
+from support.repos import indexed_repo, make_repo, mcode_env, opened_index, write_files
 
 from mcode.config import Paths
 from mcode.index.ignore import GIT_EXCLUDE
@@ -519,7 +520,7 @@ def test_mcode_watch_follows_ignore_files_and_mcode_index_says_who_holds_the_ind
         (repo / ".git" / "info" / "exclude").write_text("keep.py\n")
         assert poll(lambda: "keep.py" not in indexed(), END_TO_END)
 
-        out = run_mcode(["index", "--repo", str(repo)], env)
+        out = run_in_process(["index", "--repo", str(repo)], env)
         assert out.returncode == 1
         assert out.stderr.splitlines() == [
             f"mcode: mcode watch (pid {proc.pid}) is keeping this index up to date (changed "

@@ -4,8 +4,9 @@ used as a new user would: `mcode index`, `mcode -p`, `mcode export`, `mcode impo
 Two scripted servers listen on 127.0.0.1: the user's own (configured in their user config) and the
 repository's (named by its committed `.agentmemory/config.toml`). The repository's server must never
 hear from mcode, no file outside the clone may change, secrets must not reach the user's server
-either, and each refusal is one clear line. The commands run in this process (`run_in_process`: the
-same entry point, arguments, environment and working directory as the shell's).
+either, and each refusal is one clear line. Most commands run in this process (`run_in_process`: the
+same entry point, arguments, environment and working directory as the shell's); the headless session
+runs as the real process a user starts, the user's key in its environment.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
-from support.repos import git, make_repo, mcode_env
+from support.repos import git, make_repo, mcode_env, run_mcode
 
 USER_KEY = "sk-user-key-4f9a1c0e77"
 # Secrets the clone carries or points at; none may reach a model, an index or an export.
@@ -219,7 +220,7 @@ def test_a_headless_session_in_the_clone_reaches_nothing_outside_it(world) -> No
         "--allow",
         "Bash(git diff:*)",
     ]
-    result = run_in_process(
+    result = run_mcode(
         ["-p", "where are the AWS settings?", "--permission-mode", "accept-edits", *allow],
         env,
         cwd=clone,

@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 import pytest
 
-from mcode.memory import MEMORY_TOOLS
-from mcode.tools import CODING_TOOLS
+from mcode.tools import builtin_tools
 from mcode.tools.base import Doc, Range, Tool, ToolError, ToolRegistry, tool
 
 GOLDEN = Path(__file__).parent / "golden" / "tool_schemas.json"
@@ -242,5 +241,28 @@ def test_the_registry_refuses_duplicate_names_and_reports_unknown_tools() -> Non
 
 def test_every_builtin_tool_is_declared_to_the_model_as_before() -> None:
     """The schemas the model reads, pinned: a change here is a change in what the model sees."""
-    declared = {t.name: t.schema() for t in [*CODING_TOOLS, *MEMORY_TOOLS]}
+    declared = {t.name: t.schema() for t in builtin_tools()}
     assert declared == json.loads(GOLDEN.read_text())
+
+
+def test_every_builtin_tool_states_what_permissions_the_loop_and_the_session_ask_of_it() -> None:
+    facts = {t.name: (t.kind, t.parallel, t.path_arg) for t in builtin_tools()}
+    assert facts == {
+        "read_file": ("read", True, "path"),
+        "list_files": ("read", True, None),
+        "grep": ("read", True, None),
+        "code_search": ("read", True, None),
+        "git_status": ("read", True, None),
+        "git_diff": ("read", True, None),
+        "create_file": ("edit", False, "path"),
+        "edit_file": ("edit", False, "path"),
+        "multi_edit": ("edit", False, "path"),
+        "run_shell": ("shell", False, None),
+        "git_commit": ("shell", False, None),
+        "memory_replace": ("memory", False, None),
+        "memory_insert": ("memory", False, None),
+        "memory_rethink": ("memory", False, None),
+        "archival_memory_insert": ("memory", False, None),
+        "archival_memory_search": ("search", True, None),
+        "conversation_search": ("search", True, None),
+    }

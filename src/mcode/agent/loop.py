@@ -16,7 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mcode.agent.events import (
@@ -32,27 +32,12 @@ from mcode.agent.events import (
 from mcode.agent.llm import LLMError, ModelClient
 from mcode.agent.messages import AssistantTurn, ToolCall, Usage
 from mcode.context import ContextOverflowError, MessageWindow
-from mcode.memory import MemoryToolError, ToolContext, ToolRegistry
-from mcode.tools import CodingContext, ToolError
+from mcode.tools import Tool, ToolError, decode_arguments
 
 Message = dict[str, Any]
 
 MAX_PARALLEL_TOOLS = 4
-# Tools that only read: several of them in one reply may run at once.
-READ_ONLY_TOOLS = frozenset(
-    {
-        "read_file",
-        "list_files",
-        "grep",
-        "code_search",
-        "git_status",
-        "git_diff",
-        "archival_memory_search",
-        "conversation_search",
-    }
-)
 LESSONS = "lessons"
-_BLOCK_EDITS = frozenset({"memory_insert", "memory_replace", "memory_rethink"})
 CANCELLED_RESULT = "Error: cancelled by the user before this tool ran; nothing was done."
 INTERRUPTED_RESULT = "Error: interrupted by the user while this tool ran; it may be half done."
 INTERRUPTED_NOTE = "[interrupted by the user]"
@@ -71,66 +56,25 @@ class ToolRunner(Protocol):
 
     def schemas(self) -> list[dict[str, Any]]: ...
 
-    def concurrent(self, call: ToolCall) -> bool:
+    def lookup(self, name: str) -> Tool | None:
+        """The tool called `name`, for its facts; None when there is none."""
+        ...
+
+    def concurrent(self, name: str, arguments: str) -> bool:
         """Whether the call only reads and needs no question to the user."""
         ...
 
-    def run(self, call: ToolCall, on_output: Callable[[str], None]) -> str:
-        """The result for the model; MemoryToolError (or ToolError) when the tool refuses."""
+    def run(self, name: str, arguments: str, on_output: Callable[[str], None]) -> str:
+        """The result for the model; ToolError when the tool refuses or does not exist."""
         ...
 
 
 def parse_arguments(call: ToolCall) -> dict[str, Any] | None:
     """The call's arguments as a dict, or None when the model did not write a JSON object."""
     try:
-        value = json.loads(call.arguments or "{}")
-    except ValueError:
+        return decode_arguments(call.name, call.arguments)
+    except ToolError:
         return None
-    return value if isinstance(value, dict) else None
-
-
-class Toolbox:
-    """The memory tools and the coding tools together, each run with its own narrow context."""
-
-    def __init__(
-        self,
-        memory: ToolRegistry,
-        memory_context: ToolContext,
-        coding: ToolRegistry,
-        coding_context: CodingContext,
-    ) -> None:
-        overlap = set(memory.names()) & set(coding.names())
-        if overlap:
-            raise ValueError(f"tools defined twice: {', '.join(sorted(overlap))}")
-        self.memory = memory
-        self.memory_context = memory_context
-        self.coding = coding
-        self.coding_context = coding_context
-
-    def names(self) -> list[str]:
-        return [*self.coding.names(), *self.memory.names()]
-
-    def schemas(self) -> list[dict[str, Any]]:
-        return [*self.coding.schemas(), *self.memory.schemas()]
-
-    def concurrent(self, call: ToolCall) -> bool:
-        if call.name not in READ_ONLY_TOOLS:
-            return False
-        if call.name in self.memory:
-            return True
-        args = parse_arguments(call)
-        if args is None:
-            return False
-        return self.coding_context.permissions.check(call.name, args).behavior == "allow"
-
-    def run(self, call: ToolCall, on_output: Callable[[str], None]) -> str:
-        if call.name in self.memory:
-            return self.memory.run(call.name, self.memory_context, call.arguments)
-        if call.name in self.coding:
-            context = replace(self.coding_context, on_output=on_output)
-            return self.coding.run(call.name, context, call.arguments)  # type: ignore[arg-type]
-        known = ", ".join(self.names())
-        raise ToolError(f"unknown tool {call.name!r}; the tools are: {known}")
 
 
 @dataclass
@@ -257,7 +201,7 @@ class AgentLoop:
         batches: list[list[ToolCall]] = []
         last_parallel = False
         for call in calls:
-            parallel = self.tools.concurrent(call)
+            parallel = self.tools.concurrent(call.name, call.arguments)
             if parallel and last_parallel:
                 batches[-1].append(call)
             else:
@@ -280,8 +224,8 @@ class AgentLoop:
 
     def _execute(self, call: ToolCall, on_output: Callable[[str], None]) -> tuple[str, bool]:
         try:
-            return self.tools.run(call, on_output), False
-        except MemoryToolError as exc:
+            return self.tools.run(call.name, call.arguments, on_output), False
+        except ToolError as exc:
             return f"Error: {exc}", True
         except (Cancelled, KeyboardInterrupt):
             raise
@@ -302,16 +246,20 @@ class AgentLoop:
             self.emit(ToolFinished(call.id, call.name, text, error))
         recorded = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": text}
         sent = {"role": "tool", "tool_call_id": call.id, "content": text}
-        if error and nudge and not state.nudged and call.name not in _BLOCK_EDITS:
+        if error and nudge and not state.nudged and not self._edits_memory(call):
             state.nudged = True
             sent["content"] = f"{text}\n\n{FAILURE_NUDGE}"
         self._add(recorded, sent)
         if not error:
             self._notice_lesson(call)
 
+    def _edits_memory(self, call: ToolCall) -> bool:
+        tool = self.tools.lookup(call.name)
+        return tool is not None and tool.kind == "memory"
+
     def _notice_lesson(self, call: ToolCall) -> None:
         args = parse_arguments(call) or {}
-        if call.name in _BLOCK_EDITS and args.get("label") == LESSONS:
+        if self._edits_memory(call) and args.get("label") == LESSONS:
             text = args.get("text") or args.get("new") or args.get("new_value") or ""
             line = " ".join(str(text).split())
             self.emit(Notice(f"lesson recorded: {line[:120]}" if line else "lessons updated"))

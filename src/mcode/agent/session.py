@@ -27,7 +27,7 @@ from mcode.agent.llm import (
     ModelClient,
     model_info,
 )
-from mcode.agent.loop import LESSONS, AgentLoop, Message, Toolbox
+from mcode.agent.loop import LESSONS, AgentLoop, Message
 from mcode.agent.messages import Usage
 from mcode.agent.providers import ModelChoice, api_base_for, api_key_for, resolve_model
 from mcode.config import Settings, ensure_memory_dir, ensure_private_dir
@@ -44,7 +44,7 @@ from mcode.context import (
     build_context,
     read_project_instructions,
 )
-from mcode.memory import Block, BlockStore, BrokenBlock, ToolContext, memory_tools
+from mcode.memory import Block, BlockStore, BrokenBlock
 from mcode.memory.archival import MergedArchival
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import SessionLog
@@ -54,17 +54,18 @@ from mcode.secrets import is_secret_path
 from mcode.store import check_index_dir
 from mcode.tools import (
     AskCallback,
-    CodingContext,
     FileUndo,
+    MemoryAccess,
     Permissions,
+    RepoAccess,
+    Toolbox,
     TurnCheckpoint,
-    coding_tools,
+    builtin_tools,
 )
 
 DEFAULT_MAX_STEPS = 40
 SNIPPETS_PER_TURN = 6
 MAX_FOCUS_FILES = 12
-FILE_TOOLS = frozenset({"read_file", "create_file", "edit_file", "multi_edit"})
 # A user message that starts like this is correcting the agent.
 CORRECTION = re.compile(
     r"^\W*(?:no\b(?!\s+(?:problem|worries|need|rush)\b)|nope\b|wrong\b|incorrect\b|"
@@ -198,7 +199,7 @@ class AgentSession:
         *,
         memory: SessionMemory,
         code: CodeIndex | None,
-        coding: CodingContext,
+        repo: RepoAccess,
         session_id: str,
         history: Sequence[Message] = (),
         weak_client: Any = None,
@@ -209,7 +210,7 @@ class AgentSession:
         self.session_id = session_id
         self.memory = memory
         self.code = code
-        self.coding = coding
+        self.repo = repo
         self._on_event = on_event
         self._cancel = threading.Event()
         self._undo: list[TurnCheckpoint] = []
@@ -232,8 +233,8 @@ class AgentSession:
         self.window = MessageWindow(budget, LLMSummarizer(weak_client or client))
         self.window.extend(_resumable(m) for m in history)
         archival = MergedArchival(memory.notes, code, hidden=self._hidden)
-        tool_context = ToolContext(memory.blocks, archival, memory.recall, actor="agent")
-        self.toolbox = Toolbox(memory_tools(), tool_context, coding_tools(), coding)
+        memory_access = MemoryAccess(memory.blocks, archival, memory.recall, actor="agent")
+        self.toolbox = Toolbox(builtin_tools(), repo, memory_access)
         self.loop = AgentLoop(
             client,
             self.toolbox,
@@ -295,16 +296,14 @@ class AgentSession:
                 api_key_for(settings, settings.weak_model),
             )
             weak_client = make_client(settings, weak_choice, on_event)
-        coding = CodingContext(
-            settings.paths.repo, permissions, ask=_serialised(ask), searcher=code
-        )
+        repo = RepoAccess(settings.paths.repo, permissions, ask=_serialised(ask), searcher=code)
         return cls(
             settings,
             choice,
             client,
             memory=memory,
             code=code,
-            coding=coding,
+            repo=repo,
             session_id=info.id,
             history=history,
             weak_client=weak_client,
@@ -319,7 +318,7 @@ class AgentSession:
 
     @property
     def permissions(self) -> Permissions:
-        return self.coding.permissions
+        return self.repo.permissions
 
     @property
     def usage(self) -> Usage:
@@ -329,7 +328,7 @@ class AgentSession:
     def run_turn(self, user_text: str, *, max_steps: int | None = None) -> TurnResult:
         self._cancel.clear()
         checkpoint = TurnCheckpoint()
-        self.coding.recorder = checkpoint
+        self.repo.recorder = checkpoint
         result = TurnResult("", "cancelled")
         try:
             self._prepare_turn(user_text)
@@ -342,7 +341,7 @@ class AgentSession:
         except Exception as exc:  # a bug must cost the user a turn, not the session
             result = TurnResult("", "error", error=f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            self.coding.recorder = None
+            self.repo.recorder = None
             if len(checkpoint):
                 checkpoint.seal()  # what the turn left, however it ended
                 self._undo.append(checkpoint)
@@ -439,7 +438,7 @@ class AgentSession:
             self._usage.total_tokens,
             self._usage.cost_usd,
             index_freshness(self.settings),
-            self.coding.permissions.mode,
+            self.repo.permissions.mode,
             self._turns,
         )
 
@@ -552,12 +551,17 @@ class AgentSession:
             self._emit(Notice(text))
 
     def _emit(self, event: Event) -> None:
-        if isinstance(event, ToolStarted) and event.name in FILE_TOOLS:
-            path = event.arguments.get("path")
-            if isinstance(path, str) and path.strip():
-                self._touched.pop(path, None)
-                self._touched[path] = None
+        if isinstance(event, ToolStarted):
+            self._touch(event)
         self._on_event(event)
 
+    def _touch(self, event: ToolStarted) -> None:
+        """Keep the file a tool call names (its `path_arg`) in the repo map's focus."""
+        tool = self.toolbox.lookup(event.name)
+        path = event.arguments.get(tool.path_arg) if tool and tool.path_arg else None
+        if isinstance(path, str) and path.strip():
+            self._touched.pop(path, None)
+            self._touched[path] = None
+
     def _hidden(self, path: str) -> bool:
-        return is_secret_path(path) or self.coding.permissions.denies_read(path)
+        return is_secret_path(path) or self.repo.permissions.denies_read(path)

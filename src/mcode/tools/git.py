@@ -12,7 +12,8 @@ import os
 import subprocess
 
 from mcode.secrets import is_secret_path, redact, share
-from mcode.tools.context import CodingContext, ToolError, coding_tool
+from mcode.tools.access import RepoAccess
+from mcode.tools.base import ToolError, tool
 from mcode.tools.files import authorize_read
 from mcode.tools.paths import resolve
 
@@ -24,7 +25,7 @@ _ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_EDITOR": "true", "L
 
 
 def git(
-    ctx: CodingContext, *args: str, timeout: float = GIT_TIMEOUT, check: bool = True
+    ctx: RepoAccess, *args: str, timeout: float = GIT_TIMEOUT, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run git at the repository root; a failure (with `check`) is a ToolError with git's words."""
     try:
@@ -51,7 +52,7 @@ def git(
     return out
 
 
-def _changed(ctx: CodingContext, *pathspec: str) -> list[tuple[str, str]]:
+def _changed(ctx: RepoAccess, *pathspec: str) -> list[tuple[str, str]]:
     """(status, path) for every change git would commit with `add -A`, untracked files included."""
     out = git(ctx, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *pathspec)
     entries = out.stdout.split("\0")
@@ -69,7 +70,7 @@ def _changed(ctx: CodingContext, *pathspec: str) -> list[tuple[str, str]]:
     return found
 
 
-def _staged(ctx: CodingContext) -> list[tuple[str, str]]:
+def _staged(ctx: RepoAccess) -> list[tuple[str, str]]:
     out = git(ctx, "diff", "--cached", "--name-status", "-z")
     parts = [p for p in out.stdout.split("\0") if p]
     found = []
@@ -82,8 +83,8 @@ def _staged(ctx: CodingContext) -> list[tuple[str, str]]:
     return found
 
 
-@coding_tool({"properties": {}, "required": []})
-def git_status(ctx: CodingContext) -> str:
+@tool("read", parallel=True)
+def git_status(ctx: RepoAccess) -> str:
     """Show the branch and which files are staged, modified or untracked (`git status --short`)."""
     out = git(ctx, "status", "--short", "--branch", "--untracked-files=all").stdout.rstrip()
     lines = out.splitlines()
@@ -93,28 +94,18 @@ def git_status(ctx: CodingContext) -> str:
     return out
 
 
-@coding_tool(
-    {
-        "properties": {
-            "staged": {
-                "type": "boolean",
-                "description": "Show the staged changes (what a commit would take) instead of "
-                "the unstaged ones.",
-            },
-            "path": {"type": "string", "description": "Only this file or directory."},
-            "ref": {
-                "type": "string",
-                "description": "Compare against this commit instead, e.g. HEAD or main.",
-            },
-        },
-        "required": [],
-    }
-)
+@tool("read", parallel=True)
 def git_diff(
-    ctx: CodingContext, staged: bool = False, path: str | None = None, ref: str | None = None
+    ctx: RepoAccess, staged: bool = False, path: str | None = None, ref: str | None = None
 ) -> str:
     """Show changes as a unified diff: unstaged by default, staged with staged=true, or against a
-    commit with ref. Untracked files do not appear; git_status lists them."""
+    commit with ref. Untracked files do not appear; git_status lists them.
+
+    Args:
+        staged: Show the staged changes (what a commit would take) instead of the unstaged ones.
+        path: Only this file or directory.
+        ref: Compare against this commit instead, e.g. HEAD or main.
+    """
     args = ["diff", "--no-color", "--no-ext-diff"]
     if staged:
         args.append("--cached")
@@ -149,31 +140,20 @@ def git_diff(
     return share(spec, text) if shared else text
 
 
-@coding_tool(
-    {
-        "properties": {
-            "message": {"type": "string", "description": "The commit message."},
-            "paths": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "Commit exactly these files or directories (their current "
-                "content, new files included), leaving other changes alone.",
-            },
-            "all": {
-                "type": "boolean",
-                "description": "Commit every change, untracked files included (git add -A).",
-            },
-        },
-        "required": ["message"],
-    }
-)
+@tool("shell")
 def git_commit(
-    ctx: CodingContext, message: str, paths: list[str] | None = None, all: bool = False
+    ctx: RepoAccess, message: str, paths: list[str] | None = None, all: bool = False
 ) -> str:
     """Commit changes: the given paths, or everything with all=true, or else what is staged.
 
     Check git_status and git_diff first, and write a message that says why, not only what. The
     repository's commit hooks run and may reject the commit; then fix what they report.
+
+    Args:
+        message: The commit message.
+        paths: Commit exactly these files or directories (their current content, new files
+            included), leaving other changes alone.
+        all: Commit every change, untracked files included (git add -A).
     """
     if not message.strip():
         raise ToolError("message must not be empty")
@@ -201,7 +181,7 @@ def git_commit(
     return _commit(ctx, message, specs, all)
 
 
-def _commit(ctx: CodingContext, message: str, specs: list[str], everything: bool) -> str:
+def _commit(ctx: RepoAccess, message: str, specs: list[str], everything: bool) -> str:
     if everything:
         git(ctx, "add", "-A")
     elif specs:

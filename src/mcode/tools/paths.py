@@ -16,7 +16,7 @@ from pathlib import Path
 from mcode.fsio import atomic_write_bytes, has_reserved_part, is_reserved
 from mcode.index.discover import git_files
 from mcode.index.ignore import MCODEIGNORE, IgnoreRules, read_spec, walk
-from mcode.tools.context import ToolError
+from mcode.tools.base import ToolError
 
 
 @dataclass(frozen=True, slots=True)

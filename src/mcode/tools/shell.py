@@ -11,6 +11,7 @@ has exited; ones that redirected their output live on.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import queue
 import signal
@@ -21,7 +22,8 @@ from collections import deque
 from typing import IO
 
 from mcode.secrets import redact
-from mcode.tools.context import CodingContext, ToolError, coding_tool
+from mcode.tools.access import RepoAccess
+from mcode.tools.base import Tool, ToolError
 
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 600
@@ -93,7 +95,7 @@ _LINGERING = "Background processes still holding the output were stopped."
 
 
 def _follow(
-    ctx: CodingContext,
+    ctx: RepoAccess,
     proc: subprocess.Popen[bytes],
     lines: queue.Queue[str | None],
     reader: threading.Thread,
@@ -121,7 +123,7 @@ def _follow(
         captured.add(line)
 
 
-def execute(ctx: CodingContext, command: str, timeout: float) -> tuple[int | None, str, str]:
+def execute(ctx: RepoAccess, command: str, timeout: float) -> tuple[int | None, str, str]:
     """Run `command`, streaming its lines to `ctx.on_output`; (exit code, capped output, note).
 
     The exit code is None when the command was stopped for running past `timeout`. If the caller
@@ -159,21 +161,7 @@ def execute(ctx: CodingContext, command: str, timeout: float) -> tuple[int | Non
     return (None if timed_out else code), captured.text(), note
 
 
-@coding_tool(
-    {
-        "properties": {
-            "command": {"type": "string", "description": "The command line, run with bash -c."},
-            "timeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": MAX_TIMEOUT,
-                "description": f"Seconds before the command is stopped (default {DEFAULT_TIMEOUT}).",
-            },
-        },
-        "required": ["command"],
-    }
-)
-def run_shell(ctx: CodingContext, command: str, timeout: int = DEFAULT_TIMEOUT) -> str:
+def _run_shell(ctx: RepoAccess, command: str, timeout: int = DEFAULT_TIMEOUT) -> str:
     """Run a shell command in the repository root and return its output and exit code.
 
     Use it to run tests, builds, linters and other project commands. Each call starts a fresh
@@ -200,3 +188,26 @@ def run_shell(ctx: CodingContext, command: str, timeout: int = DEFAULT_TIMEOUT) 
     if note:
         parts.append(note)
     return "\n".join(parts)
+
+
+run_shell = Tool(
+    name="run_shell",
+    description=inspect.cleandoc(_run_shell.__doc__ or ""),
+    parameters={
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "command": {"type": "string", "description": "The command line, run with bash -c."},
+            "timeout": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_TIMEOUT,
+                "description": f"Seconds before the command is stopped (default {DEFAULT_TIMEOUT}).",
+            },
+        },
+        "required": ["command"],
+    },
+    run=_run_shell,
+    access=RepoAccess,
+    kind="shell",
+)

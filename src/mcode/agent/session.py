@@ -9,7 +9,6 @@ mode both drive a session through this small surface.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import threading
 import time
@@ -20,6 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from mcode.agent.events import Event, Notice, ToolStarted, TurnFinished, TurnResult, add_usage
+from mcode.agent.hooks import (
+    LESSONS,
+    CorrectionReminder,
+    FailureNudge,
+    LessonNotices,
+    UndoReminders,
+)
 from mcode.agent.llm import (
     DEFAULT_CONTEXT_WINDOW,
     DEFAULT_MAX_OUTPUT_TOKENS,
@@ -27,7 +33,7 @@ from mcode.agent.llm import (
     ModelClient,
     model_info,
 )
-from mcode.agent.loop import LESSONS, AgentLoop, Message
+from mcode.agent.loop import AgentLoop, Message
 from mcode.agent.messages import Usage
 from mcode.agent.providers import ModelChoice, api_base_for, api_key_for, resolve_model
 from mcode.config import Settings, ensure_memory_dir, ensure_private_dir
@@ -66,18 +72,6 @@ from mcode.tools import (
 DEFAULT_MAX_STEPS = 40
 SNIPPETS_PER_TURN = 6
 MAX_FOCUS_FILES = 12
-# A user message that starts like this is correcting the agent.
-CORRECTION = re.compile(
-    r"^\W*(?:no\b(?!\s+(?:problem|worries|need|rush)\b)|nope\b|wrong\b|incorrect\b|"
-    r"that['’]?s\s+(?:wrong|incorrect|not\s+(?:right|it|what))|that\s+is\s+(?:wrong|incorrect)|"
-    r"don['’]?t\b|do\s+not\b|instead\b|stop\b|not\s+like\s+that\b)",
-    re.IGNORECASE,
-)
-CORRECTION_REMINDER = (
-    "(mcode: the user is correcting you. Once you have put it right, record what you got wrong "
-    f'and the fix as one line with memory_insert(label="{LESSONS}", ...) so that it is not '
-    "repeated in later sessions.)"
-)
 
 
 @dataclass(frozen=True)
@@ -215,7 +209,7 @@ class AgentSession:
         self._cancel = threading.Event()
         self._undo: list[TurnCheckpoint] = []
         self._touched: dict[str, None] = {}  # files the session has worked on, oldest first
-        self._reminders: list[str] = []  # notes for the model's next user message
+        self._undo_reminders = UndoReminders()
         self._usage = Usage()
         self._turns = 0
         self._query = ""
@@ -243,6 +237,12 @@ class AgentSession:
             record=self._record,
             emit=self._emit,
             cancel=self._cancel,
+            hooks=[
+                self._undo_reminders,
+                CorrectionReminder(),
+                FailureNudge(),
+                LessonNotices(self._emit),
+            ],
         )
 
     @classmethod
@@ -332,10 +332,7 @@ class AgentSession:
         result = TurnResult("", "cancelled")
         try:
             self._prepare_turn(user_text)
-            reminders = self._take_reminders(user_text)
-            result = self.loop.run(
-                user_text, max_steps=max_steps or DEFAULT_MAX_STEPS, reminders=reminders
-            )
+            result = self.loop.run(user_text, max_steps=max_steps or DEFAULT_MAX_STEPS)
         except KeyboardInterrupt:
             result = TurnResult("", "cancelled")
         except Exception as exc:  # a bug must cost the user a turn, not the session
@@ -370,12 +367,7 @@ class AgentSession:
         back = [r.path for r in results if r.reverted]
         kept = [r.path for r in results if not r.reverted]
         if results:
-            note = "(mcode: the user undid your file changes from an earlier turn."
-            if back:
-                note += f" Your changes are reverted in: {', '.join(back)}."
-            if kept:
-                note += f" These files are as the user left them, not reverted: {', '.join(kept)}."
-            self._reminders.append(note + " Read them again before editing them.)")
+            self._undo_reminders.undone(back, kept)
         return results
 
     def switch_model(self, name: str) -> None:
@@ -483,12 +475,6 @@ class AgentSession:
             self._emit(Notice(f"code retrieval failed ({exc}); continuing without it"))
             return []
         return [h for h in hits if not self._hidden(h.path)]
-
-    def _take_reminders(self, user_text: str) -> list[str]:
-        reminders, self._reminders = self._reminders, []
-        if CORRECTION.match(user_text):
-            reminders.append(CORRECTION_REMINDER)
-        return reminders
 
     def _inputs(self) -> PromptInputs:
         entries = self.memory.blocks.entries()  # fresh: the agent may have edited them

@@ -9,8 +9,8 @@ secrets asks in every mode unless an allow rule names that file.
 A rule is `Tool` or `Tool(specifier)`. `Bash(npm test)` is one exact command, `Bash(git push:*)` any
 command starting with those words; `Edit(src/**)`, `Write(*.lock)` and `Read(.env)` take
 gitignore-style globs relative to the repository root. `Edit` and `Write` both cover every tool that
-changes a file; `Read` covers the tools that read a path; a tool's own name works too. Which
-kind a tool is, each tool declares itself (`@tool(kind)` in `mcode.tools.base`).
+changes a file; `Read` covers the tools that read a path; a tool's own name works too. Each tool
+declares its own kind (`@tool(kind)` in `mcode.tools.base`).
 
 Commands are read with bash's grammar, so a rule's words are the words bash passes: `'git' status`
 is `git status`, `git status # note` is too, but `git status#` is not. An allow rule covers a line

@@ -11,7 +11,6 @@ has exited; ones that redirected their output live on.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import queue
 import signal
@@ -19,11 +18,11 @@ import subprocess
 import threading
 import time
 from collections import deque
-from typing import IO
+from typing import IO, Annotated
 
 from mcode.secrets import redact
 from mcode.tools.access import RepoAccess
-from mcode.tools.base import Tool, ToolError
+from mcode.tools.base import Range, ToolError, tool
 
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 600
@@ -161,13 +160,20 @@ def execute(ctx: RepoAccess, command: str, timeout: float) -> tuple[int | None, 
     return (None if timed_out else code), captured.text(), note
 
 
-def _run_shell(ctx: RepoAccess, command: str, timeout: int = DEFAULT_TIMEOUT) -> str:
+@tool("shell")
+def run_shell(
+    ctx: RepoAccess, command: str, timeout: Annotated[int, Range(1, MAX_TIMEOUT)] = DEFAULT_TIMEOUT
+) -> str:
     """Run a shell command in the repository root and return its output and exit code.
 
     Use it to run tests, builds, linters and other project commands. Each call starts a fresh
     shell in the repository root (a `cd` does not carry over), with no input: never start
     interactive programs or servers that do not exit. Long output is cut to its start and end.
     To read, search or edit files, use the file tools instead of cat, grep or sed.
+
+    Args:
+        command: The command line, run with bash -c.
+        timeout: Seconds before the command is stopped (default 120).
     """
     if not command.strip():
         raise ToolError("command must not be empty")
@@ -188,26 +194,3 @@ def _run_shell(ctx: RepoAccess, command: str, timeout: int = DEFAULT_TIMEOUT) ->
     if note:
         parts.append(note)
     return "\n".join(parts)
-
-
-run_shell = Tool(
-    name="run_shell",
-    description=inspect.cleandoc(_run_shell.__doc__ or ""),
-    parameters={
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "command": {"type": "string", "description": "The command line, run with bash -c."},
-            "timeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": MAX_TIMEOUT,
-                "description": f"Seconds before the command is stopped (default {DEFAULT_TIMEOUT}).",
-            },
-        },
-        "required": ["command"],
-    },
-    run=_run_shell,
-    access=RepoAccess,
-    kind="shell",
-)

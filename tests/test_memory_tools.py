@@ -10,18 +10,11 @@ from typing import Any
 
 import pytest
 
-from mcode.memory import (
-    MEMORY_TOOLS,
-    BlockStore,
-    MemoryToolError,
-    Scope,
-    Tool,
-    ToolContext,
-    ToolRegistry,
-    memory_tools,
-)
+from mcode.memory import BlockStore, Scope
+from mcode.tools import MemoryAccess, ToolError, ToolRegistry, builtin_tools, tool
 
-TOOLS = memory_tools()
+MEMORY_TOOLS = [t for t in builtin_tools() if t.access is MemoryAccess]
+TOOLS = ToolRegistry(MEMORY_TOOLS)
 
 
 class FakeArchival:
@@ -71,11 +64,11 @@ def store(tmp_path: Path) -> BlockStore:
 
 
 @pytest.fixture
-def context(store: BlockStore) -> ToolContext:
-    return ToolContext(blocks=store, archival=FakeArchival(), recall=FakeRecall())
+def context(store: BlockStore) -> MemoryAccess:
+    return MemoryAccess(blocks=store, archival=FakeArchival(), recall=FakeRecall())
 
 
-def call(context: ToolContext, name: str, **arguments: Any) -> str:
+def call(context: MemoryAccess, name: str, **arguments: Any) -> str:
     return TOOLS.run(name, context, arguments)
 
 
@@ -87,7 +80,7 @@ def block_file(store: BlockStore, label: str) -> Path:
 
 
 def test_replace_changes_the_one_occurrence_and_records_the_agent(
-    store: BlockStore, context: ToolContext
+    store: BlockStore, context: MemoryAccess
 ):
     result = call(
         context, "memory_replace", label="project", old="make test", new="pytest", reason="moved"
@@ -98,7 +91,7 @@ def test_replace_changes_the_one_occurrence_and_records_the_agent(
     assert (entry.actor, entry.op, entry.reason) == ("agent", "replace", "moved")
 
 
-def test_replace_with_empty_new_deletes_the_passage(store: BlockStore, context: ToolContext):
+def test_replace_with_empty_new_deletes_the_passage(store: BlockStore, context: MemoryAccess):
     call(context, "memory_replace", label="project", old="\nLint: ruff", new="")
     assert store.get("project").value == "Build: make\nTest: make test"
 
@@ -114,22 +107,22 @@ def test_replace_with_empty_new_deletes_the_passage(store: BlockStore, context: 
     ],
 )
 def test_replace_refusals_leave_the_block_unchanged(
-    store: BlockStore, context: ToolContext, old: str, message: str
+    store: BlockStore, context: MemoryAccess, old: str, message: str
 ):
     before = block_file(store, "project").read_bytes()
-    with pytest.raises(MemoryToolError, match=message):
+    with pytest.raises(ToolError, match=message):
         call(context, "memory_replace", label="project", old=old, new="x")
     assert block_file(store, "project").read_bytes() == before
     assert len(store.log("project")) == 1
 
 
-def test_replace_ambiguity_names_the_lines(context: ToolContext):
-    with pytest.raises(MemoryToolError, match=r"lines 1, 2"):
+def test_replace_ambiguity_names_the_lines(context: MemoryAccess):
+    with pytest.raises(ToolError, match=r"lines 1, 2"):
         call(context, "memory_replace", label="project", old="make", new="x")
 
 
-def test_replace_in_a_missing_block_names_the_existing_ones(context: ToolContext):
-    with pytest.raises(MemoryToolError, match=r"no memory block 'nope'.*project"):
+def test_replace_in_a_missing_block_names_the_existing_ones(context: MemoryAccess):
+    with pytest.raises(ToolError, match=r"no memory block 'nope'.*project"):
         call(context, "memory_replace", label="nope", old="a", new="b")
 
 
@@ -145,13 +138,13 @@ def test_replace_in_a_missing_block_names_the_existing_ones(context: ToolContext
         (3, "Build: make\nTest: make test\nLint: ruff\nNEW"),
     ],
 )
-def test_insert_at_a_line(store: BlockStore, context: ToolContext, line: int, expected: str):
+def test_insert_at_a_line(store: BlockStore, context: MemoryAccess, line: int, expected: str):
     call(context, "memory_insert", label="project", text="NEW", line=line)
     assert store.get("project").value == expected
 
 
 def test_insert_defaults_to_the_end_and_into_an_empty_block(
-    store: BlockStore, context: ToolContext
+    store: BlockStore, context: MemoryAccess
 ):
     store.set_value("lessons", "", actor="init", reason="setup")
     call(context, "memory_insert", label="lessons", text="- never skip the tests")
@@ -159,11 +152,11 @@ def test_insert_defaults_to_the_end_and_into_an_empty_block(
     assert store.get("lessons").value == "- never skip the tests\n- read the lessons first"
 
 
-def test_insert_out_of_range_is_refused(store: BlockStore, context: ToolContext):
+def test_insert_out_of_range_is_refused(store: BlockStore, context: MemoryAccess):
     before = block_file(store, "project").read_bytes()
-    with pytest.raises(MemoryToolError, match=r"out of range.*0 to 3"):
+    with pytest.raises(ToolError, match=r"out of range.*0 to 3"):
         call(context, "memory_insert", label="project", text="x", line=7)
-    with pytest.raises(MemoryToolError, match="line-number prefixes"):
+    with pytest.raises(ToolError, match="line-number prefixes"):
         call(context, "memory_insert", label="project", text="4→ x")
     assert block_file(store, "project").read_bytes() == before
 
@@ -171,13 +164,13 @@ def test_insert_out_of_range_is_refused(store: BlockStore, context: ToolContext)
 # memory_rethink -----------------------------------------------------------------------------------
 
 
-def test_rethink_rewrites_the_whole_block(store: BlockStore, context: ToolContext):
+def test_rethink_rewrites_the_whole_block(store: BlockStore, context: MemoryAccess):
     result = call(context, "memory_rethink", label="project", new_value="Build and test: tox")
     assert result.startswith("Rewrote memory block `project`")
     assert store.get("project").value == "Build and test: tox"
 
 
-def test_rethink_creates_a_new_block_with_its_description(store: BlockStore, context: ToolContext):
+def test_rethink_creates_a_new_block_with_its_description(store: BlockStore, context: MemoryAccess):
     result = call(
         context,
         "memory_rethink",
@@ -190,19 +183,19 @@ def test_rethink_creates_a_new_block_with_its_description(store: BlockStore, con
     assert (block.scope, block.description) == ("project", "Facts about the public API")
 
 
-def test_writes_past_the_limit_are_refused_with_the_sizes(store: BlockStore, context: ToolContext):
+def test_writes_past_the_limit_are_refused_with_the_sizes(store: BlockStore, context: MemoryAccess):
     store.set_value("tiny", "12345", actor="user", reason="setup", limit=10)
     before = block_file(store, "tiny").read_bytes()
-    with pytest.raises(MemoryToolError, match="would be 16 chars, limit is 10"):
+    with pytest.raises(ToolError, match="would be 16 chars, limit is 10"):
         call(context, "memory_rethink", label="tiny", new_value="x" * 16)
-    with pytest.raises(MemoryToolError, match="would be 12 chars, limit is 10"):
+    with pytest.raises(ToolError, match="would be 12 chars, limit is 10"):
         call(context, "memory_insert", label="tiny", text="123456")
-    with pytest.raises(MemoryToolError, match="would be 11 chars, limit is 10"):
+    with pytest.raises(ToolError, match="would be 11 chars, limit is 10"):
         call(context, "memory_replace", label="tiny", old="5", new="5678901")
     assert block_file(store, "tiny").read_bytes() == before
 
 
-def test_read_only_blocks_refuse_every_memory_tool(store: BlockStore, context: ToolContext):
+def test_read_only_blocks_refuse_every_memory_tool(store: BlockStore, context: MemoryAccess):
     path = block_file(store, "policy")
     path.write_text("---\nread_only: true\n---\nNever push to main.\n")
     before = path.read_bytes()
@@ -211,23 +204,23 @@ def test_read_only_blocks_refuse_every_memory_tool(store: BlockStore, context: T
         ("memory_insert", {"text": "Except on Fridays."}),
         ("memory_rethink", {"new_value": "Anything goes."}),
     ]:
-        with pytest.raises(MemoryToolError, match="read-only"):
+        with pytest.raises(ToolError, match="read-only"):
             call(context, name, label="policy", **args)
     assert path.read_bytes() == before
 
 
 def test_a_block_deleted_by_hand_is_reported_missing_to_the_model(
-    store: BlockStore, context: ToolContext
+    store: BlockStore, context: MemoryAccess
 ):
     block_file(store, "project").unlink()
-    with pytest.raises(MemoryToolError, match="no memory block 'project'"):
+    with pytest.raises(ToolError, match="no memory block 'project'"):
         call(context, "memory_insert", label="project", text="x")
 
 
-def test_a_corrupt_block_is_reported_and_not_overwritten(store: BlockStore, context: ToolContext):
+def test_a_corrupt_block_is_reported_and_not_overwritten(store: BlockStore, context: MemoryAccess):
     path = block_file(store, "project")
     path.write_text("---\nlimit: [\n---\nbody\n")
-    with pytest.raises(MemoryToolError, match=r"project\.md: invalid YAML"):
+    with pytest.raises(ToolError, match=r"project\.md: invalid YAML"):
         call(context, "memory_rethink", label="project", new_value="fresh start")
     assert path.read_text() == "---\nlimit: [\n---\nbody\n"
 
@@ -235,7 +228,7 @@ def test_a_corrupt_block_is_reported_and_not_overwritten(store: BlockStore, cont
 # Arguments, schemas and the registry --------------------------------------------------------------
 
 
-def test_arguments_may_come_as_the_models_json_string(store: BlockStore, context: ToolContext):
+def test_arguments_may_come_as_the_models_json_string(store: BlockStore, context: MemoryAccess):
     arguments = json.dumps(
         {"label": "project", "text": "Docs: mkdocs", "line": 1.0, "reason": None}
     )
@@ -255,8 +248,8 @@ def test_arguments_may_come_as_the_models_json_string(store: BlockStore, context
         ({"label": "Bad Label", "text": "x"}, "invalid memory block label"),
     ],
 )
-def test_bad_arguments_are_explained(context: ToolContext, arguments: Any, message: str):
-    with pytest.raises(MemoryToolError, match=message):
+def test_bad_arguments_are_explained(context: MemoryAccess, arguments: Any, message: str):
+    with pytest.raises(ToolError, match=message):
         TOOLS.run("memory_insert", context, arguments)
 
 
@@ -283,22 +276,27 @@ def test_every_tool_has_an_openai_schema_and_a_description():
     assert replace.parameters["required"] == ["label", "old", "new"]
 
 
-def test_registry_refuses_duplicate_names_and_reports_unknown_tools(context: ToolContext):
+def test_registry_refuses_duplicate_names_and_reports_unknown_tools(context: MemoryAccess):
     registry = ToolRegistry(MEMORY_TOOLS)
     with pytest.raises(ValueError, match="already registered"):
         registry.register(MEMORY_TOOLS[0])
-    extra = Tool("echo", "Echo the text back.", {"type": "object"}, lambda ctx, **kw: "ok")
-    registry.register(extra)
+
+    @tool("memory")
+    def echo(memory: MemoryAccess) -> str:
+        """Echo the text back."""
+        return "ok"
+
+    registry.register(echo)
     assert "echo" in registry and len(registry) == 7
-    with pytest.raises(MemoryToolError, match="unknown tool 'nope'"):
+    with pytest.raises(ToolError, match="unknown tool 'nope'"):
         registry.run("nope", context, {})
-    assert len(memory_tools()) == 6  # each call gives a fresh registry
+    assert "echo" not in builtin_tools()  # each call gives a fresh registry
 
 
 # Archival and recall ------------------------------------------------------------------------------
 
 
-def test_archival_insert_and_search(context: ToolContext):
+def test_archival_insert_and_search(context: MemoryAccess):
     result = call(
         context,
         "archival_memory_insert",
@@ -316,19 +314,19 @@ def test_archival_insert_and_search(context: ToolContext):
     assert "Showing 2 results" in call(context, "archival_memory_search", query="cache", k=5)
 
 
-def test_archival_refusals(store: BlockStore, context: ToolContext):
-    with pytest.raises(MemoryToolError, match="must not be empty"):
+def test_archival_refusals(store: BlockStore, context: MemoryAccess):
+    with pytest.raises(ToolError, match="must not be empty"):
         call(context, "archival_memory_insert", content="   ")
-    with pytest.raises(MemoryToolError, match="between 1 and 50"):
+    with pytest.raises(ToolError, match="between 1 and 50"):
         call(context, "archival_memory_search", query="x", k=0)
-    without = ToolContext(blocks=store)
-    with pytest.raises(MemoryToolError, match="archival memory is not available"):
+    without = MemoryAccess(blocks=store)
+    with pytest.raises(ToolError, match="archival memory is not available"):
         call(without, "archival_memory_search", query="x")
-    with pytest.raises(MemoryToolError, match="conversation history is not available"):
+    with pytest.raises(ToolError, match="conversation history is not available"):
         call(without, "conversation_search", query="x")
 
 
-def test_conversation_search_passes_roles_limit_and_whole_day_dates(context: ToolContext):
+def test_conversation_search_passes_roles_limit_and_whole_day_dates(context: MemoryAccess):
     result = call(
         context,
         "conversation_search",
@@ -358,6 +356,6 @@ def test_conversation_search_passes_roles_limit_and_whole_day_dates(context: Too
         ({"limit": 500}, "between 1 and 50"),
     ],
 )
-def test_conversation_search_refusals(context: ToolContext, arguments: dict, message: str):
-    with pytest.raises(MemoryToolError, match=message):
+def test_conversation_search_refusals(context: MemoryAccess, arguments: dict, message: str):
+    with pytest.raises(ToolError, match=message):
         call(context, "conversation_search", query="poetry", **arguments)

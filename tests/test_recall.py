@@ -17,7 +17,7 @@ import pytest
 from mcode.embed import make_embedder
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import NO_RESULT, SessionLog, SessionNotFound
-from mcode.memory.tools import ToolContext, memory_tools
+from mcode.tools import MemoryAccess, builtin_tools
 
 
 @pytest.fixture
@@ -184,8 +184,8 @@ def test_memory_tools_search_through_the_stores(memory: Path, tmp_path: Path):
         session.id, {"role": "user", "content": "We chose Postgres over MySQL"}, time=at(1)
     )
     notes = open_notes(memory)
-    tools = memory_tools()
-    context = ToolContext(blocks=None, archival=notes, recall=store)  # type: ignore[arg-type]
+    tools = builtin_tools()
+    context = MemoryAccess(blocks=None, archival=notes, recall=store)  # type: ignore[arg-type]
 
     out = tools.run("conversation_search", context, {"query": "postgres", "end_date": "2025-05-01"})
     assert "We chose Postgres over MySQL" in out

@@ -21,7 +21,7 @@ from mcode.config import Paths, Settings, load_settings
 from mcode.context.system_prompt import read_project_instructions, render_snippet
 from mcode.memory.recall import NotesStore
 from mcode.memory.sessions import SessionLog
-from mcode.tools import CodingContext, Permissions, Request, ToolError, coding_tools
+from mcode.tools import Permissions, RepoAccess, Request, ToolError, builtin_tools
 
 AWS_ID = "AKIA" + "Z7Q2XK4M9TRW3BNP"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCY3XAMPLEKEY"
@@ -101,10 +101,10 @@ class Asker:
         return "yes"
 
 
-TOOLS = coding_tools()
+TOOLS = builtin_tools()
 
 
-def run(ctx: CodingContext, tool: str, **args: Any) -> str:
+def run(ctx: RepoAccess, tool: str, **args: Any) -> str:
     return TOOLS.run(tool, ctx, args)
 
 
@@ -114,12 +114,12 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ctx(repo: Path) -> CodingContext:
-    return CodingContext(repo, Permissions.from_settings("auto"), ask=Asker())
+def ctx(repo: Path) -> RepoAccess:
+    return RepoAccess(repo, Permissions.from_settings("auto"), ask=Asker())
 
 
 def test_reads_searches_and_commands_show_code_with_its_secret_values_redacted(
-    repo: Path, ctx: CodingContext
+    repo: Path, ctx: RepoAccess
 ) -> None:
     read = run(ctx, "read_file", path="app/settings.py")
     assert '     3→AWS_ACCESS_KEY_ID = "[REDACTED:aws-access-key]"' in read
@@ -143,7 +143,7 @@ def test_reads_searches_and_commands_show_code_with_its_secret_values_redacted(
 
 
 def test_a_page_that_starts_inside_a_private_key_shows_none_of_it(
-    repo: Path, ctx: CodingContext
+    repo: Path, ctx: RepoAccess
 ) -> None:
     body = [("MIIEowIBAAKCAQEA" + str(i) * 48)[:64] for i in range(10)]
     key = ["-----BEGIN RSA " + "PRIVATE KEY-----", *body, "-----END RSA " + "PRIVATE KEY-----"]
@@ -156,7 +156,7 @@ def test_a_page_that_starts_inside_a_private_key_shows_none_of_it(
     )
 
 
-def test_git_config_credentials_are_redacted_when_read(repo: Path, ctx: CodingContext) -> None:
+def test_git_config_credentials_are_redacted_when_read(repo: Path, ctx: RepoAccess) -> None:
     git(repo, "remote", "add", "origin", f"https://deploy:{GITHUB}@github.com/acme/app.git")
     header = "eDphYmNkZWYxMjM0NTY3ODkw"
     git(repo, "config", "http.extraheader", f"AUTHORIZATION: basic {header}")
@@ -182,7 +182,7 @@ class StaleIndex:
 def test_code_search_snippets_and_retrieved_code_are_redacted_even_from_an_old_index(
     repo: Path,
 ) -> None:
-    ctx = CodingContext(repo, Permissions.from_settings("auto"), searcher=StaleIndex())
+    ctx = RepoAccess(repo, Permissions.from_settings("auto"), searcher=StaleIndex())
     result = run(ctx, "code_search", query="aws settings")
     assert "[REDACTED:aws-secret]" in result and AWS_SECRET not in result
     rendered = render_snippet(StaleIndex().search("aws", 1, "symbol")[0])
@@ -199,7 +199,7 @@ def test_an_approved_secret_file_reaches_the_model_whole(repo: Path) -> None:
     (repo / ".env").write_text(f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}\n")
     user = Asker()
     shown = run(
-        CodingContext(repo, Permissions.from_settings("auto"), ask=user), "read_file", path=".env"
+        RepoAccess(repo, Permissions.from_settings("auto"), ask=user), "read_file", path=".env"
     )
     assert [r.kind for r in user.requests] == ["secret"]
     assert f"     1→AWS_SECRET_ACCESS_KEY={AWS_SECRET}" in shown
@@ -207,7 +207,7 @@ def test_an_approved_secret_file_reaches_the_model_whole(repo: Path) -> None:
 
 
 def test_an_edit_never_writes_a_marker_over_the_secret_it_stands_for(
-    repo: Path, ctx: CodingContext
+    repo: Path, ctx: RepoAccess
 ) -> None:
     shown = run(ctx, "read_file", path="app/settings.py")
     redacted = "\n".join(line.split("→", 1)[1] for line in shown.splitlines())

@@ -34,7 +34,7 @@ from mcode.repl.commands import (
 )
 from mcode.repl.completion import ReplCompleter, RepoFiles, attach_mentions, rank_paths
 from mcode.repl.render import Renderer
-from mcode.tools import CodingContext, FileUndo, Request, TurnCheckpoint, write_file
+from mcode.tools import FileUndo, RepoAccess, Request, TurnCheckpoint, write_file
 
 DESIGN_COMMANDS = [
     "help",
@@ -292,7 +292,7 @@ def test_undo_says_which_files_keep_the_users_edits_and_shows_what_it_could_not_
     world: World, repo: Path
 ) -> None:
     checkpoint = TurnCheckpoint()  # a turn the agent ran, then the user's edits
-    ctx = CodingContext(repo, recorder=checkpoint)
+    ctx = RepoAccess(repo, recorder=checkpoint)
     write_file(ctx, (repo / "greet.py").resolve(), b'print("goodbye")\n')
     write_file(ctx, (repo / "src/main.py").resolve(), b"def main():\n    return 0\n")
     write_file(ctx, (repo / "notes.md").resolve(), b"# Notes\n")

@@ -14,18 +14,16 @@ from typing import Any
 import pytest
 from support.repos import make_repo
 
-from mcode.memory import MEMORY_TOOLS, ToolRegistry
 from mcode.tools import (
-    CODING_TOOLS,
-    CodingContext,
     Permissions,
+    RepoAccess,
     Request,
     ToolError,
     TurnCheckpoint,
-    coding_tools,
+    builtin_tools,
 )
 
-TOOLS = coding_tools()
+TOOLS = builtin_tools()
 
 APP = """\
 def add(a, b):
@@ -52,11 +50,11 @@ class Asker:
         return self.answers.pop(0)
 
 
-def context(repo: Path, mode: str = "auto", ask: Asker | None = None, **kw: Any) -> CodingContext:
-    return CodingContext(repo, Permissions.from_settings(mode), ask=ask, **kw)
+def context(repo: Path, mode: str = "auto", ask: Asker | None = None, **kw: Any) -> RepoAccess:
+    return RepoAccess(repo, Permissions.from_settings(mode), ask=ask, **kw)
 
 
-def run(ctx: CodingContext, tool: str, **args: Any) -> str:
+def run(ctx: RepoAccess, tool: str, **args: Any) -> str:
     return TOOLS.run(tool, ctx, args)
 
 
@@ -77,7 +75,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_every_tool_declares_itself_for_the_model() -> None:
-    for tool in CODING_TOOLS:
+    for tool in TOOLS:
         schema = tool.schema()
         assert schema["type"] == "function"
         assert schema["function"]["name"] == tool.name
@@ -87,10 +85,10 @@ def test_every_tool_declares_itself_for_the_model() -> None:
 
 
 def test_coding_and_memory_tools_share_one_registry() -> None:
-    registry = ToolRegistry([*MEMORY_TOOLS, *CODING_TOOLS])
+    registry = builtin_tools()
     assert "edit_file" in registry and "memory_replace" in registry
     with pytest.raises(ValueError, match=r"already registered"):
-        registry.register(CODING_TOOLS[0])
+        registry.register(registry.get("edit_file"))
 
 
 def test_arguments_arrive_as_json_text_with_the_models_usual_slips(repo: Path) -> None:
@@ -439,7 +437,7 @@ def test_grep_filters_caps_and_explains_bad_patterns(repo: Path) -> None:
 
 
 def test_grep_skips_files_a_read_rule_denies(repo: Path) -> None:
-    ctx = CodingContext(repo, Permissions.from_settings("auto", deny=["Read(src/util.py)"]))
+    ctx = RepoAccess(repo, Permissions.from_settings("auto", deny=["Read(src/util.py)"]))
     out = run(ctx, "grep", pattern="import")
     assert "No matches" in out and "denied by a Read rule" in out
 
@@ -500,7 +498,7 @@ def test_a_deny_rule_refuses_an_edit_without_asking(repo: Path) -> None:
     (repo / "poetry.lock").write_text("locked\n")
     asker = Asker()
     perms = Permissions.from_settings("auto", deny=["Write(*.lock)"])
-    ctx = CodingContext(repo, perms, ask=asker)
+    ctx = RepoAccess(repo, perms, ask=asker)
     with pytest.raises(ToolError, match=r"denied by the permission rule Write\(\*\.lock\)"):
         run(ctx, "edit_file", path="poetry.lock", old_string="locked", new_string="open")
     assert not asker.requests
@@ -512,7 +510,7 @@ def test_a_file_changed_while_the_user_looked_is_not_overwritten(repo: Path) -> 
         (repo / "src/util.py").write_text("typed by the user\n")
         return "yes"
 
-    ctx = CodingContext(repo, Permissions(), ask=meddling_user)
+    ctx = RepoAccess(repo, Permissions(), ask=meddling_user)
     with pytest.raises(ToolError, match=r"changed on disk"):
         run(ctx, "edit_file", path="src/util.py", old_string="False", new_string="True")
     assert (repo / "src/util.py").read_text() == "typed by the user\n"

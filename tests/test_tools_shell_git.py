@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from support.repos import git, make_repo, use_git_identity
 
-from mcode.tools import CodingContext, Permissions, Request, ToolError, coding_tools
+from mcode.tools import Permissions, RepoAccess, Request, ToolError, builtin_tools
 from mcode.tools.shell import HEAD_LINES, TAIL_LINES
 
-TOOLS = coding_tools()
+TOOLS = builtin_tools()
 
 
 class Asker:
@@ -38,11 +38,11 @@ def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "repo", {"app.py": "print('hi')\n", "README.md": "# Demo\n"})
 
 
-def context(repo: Path, mode: str = "auto", ask: Asker | None = None, **kw: Any) -> CodingContext:
-    return CodingContext(repo, Permissions.from_settings(mode), ask=ask, **kw)
+def context(repo: Path, mode: str = "auto", ask: Asker | None = None, **kw: Any) -> RepoAccess:
+    return RepoAccess(repo, Permissions.from_settings(mode), ask=ask, **kw)
 
 
-def run(ctx: CodingContext, tool: str, **args: Any) -> str:
+def run(ctx: RepoAccess, tool: str, **args: Any) -> str:
     return TOOLS.run(tool, ctx, args)
 
 
@@ -162,7 +162,7 @@ def test_shell_always_remembers_the_command_prefix(repo: Path) -> None:
 def test_an_ask_rule_asks_every_time_and_offers_no_always(repo: Path) -> None:
     asker = Asker("always", "yes")
     perms = Permissions.from_settings("auto", ask=["Bash(echo:*)"])
-    ctx = CodingContext(repo, perms, ask=asker)
+    ctx = RepoAccess(repo, perms, ask=asker)
     run(ctx, "run_shell", command="echo one")
     run(ctx, "run_shell", command="echo two")
     assert len(asker.requests) == 2
@@ -173,7 +173,7 @@ def test_a_deny_rule_stops_a_command_even_in_auto_mode(repo: Path) -> None:
     (repo / "build").mkdir()
     asker = Asker()
     perms = Permissions.from_settings("auto", deny=["Bash(rm -rf:*)"])
-    ctx = CodingContext(repo, perms, ask=asker)
+    ctx = RepoAccess(repo, perms, ask=asker)
     with pytest.raises(ToolError, match=r"denied by the permission rule Bash\(rm -rf:\*\)"):
         run(ctx, "run_shell", command="cd . && rm -rf build")
     assert (repo / "build").is_dir() and not asker.requests

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from support.repos import make_repo
 
-from mcode.tools import CodingContext, Permissions, TurnCheckpoint, coding_tools, write_file
+from mcode.tools import Permissions, RepoAccess, TurnCheckpoint, builtin_tools, write_file
 from mcode.tools.merge import merge3
 
-TOOLS = coding_tools()
+TOOLS = builtin_tools()
 APP = "".join(f"def f{i}():\n    return {i}\n\n\n" for i in range(8))
 
 
@@ -26,7 +26,7 @@ def repo(tmp_path: Path) -> Path:
 def turn(repo: Path, *calls: tuple[str, dict[str, Any]]) -> TurnCheckpoint:
     """One agent turn's tool calls, its checkpoint sealed as the session seals it when it ends."""
     checkpoint = TurnCheckpoint()
-    ctx = CodingContext(repo, Permissions.from_settings("auto"), recorder=checkpoint)
+    ctx = RepoAccess(repo, Permissions.from_settings("auto"), recorder=checkpoint)
     for tool, args in calls:
         TOOLS.run(tool, ctx, args)
     checkpoint.seal()
@@ -131,7 +131,7 @@ def test_binary_files_are_restored_when_untouched_and_never_merged(repo: Path) -
     blob = repo / "logo.bin"
     blob.write_bytes(b"\x89PNG\0\0old")
     checkpoint = TurnCheckpoint()
-    ctx = CodingContext(repo, Permissions.from_settings("auto"), recorder=checkpoint)
+    ctx = RepoAccess(repo, Permissions.from_settings("auto"), recorder=checkpoint)
     write_file(ctx, blob.resolve(), b"\x89PNG\0\0agent")
     checkpoint.seal()
     assert outcomes(checkpoint, repo) == {"logo.bin": "restored"}

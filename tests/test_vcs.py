@@ -14,7 +14,7 @@ import mcode.vcs as vcs
 from mcode.cli.app import app
 from mcode.index.discover import discover
 from mcode.index.ignore import IgnoreRules
-from mcode.tools import CodingContext, Permissions, coding_tools
+from mcode.tools import Permissions, RepoAccess, builtin_tools
 
 
 @pytest.fixture(autouse=True)
@@ -230,8 +230,8 @@ def test_the_git_tools_and_mcode_index_run_nothing_the_repository_config_names(
     trapped: tuple[Path, Path],
 ) -> None:
     repo, marker = trapped
-    tools = coding_tools()
-    ctx = CodingContext(repo, Permissions.from_settings("auto"))
+    tools = builtin_tools()
+    ctx = RepoAccess(repo, Permissions.from_settings("auto"))
     assert "?? new.py" in tools.run("git_status", ctx, {})
     assert "+print('bye')" in tools.run("git_diff", ctx, {})
     assert "+y = 2" in tools.run("git_diff", ctx, {"staged": True, "path": "staged.py"})

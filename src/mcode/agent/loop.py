@@ -1,8 +1,9 @@
 """The step loop of one user turn: ask the model, run the tools it calls, repeat until it answers.
 
-The loop is handed its model client, its tools, its message window and three callables (build the
-next request, record a message, report an event), so a test can drive it with scripted parts.
-Every message is recorded before it joins the window, so a crash loses nothing said so far.
+The loop is handed its model client, its tools, its message window, three callables (build the
+next request, record a message, report an event) and the session's hooks (`hooks.TurnHook`: the
+policy on lessons, corrections and undo), so a test can drive it with scripted parts. Every
+message is recorded before it joins the window, so a crash loses nothing said so far.
 
 Tool calls of one reply run in the order given, except that consecutive read-only calls run
 together on a small thread pool; results always join the conversation in the original order. A
@@ -16,12 +17,11 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mcode.agent.events import (
     Event,
-    Notice,
     TextDelta,
     ToolFinished,
     ToolOutput,
@@ -29,37 +29,18 @@ from mcode.agent.events import (
     TurnResult,
     add_usage,
 )
+from mcode.agent.hooks import FinishedCall, TurnHook
 from mcode.agent.llm import LLMError, ModelClient
 from mcode.agent.messages import AssistantTurn, ToolCall, Usage
 from mcode.context import ContextOverflowError, MessageWindow
-from mcode.memory import MemoryToolError, ToolContext, ToolRegistry
-from mcode.tools import CodingContext, ToolError
+from mcode.tools import Tool, ToolError, decode_arguments
 
 Message = dict[str, Any]
 
 MAX_PARALLEL_TOOLS = 4
-# Tools that only read: several of them in one reply may run at once.
-READ_ONLY_TOOLS = frozenset(
-    {
-        "read_file",
-        "list_files",
-        "grep",
-        "code_search",
-        "git_status",
-        "git_diff",
-        "archival_memory_search",
-        "conversation_search",
-    }
-)
-LESSONS = "lessons"
-_BLOCK_EDITS = frozenset({"memory_insert", "memory_replace", "memory_rethink"})
 CANCELLED_RESULT = "Error: cancelled by the user before this tool ran; nothing was done."
 INTERRUPTED_RESULT = "Error: interrupted by the user while this tool ran; it may be half done."
 INTERRUPTED_NOTE = "[interrupted by the user]"
-FAILURE_NUDGE = (
-    "(mcode: if this failed because of something you assumed about this project, record the "
-    f'lesson with memory_insert(label="{LESSONS}", text=...) so that it is not repeated.)'
-)
 
 
 class Cancelled(Exception):
@@ -71,66 +52,25 @@ class ToolRunner(Protocol):
 
     def schemas(self) -> list[dict[str, Any]]: ...
 
-    def concurrent(self, call: ToolCall) -> bool:
+    def lookup(self, name: str) -> Tool | None:
+        """The tool called `name`, for its facts; None when there is none."""
+        ...
+
+    def concurrent(self, name: str, arguments: str) -> bool:
         """Whether the call only reads and needs no question to the user."""
         ...
 
-    def run(self, call: ToolCall, on_output: Callable[[str], None]) -> str:
-        """The result for the model; MemoryToolError (or ToolError) when the tool refuses."""
+    def run(self, name: str, arguments: str, on_output: Callable[[str], None]) -> str:
+        """The result for the model; ToolError when the tool refuses or does not exist."""
         ...
 
 
 def parse_arguments(call: ToolCall) -> dict[str, Any] | None:
     """The call's arguments as a dict, or None when the model did not write a JSON object."""
     try:
-        value = json.loads(call.arguments or "{}")
-    except ValueError:
+        return decode_arguments(call.name, call.arguments)
+    except ToolError:
         return None
-    return value if isinstance(value, dict) else None
-
-
-class Toolbox:
-    """The memory tools and the coding tools together, each run with its own narrow context."""
-
-    def __init__(
-        self,
-        memory: ToolRegistry,
-        memory_context: ToolContext,
-        coding: ToolRegistry,
-        coding_context: CodingContext,
-    ) -> None:
-        overlap = set(memory.names()) & set(coding.names())
-        if overlap:
-            raise ValueError(f"tools defined twice: {', '.join(sorted(overlap))}")
-        self.memory = memory
-        self.memory_context = memory_context
-        self.coding = coding
-        self.coding_context = coding_context
-
-    def names(self) -> list[str]:
-        return [*self.coding.names(), *self.memory.names()]
-
-    def schemas(self) -> list[dict[str, Any]]:
-        return [*self.coding.schemas(), *self.memory.schemas()]
-
-    def concurrent(self, call: ToolCall) -> bool:
-        if call.name not in READ_ONLY_TOOLS:
-            return False
-        if call.name in self.memory:
-            return True
-        args = parse_arguments(call)
-        if args is None:
-            return False
-        return self.coding_context.permissions.check(call.name, args).behavior == "allow"
-
-    def run(self, call: ToolCall, on_output: Callable[[str], None]) -> str:
-        if call.name in self.memory:
-            return self.memory.run(call.name, self.memory_context, call.arguments)
-        if call.name in self.coding:
-            context = replace(self.coding_context, on_output=on_output)
-            return self.coding.run(call.name, context, call.arguments)  # type: ignore[arg-type]
-        known = ", ".join(self.names())
-        raise ToolError(f"unknown tool {call.name!r}; the tools are: {known}")
 
 
 @dataclass
@@ -139,7 +79,6 @@ class _TurnState:
     steps: int = 0
     text: str = ""  # the latest assistant text
     partial: list[str] = field(default_factory=list)  # text streamed in the current step
-    nudged: bool = False
 
 
 class AgentLoop:
@@ -156,6 +95,7 @@ class AgentLoop:
         emit: Callable[[Event], None],
         cancel: threading.Event | None = None,
         max_parallel: int = MAX_PARALLEL_TOOLS,
+        hooks: Sequence[TurnHook] = (),
     ) -> None:
         self.client = client
         self.tools = tools
@@ -165,14 +105,16 @@ class AgentLoop:
         self.emit = emit
         self.cancel = cancel or threading.Event()
         self.max_parallel = max(1, max_parallel)
+        self.hooks = list(hooks)
 
     # -- the turn --------------------------------------------------------------------------------
 
-    def run(self, user_text: str, *, max_steps: int, reminders: Sequence[str] = ()) -> TurnResult:
-        """One user turn. `reminders` are notes for the model that join the window's copy of the
-        user message but not the transcript."""
+    def run(self, user_text: str, *, max_steps: int) -> TurnResult:
+        """One user turn. The hooks' notes join the window's copy of the user message but not
+        the transcript."""
         state = _TurnState()
-        shown = "\n\n".join([user_text, *reminders]) if reminders else user_text
+        notes = [text for hook in self.hooks for text in hook.user_message(user_text)]
+        shown = "\n\n".join([user_text, *notes])
         self._add({"role": "user", "content": user_text}, {"role": "user", "content": shown})
         try:
             for _ in range(max(1, max_steps)):
@@ -180,7 +122,7 @@ class AgentLoop:
                 turn = self._step(state)
                 if not turn.tool_calls:
                     return self._result(state, "done")
-                self._run_calls(turn.tool_calls, state)
+                self._run_calls(turn.tool_calls)
             return self._result(state, "max_turns")
         except (Cancelled, KeyboardInterrupt):
             self._keep_partial(state, INTERRUPTED_NOTE)
@@ -232,7 +174,7 @@ class AgentLoop:
 
     # -- tools -----------------------------------------------------------------------------------
 
-    def _run_calls(self, calls: Sequence[ToolCall], state: _TurnState) -> None:
+    def _run_calls(self, calls: Sequence[ToolCall]) -> None:
         """Run the calls and add their results; on cancel, every call still gets a result (the
         API requires one per call), saying whether it was interrupted or never ran."""
         done = started = 0
@@ -244,12 +186,12 @@ class AgentLoop:
                     started += 1
                 outcomes = self._run_batch(batch)
                 for call, (text, error) in zip(batch, outcomes, strict=True):
-                    self._finish(call, text, error, state)
+                    self._finish(call, text, error)
                     done += 1
         except (Cancelled, KeyboardInterrupt):
             for position, call in enumerate(calls[done:], done):
                 text = INTERRUPTED_RESULT if position < started else CANCELLED_RESULT
-                self._finish(call, text, True, state, nudge=False, shown=position < started)
+                self._finish(call, text, True, hooked=False, shown=position < started)
             raise
 
     def _batches(self, calls: Sequence[ToolCall]) -> list[list[ToolCall]]:
@@ -257,7 +199,7 @@ class AgentLoop:
         batches: list[list[ToolCall]] = []
         last_parallel = False
         for call in calls:
-            parallel = self.tools.concurrent(call)
+            parallel = self.tools.concurrent(call.name, call.arguments)
             if parallel and last_parallel:
                 batches[-1].append(call)
             else:
@@ -280,8 +222,8 @@ class AgentLoop:
 
     def _execute(self, call: ToolCall, on_output: Callable[[str], None]) -> tuple[str, bool]:
         try:
-            return self.tools.run(call, on_output), False
-        except MemoryToolError as exc:
+            return self.tools.run(call.name, call.arguments, on_output), False
+        except ToolError as exc:
             return f"Error: {exc}", True
         except (Cancelled, KeyboardInterrupt):
             raise
@@ -289,32 +231,21 @@ class AgentLoop:
             return f"Error: {call.name} failed unexpectedly: {type(exc).__name__}: {exc}", True
 
     def _finish(
-        self,
-        call: ToolCall,
-        text: str,
-        error: bool,
-        state: _TurnState,
-        *,
-        nudge: bool = True,
-        shown: bool = True,
+        self, call: ToolCall, text: str, error: bool, *, hooked: bool = True, shown: bool = True
     ) -> None:
+        """Add a call's result; `hooked` is False for a call the user cancelled, which the hooks
+        do not hear about."""
         if shown:  # a call that never started has no ToolStarted to finish
             self.emit(ToolFinished(call.id, call.name, text, error))
         recorded = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": text}
-        sent = {"role": "tool", "tool_call_id": call.id, "content": text}
-        if error and nudge and not state.nudged and call.name not in _BLOCK_EDITS:
-            state.nudged = True
-            sent["content"] = f"{text}\n\n{FAILURE_NUDGE}"
+        notes = []
+        if hooked:
+            finished = FinishedCall(
+                call.name, self.tools.lookup(call.name), parse_arguments(call) or {}, text, error
+            )
+            notes = [n for hook in self.hooks if (n := hook.tool_finished(finished))]
+        sent = {"role": "tool", "tool_call_id": call.id, "content": "\n\n".join([text, *notes])}
         self._add(recorded, sent)
-        if not error:
-            self._notice_lesson(call)
-
-    def _notice_lesson(self, call: ToolCall) -> None:
-        args = parse_arguments(call) or {}
-        if call.name in _BLOCK_EDITS and args.get("label") == LESSONS:
-            text = args.get("text") or args.get("new") or args.get("new_value") or ""
-            line = " ".join(str(text).split())
-            self.emit(Notice(f"lesson recorded: {line[:120]}" if line else "lessons updated"))
 
 
 def _ignore(line: str) -> None:

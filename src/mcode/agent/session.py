@@ -9,7 +9,6 @@ mode both drive a session through this small surface.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +17,13 @@ from datetime import date
 from typing import Any
 
 from mcode.agent.events import Event, Notice, ToolStarted, TurnFinished, TurnResult, add_usage
+from mcode.agent.hooks import (
+    LESSONS,
+    CorrectionReminder,
+    FailureNudge,
+    LessonNotices,
+    UndoReminders,
+)
 from mcode.agent.llm import (
     DEFAULT_CONTEXT_WINDOW,
     DEFAULT_MAX_OUTPUT_TOKENS,
@@ -25,7 +31,7 @@ from mcode.agent.llm import (
     ModelClient,
     model_info,
 )
-from mcode.agent.loop import LESSONS, AgentLoop, Message, Toolbox
+from mcode.agent.loop import AgentLoop, Message
 from mcode.agent.messages import Usage
 from mcode.agent.providers import ModelChoice, api_base_for, api_key_for, resolve_model
 from mcode.config import Settings, ensure_memory_dir, ensure_private_dir
@@ -42,7 +48,7 @@ from mcode.context import (
     build_context,
     read_project_instructions,
 )
-from mcode.memory import Block, BlockStore, BrokenBlock, ToolContext, memory_tools
+from mcode.memory import Block, BlockStore, BrokenBlock
 from mcode.memory.archival import MergedArchival
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import SessionLog
@@ -52,30 +58,19 @@ from mcode.secrets import is_secret_path
 from mcode.store import check_index_dir
 from mcode.tools import (
     AskCallback,
-    CodingContext,
     FileUndo,
+    MemoryAccess,
     Permissions,
+    RepoAccess,
+    Toolbox,
     TurnCheckpoint,
-    coding_tools,
+    builtin_tools,
 )
 from mcode.vcs import current_branch
 
 DEFAULT_MAX_STEPS = 40
 SNIPPETS_PER_TURN = 6
 MAX_FOCUS_FILES = 12
-FILE_TOOLS = frozenset({"read_file", "create_file", "edit_file", "multi_edit"})
-# A user message that starts like this is correcting the agent.
-CORRECTION = re.compile(
-    r"^\W*(?:no\b(?!\s+(?:problem|worries|need|rush)\b)|nope\b|wrong\b|incorrect\b|"
-    r"that['’]?s\s+(?:wrong|incorrect|not\s+(?:right|it|what))|that\s+is\s+(?:wrong|incorrect)|"
-    r"don['’]?t\b|do\s+not\b|instead\b|stop\b|not\s+like\s+that\b)",
-    re.IGNORECASE,
-)
-CORRECTION_REMINDER = (
-    "(mcode: the user is correcting you. Once you have put it right, record what you got wrong "
-    f'and the fix as one line with memory_insert(label="{LESSONS}", ...) so that it is not '
-    "repeated in later sessions.)"
-)
 
 
 @dataclass(frozen=True)
@@ -181,7 +176,7 @@ class AgentSession:
         *,
         memory: SessionMemory,
         code: CodeIndex | None,
-        coding: CodingContext,
+        repo: RepoAccess,
         session_id: str,
         history: Sequence[Message] = (),
         weak_client: Any = None,
@@ -192,12 +187,12 @@ class AgentSession:
         self.session_id = session_id
         self.memory = memory
         self.code = code
-        self.coding = coding
+        self.repo = repo
         self._on_event = on_event
         self._cancel = threading.Event()
         self._undo: list[TurnCheckpoint] = []
         self._touched: dict[str, None] = {}  # files the session has worked on, oldest first
-        self._reminders: list[str] = []  # notes for the model's next user message
+        self._undo_reminders = UndoReminders()
         self._usage = Usage()
         self._turns = 0
         self._query = ""
@@ -215,8 +210,8 @@ class AgentSession:
         self.window = MessageWindow(budget, LLMSummarizer(weak_client or client))
         self.window.extend(_resumable(m) for m in history)
         archival = MergedArchival(memory.notes, code, hidden=self._hidden)
-        tool_context = ToolContext(memory.blocks, archival, memory.recall, actor="agent")
-        self.toolbox = Toolbox(memory_tools(), tool_context, coding_tools(), coding)
+        memory_access = MemoryAccess(memory.blocks, archival, memory.recall, actor="agent")
+        self.toolbox = Toolbox(builtin_tools(), repo, memory_access)
         self.loop = AgentLoop(
             client,
             self.toolbox,
@@ -225,6 +220,12 @@ class AgentSession:
             record=self._record,
             emit=self._emit,
             cancel=self._cancel,
+            hooks=[
+                self._undo_reminders,
+                CorrectionReminder(),
+                FailureNudge(),
+                LessonNotices(self._emit),
+            ],
         )
 
     @classmethod
@@ -278,16 +279,14 @@ class AgentSession:
                 api_key_for(settings, settings.weak_model),
             )
             weak_client = make_client(settings, weak_choice, on_event)
-        coding = CodingContext(
-            settings.paths.repo, permissions, ask=_serialised(ask), searcher=code
-        )
+        repo = RepoAccess(settings.paths.repo, permissions, ask=_serialised(ask), searcher=code)
         return cls(
             settings,
             choice,
             client,
             memory=memory,
             code=code,
-            coding=coding,
+            repo=repo,
             session_id=info.id,
             history=history,
             weak_client=weak_client,
@@ -302,7 +301,7 @@ class AgentSession:
 
     @property
     def permissions(self) -> Permissions:
-        return self.coding.permissions
+        return self.repo.permissions
 
     @property
     def usage(self) -> Usage:
@@ -312,20 +311,17 @@ class AgentSession:
     def run_turn(self, user_text: str, *, max_steps: int | None = None) -> TurnResult:
         self._cancel.clear()
         checkpoint = TurnCheckpoint()
-        self.coding.recorder = checkpoint
+        self.repo.recorder = checkpoint
         result = TurnResult("", "cancelled")
         try:
             self._prepare_turn(user_text)
-            reminders = self._take_reminders(user_text)
-            result = self.loop.run(
-                user_text, max_steps=max_steps or DEFAULT_MAX_STEPS, reminders=reminders
-            )
+            result = self.loop.run(user_text, max_steps=max_steps or DEFAULT_MAX_STEPS)
         except KeyboardInterrupt:
             result = TurnResult("", "cancelled")
         except Exception as exc:  # a bug must cost the user a turn, not the session
             result = TurnResult("", "error", error=f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            self.coding.recorder = None
+            self.repo.recorder = None
             if len(checkpoint):
                 checkpoint.seal()  # what the turn left, however it ended
                 self._undo.append(checkpoint)
@@ -354,12 +350,7 @@ class AgentSession:
         back = [r.path for r in results if r.reverted]
         kept = [r.path for r in results if not r.reverted]
         if results:
-            note = "(mcode: the user undid your file changes from an earlier turn."
-            if back:
-                note += f" Your changes are reverted in: {', '.join(back)}."
-            if kept:
-                note += f" These files are as the user left them, not reverted: {', '.join(kept)}."
-            self._reminders.append(note + " Read them again before editing them.)")
+            self._undo_reminders.undone(back, kept)
         return results
 
     def switch_model(self, name: str) -> None:
@@ -422,7 +413,7 @@ class AgentSession:
             self._usage.total_tokens,
             self._usage.cost_usd,
             index_freshness(self.settings),
-            self.coding.permissions.mode,
+            self.repo.permissions.mode,
             self._turns,
         )
 
@@ -467,12 +458,6 @@ class AgentSession:
             self._emit(Notice(f"code retrieval failed ({exc}); continuing without it"))
             return []
         return [h for h in hits if not self._hidden(h.path)]
-
-    def _take_reminders(self, user_text: str) -> list[str]:
-        reminders, self._reminders = self._reminders, []
-        if CORRECTION.match(user_text):
-            reminders.append(CORRECTION_REMINDER)
-        return reminders
 
     def _inputs(self) -> PromptInputs:
         entries = self.memory.blocks.entries()  # fresh: the agent may have edited them
@@ -535,12 +520,17 @@ class AgentSession:
             self._emit(Notice(text))
 
     def _emit(self, event: Event) -> None:
-        if isinstance(event, ToolStarted) and event.name in FILE_TOOLS:
-            path = event.arguments.get("path")
-            if isinstance(path, str) and path.strip():
-                self._touched.pop(path, None)
-                self._touched[path] = None
+        if isinstance(event, ToolStarted):
+            self._touch(event)
         self._on_event(event)
 
+    def _touch(self, event: ToolStarted) -> None:
+        """Keep the file a tool call names (its `path_arg`) in the repo map's focus."""
+        tool = self.toolbox.lookup(event.name)
+        path = event.arguments.get(tool.path_arg) if tool and tool.path_arg else None
+        if isinstance(path, str) and path.strip():
+            self._touched.pop(path, None)
+            self._touched[path] = None
+
     def _hidden(self, path: str) -> bool:
-        return is_secret_path(path) or self.coding.permissions.denies_read(path)
+        return is_secret_path(path) or self.repo.permissions.denies_read(path)

@@ -83,6 +83,7 @@ def export_af(
     from mcode.fsio import atomic_write_text
     from mcode.memory.agentfile import dumps, export_agent
     from mcode.memory.blocks import BlockStore, BlockStoreError
+    from mcode.tools import MemoryAccess, builtin_tools
 
     settings = resolve_settings(repo)
     paths = settings.paths
@@ -97,6 +98,9 @@ def export_af(
             messages=recent_messages(paths, messages) if messages else [],
             max_messages=messages,
             context_window=_context_window(settings),
+            tool_schemas=[
+                t.schema()["function"] for t in builtin_tools() if t.access is MemoryAccess
+            ],
         )
     except BlockStoreError as exc:
         fail(str(exc), EXIT_FAILURE)

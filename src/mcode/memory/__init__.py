@@ -1,5 +1,5 @@
-"""Memory: core memory blocks (files the agent and the user both edit), their history, and the tools
-the agent uses on its memory. Archival and recall storage plug in through the Protocols in `tools`.
+"""Memory: core memory blocks (files the agent and the user both edit), their history, and the
+archival and recall stores. The tools the agent uses on its memory are in `mcode.tools.memory`.
 """
 
 from mcode.memory.blocks import (
@@ -22,24 +22,12 @@ from mcode.memory.blocks import (
 from mcode.memory.defaults import DEFAULT_BLOCKS
 from mcode.memory.frontmatter import DEFAULT_LIMIT, BlockContent
 from mcode.memory.history import HistoryEntry
-from mcode.memory.tools import (
-    MEMORY_TOOLS,
-    ArchivalMemory,
-    MemoryToolError,
-    RecallMemory,
-    Tool,
-    ToolContext,
-    ToolRegistry,
-    memory_tools,
-)
 
 __all__ = [
     "DEFAULT_BLOCKS",
     "DEFAULT_LIMIT",
-    "MEMORY_TOOLS",
     "PROJECT",
     "USER",
-    "ArchivalMemory",
     "Block",
     "BlockContent",
     "BlockError",
@@ -52,13 +40,7 @@ __all__ = [
     "HistoryEntryNotFoundError",
     "InvalidLabelError",
     "LimitExceededError",
-    "MemoryToolError",
     "ReadOnlyError",
-    "RecallMemory",
     "Scope",
-    "Tool",
-    "ToolContext",
-    "ToolRegistry",
     "WriteRefusedError",
-    "memory_tools",
 ]

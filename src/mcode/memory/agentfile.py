@@ -14,7 +14,7 @@ import json
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,6 @@ from mcode.memory.frontmatter import (
     normalize_value,
     parse_block,
 )
-from mcode.memory.tools import MEMORY_TOOLS
 from mcode.secrets import blank_secrets
 
 TOP_LEVEL = (
@@ -124,8 +123,12 @@ def export_agent(
     messages: Iterable[dict[str, Any]] = (),
     max_messages: int = 50,
     context_window: int | None = None,
+    tool_schemas: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The Agent File for this repository's memory, secrets blanked.
+
+    `tool_schemas` are the function declarations of the memory tools (OpenAI format: `name`,
+    `description`, `parameters`), listed as Letta core tools.
 
     `messages` are OpenAI-shaped (`role`, `content`, `tool_calls`, `tool_call_id`, `created_at`),
     oldest first; the last `max_messages` are kept.
@@ -146,15 +149,15 @@ def export_agent(
     tools = [
         {
             "id": f"tool-{i}",
-            "name": tool.name,
-            "description": tool.description,
+            "name": function["name"],
+            "description": function["description"],
             "tool_type": "letta_core",
             "source_type": "python",
             "source_code": None,
-            "json_schema": tool.schema()["function"],
+            "json_schema": dict(function),
             "tags": ["letta_core"],
         }
-        for i, tool in enumerate(MEMORY_TOOLS)
+        for i, function in enumerate(tool_schemas)
     ]
     recent = list(messages)[-max_messages:] if max_messages > 0 else []
     af_messages = [to_af_message(m, i, created) for i, m in enumerate(recent)]

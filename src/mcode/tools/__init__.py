@@ -1,26 +1,40 @@
-"""The coding tools (files, search, shell, git) and the permission system they ask through.
+"""The tools the agent works with, the framework that declares them, and the permission system
+they ask through.
 
-A tool sees only a `CodingContext`; it checks its own permission (asking the user through the
-context when the mode or a rule says so) and reports every file change to the context's recorder,
-which a `TurnCheckpoint` turns into `/undo`.
+A tool is a typed function declared with `@tool` (`base`); its first parameter names the access
+object it works through (`access`: `RepoAccess` for the repository, `MemoryAccess` for memory).
+Every tool defined in a module of this package is found by `builtin_tools()` (`catalog`), and a
+`Toolbox` runs them for the agent loop. A repository tool checks its own permission (asking the
+user through its access object when the mode or a rule says so) and reports every file change to
+the access object's recorder, which a `TurnCheckpoint` turns into `/undo`.
 """
 
 from __future__ import annotations
 
-from mcode.memory.tools import ToolRegistry
-from mcode.tools.checkpoint import FileUndo, TurnCheckpoint, UndoOutcome
-from mcode.tools.context import (
+from mcode.tools.access import (
     Answer,
+    ArchivalMemory,
     AskCallback,
-    CodingContext,
-    CodingTool,
     FileChangeRecorder,
+    MemoryAccess,
     OutputCallback,
+    RecallMemory,
+    RepoAccess,
     Request,
-    ToolError,
 )
-from mcode.tools.files import create_file, edit_file, list_files, multi_edit, read_file, write_file
-from mcode.tools.git import git_commit, git_diff, git_status
+from mcode.tools.base import (
+    Doc,
+    Kind,
+    Range,
+    Tool,
+    ToolError,
+    ToolRegistry,
+    decode_arguments,
+    tool,
+)
+from mcode.tools.catalog import builtin_tools
+from mcode.tools.checkpoint import FileUndo, TurnCheckpoint, UndoOutcome
+from mcode.tools.files import write_file
 from mcode.tools.permissions import (
     MODES,
     Decision,
@@ -30,49 +44,37 @@ from mcode.tools.permissions import (
     parse_mode,
     parse_rule,
 )
-from mcode.tools.search import code_search, grep
-from mcode.tools.shell import run_shell
-
-CODING_TOOLS: tuple[CodingTool, ...] = (
-    read_file,
-    list_files,
-    grep,
-    code_search,
-    create_file,
-    edit_file,
-    multi_edit,
-    run_shell,
-    git_status,
-    git_diff,
-    git_commit,
-)
-
-
-def coding_tools() -> ToolRegistry:
-    """A fresh registry of the coding tools, for the agent to merge with the memory tools."""
-    return ToolRegistry(CODING_TOOLS)
-
+from mcode.tools.toolbox import Toolbox
 
 __all__ = [
-    "CODING_TOOLS",
     "MODES",
     "Answer",
+    "ArchivalMemory",
     "AskCallback",
-    "CodingContext",
-    "CodingTool",
     "Decision",
+    "Doc",
     "FileChangeRecorder",
     "FileUndo",
+    "Kind",
+    "MemoryAccess",
     "OutputCallback",
     "PermissionMode",
     "Permissions",
+    "Range",
+    "RecallMemory",
+    "RepoAccess",
     "Request",
     "Rule",
+    "Tool",
     "ToolError",
+    "ToolRegistry",
+    "Toolbox",
     "TurnCheckpoint",
     "UndoOutcome",
-    "coding_tools",
+    "builtin_tools",
+    "decode_arguments",
     "parse_mode",
     "parse_rule",
+    "tool",
     "write_file",
 ]

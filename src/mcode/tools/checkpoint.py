@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from mcode.fsio import remove_file
-from mcode.tools.context import ToolError
+from mcode.tools.base import ToolError
 from mcode.tools.files import unified_diff
 from mcode.tools.merge import merge3
 from mcode.tools.paths import atomic_write, read_bytes

@@ -15,14 +15,15 @@ from __future__ import annotations
 import difflib
 from collections import Counter, deque
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from pathspec import GitIgnoreSpec
 
 from mcode.index.discover import BINARY_EXTENSIONS
-from mcode.memory.tools import LINE_NUMBER_PREFIX
 from mcode.secrets import REDACTED, find_secrets, is_secret_path, redact, share
-from mcode.tools.context import CodingContext, ToolError, coding_tool
+from mcode.tools.access import RepoAccess
+from mcode.tools.base import Doc, Range, ToolError, tool
+from mcode.tools.memory import LINE_NUMBER_PREFIX
 from mcode.tools.paths import RepoPath, atomic_write, read_bytes, repo_files, resolve
 
 DEFAULT_READ_LIMIT = 2000
@@ -37,6 +38,8 @@ _SNIFF = 8192
 # sees the key's BEGIN line (an RSA-8192 key is ~100 lines).
 _REDACTION_CONTEXT = 120
 _UNCHECKED: Any = object()
+
+FilePath = Annotated[str, Doc("File path relative to the repository root.")]
 
 
 # Shared helpers -------------------------------------------------------------------------------------
@@ -66,7 +69,7 @@ def unified_diff(rel: str, before: bytes | None, after: bytes) -> str:
 
 
 def write_file(
-    ctx: CodingContext, path: Path, data: bytes, expected: bytes | None = _UNCHECKED
+    ctx: RepoAccess, path: Path, data: bytes, expected: bytes | None = _UNCHECKED
 ) -> None:
     """The one way the tools change a file: tell the recorder what it held, then write it atomically.
 
@@ -84,7 +87,7 @@ def write_file(
     atomic_write(path, data)
 
 
-def authorize_read(ctx: CodingContext, tool: str, target: RepoPath) -> bool:
+def authorize_read(ctx: RepoAccess, tool: str, target: RepoPath) -> bool:
     """Check a read: allowed unless a rule says otherwise, but a secret file asks the user. True
     when the target is a secret file the user agreed to share: its text goes unredacted."""
     secret = is_secret_path(target.rel) or is_secret_path(target.real_rel)
@@ -100,7 +103,7 @@ def authorize_read(ctx: CodingContext, tool: str, target: RepoPath) -> bool:
     return secret
 
 
-def missing_path(ctx: CodingContext, rel: str) -> ToolError:
+def missing_path(ctx: RepoAccess, rel: str) -> ToolError:
     """The error for a path that does not exist, naming files the model may have meant."""
     names = repo_files(ctx.root)
     close = difflib.get_close_matches(rel, names, n=3, cutoff=0.6)
@@ -115,7 +118,7 @@ _GERUNDS = {"Create": "creating", "Overwrite": "overwriting", "Edit": "editing"}
 
 
 def _change(
-    ctx: CodingContext,
+    ctx: RepoAccess,
     tool: str,
     target: RepoPath,
     before: bytes | None,
@@ -152,33 +155,22 @@ def _refuse_markers_over_secrets(rel: str, before: bytes | None, after: bytes) -
 # read_file --------------------------------------------------------------------------------------
 
 
-@coding_tool(
-    {
-        "properties": {
-            "path": {"type": "string", "description": "File path relative to the repository root."},
-            "offset": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "First line to show (1-based, default 1).",
-            },
-            "limit": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 5000,
-                "description": f"How many lines to show (default {DEFAULT_READ_LIMIT}).",
-            },
-        },
-        "required": ["path"],
-    }
-)
+@tool("read", parallel=True, path_arg="path")
 def read_file(
-    ctx: CodingContext, path: str, offset: int = 1, limit: int = DEFAULT_READ_LIMIT
+    ctx: RepoAccess,
+    path: FilePath,
+    offset: Annotated[int, Range(1)] = 1,
+    limit: Annotated[int, Range(1, 5000)] = DEFAULT_READ_LIMIT,
 ) -> str:
     """Read a text file of the repository, with line numbers.
 
     Lines come back as `    12→text`; the number and arrow are not part of the file, so never copy
     them into edit_file. A long file comes back in pages: continue with the offset the note at the
     end gives. Read a file before editing it.
+
+    Args:
+        offset: First line to show (1-based, default 1).
+        limit: How many lines to show (default 2000).
     """
     target = resolve(ctx.root, path)
     if target.path.is_dir():
@@ -248,27 +240,17 @@ def _decoded(raw: bytes) -> str:
 # list_files -----------------------------------------------------------------------------------------
 
 
-@coding_tool(
-    {
-        "properties": {
-            "path": {
-                "type": "string",
-                "description": "Directory to list, relative to the repository root (default: all).",
-            },
-            "pattern": {
-                "type": "string",
-                "description": "Optional gitignore-style glob relative to `path`: `*.py` matches "
-                "at any depth, `src/*.ts` only directly in src, `**/test_*.py` anywhere.",
-            },
-        },
-        "required": [],
-    }
-)
-def list_files(ctx: CodingContext, path: str = ".", pattern: str | None = None) -> str:
+@tool("read", parallel=True)
+def list_files(ctx: RepoAccess, path: str = ".", pattern: str | None = None) -> str:
     """List the repository's files (git-ignored files left out), optionally matching a glob.
 
     Use it to find files by name or to see how a directory is laid out. A large listing comes back
     as a summary per directory; narrow it with `path` or `pattern`.
+
+    Args:
+        path: Directory to list, relative to the repository root (default: all).
+        pattern: Optional gitignore-style glob relative to `path`: `*.py` matches at any depth,
+            `src/*.ts` only directly in src, `**/test_*.py` anywhere.
     """
     base = resolve(ctx.root, path)
     if base.path.is_file():
@@ -308,24 +290,16 @@ def _overview(names: list[str], prefix: str, where: str) -> str:
 # create_file ----------------------------------------------------------------------------------------
 
 
-@coding_tool(
-    {
-        "properties": {
-            "path": {"type": "string", "description": "File path relative to the repository root."},
-            "content": {"type": "string", "description": "The complete content of the file."},
-            "overwrite": {
-                "type": "boolean",
-                "description": "Replace the file if it exists (default false).",
-            },
-        },
-        "required": ["path", "content"],
-    }
-)
-def create_file(ctx: CodingContext, path: str, content: str, overwrite: bool = False) -> str:
+@tool("edit", path_arg="path")
+def create_file(ctx: RepoAccess, path: FilePath, content: str, overwrite: bool = False) -> str:
     """Create a new file with the given content (missing directories are created).
 
     To change part of an existing file, use edit_file. Replacing a whole existing file needs
     overwrite=true; read it first so nothing is lost.
+
+    Args:
+        content: The complete content of the file.
+        overwrite: Replace the file if it exists (default false).
     """
     target = resolve(ctx.root, path, write=True)
     if target.path.is_dir():
@@ -350,7 +324,7 @@ def create_file(ctx: CodingContext, path: str, content: str, overwrite: bool = F
 # edit_file and multi_edit ---------------------------------------------------------------------------
 
 
-def _text_of(ctx: CodingContext, target: RepoPath) -> tuple[bytes, str]:
+def _text_of(ctx: RepoAccess, target: RepoPath) -> tuple[bytes, str]:
     before = read_bytes(target.path)
     if before is None:
         if target.path.is_dir():
@@ -454,31 +428,32 @@ def _snippet(text: str, first: int, last: int) -> str:
     return number_lines(lines[start - 1 : end], start)
 
 
-_EDIT_PROPERTIES: dict[str, Any] = {
-    "old_string": {
-        "type": "string",
-        "description": "The exact text to replace, copied from the file (whitespace too, no line "
-        "numbers). It must occur exactly once unless replace_all is set.",
-    },
-    "new_string": {"type": "string", "description": "The text to put in its place."},
-    "replace_all": {
-        "type": "boolean",
-        "description": "Replace every occurrence instead of requiring exactly one.",
-    },
-}
+OldString = Annotated[
+    str,
+    Doc(
+        "The exact text to replace, copied from the file (whitespace too, no line numbers). It "
+        "must occur exactly once unless replace_all is set."
+    ),
+]
+NewString = Annotated[str, Doc("The text to put in its place.")]
+ReplaceAll = Annotated[bool, Doc("Replace every occurrence instead of requiring exactly one.")]
 
 
-@coding_tool(
-    {
-        "properties": {
-            "path": {"type": "string", "description": "File path relative to the repository root."},
-            **_EDIT_PROPERTIES,
-        },
-        "required": ["path", "old_string", "new_string"],
-    }
-)
+class Edit(TypedDict):
+    """One replacement of multi_edit, with edit_file's arguments."""
+
+    old_string: OldString
+    new_string: NewString
+    replace_all: NotRequired[ReplaceAll]
+
+
+@tool("edit", path_arg="path")
 def edit_file(
-    ctx: CodingContext, path: str, old_string: str, new_string: str, replace_all: bool = False
+    ctx: RepoAccess,
+    path: FilePath,
+    old_string: OldString,
+    new_string: NewString,
+    replace_all: ReplaceAll = False,
 ) -> str:
     """Replace an exact piece of text in a file.
 
@@ -497,31 +472,16 @@ def edit_file(
     return f"Edited {target.rel}. The changed part now reads:\n{_snippet(after, lines[0], last)}"
 
 
-@coding_tool(
-    {
-        "properties": {
-            "path": {"type": "string", "description": "File path relative to the repository root."},
-            "edits": {
-                "type": "array",
-                "minItems": 1,
-                "description": "Replacements applied in order, each to the result of the one "
-                "before; all succeed or none is applied.",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": _EDIT_PROPERTIES,
-                    "required": ["old_string", "new_string"],
-                },
-            },
-        },
-        "required": ["path", "edits"],
-    }
-)
-def multi_edit(ctx: CodingContext, path: str, edits: list[dict[str, Any]]) -> str:
+@tool("edit", path_arg="path")
+def multi_edit(ctx: RepoAccess, path: FilePath, edits: Annotated[list[Edit], Range(1)]) -> str:
     """Make several exact replacements in one file at once: all of them, or none if any fails.
 
     Each edit works like edit_file's and sees the text left by the edits before it. Prefer it to
     a series of edit_file calls on the same file.
+
+    Args:
+        edits: Replacements applied in order, each to the result of the one before; all succeed
+            or none is applied.
     """
     if not edits:
         raise ToolError("edits is empty; give at least one {old_string, new_string}")

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 import mcode.vcs as vcs
 from mcode.secrets import is_secret_path, redact, share
-from mcode.tools.context import CodingContext, ToolError, coding_tool
+from mcode.tools.access import RepoAccess
+from mcode.tools.base import ToolError, tool
 from mcode.tools.files import authorize_read
 from mcode.tools.paths import resolve
 
@@ -32,8 +33,8 @@ def _git_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from None
 
 
-@coding_tool({"properties": {}, "required": []})
-def git_status(ctx: CodingContext) -> str:
+@tool("read", parallel=True)
+def git_status(ctx: RepoAccess) -> str:
     """Show the branch and which files are staged, modified or untracked (`git status --short`)."""
     with _git_errors():
         out = vcs.status_summary(ctx.root).rstrip()
@@ -44,28 +45,18 @@ def git_status(ctx: CodingContext) -> str:
     return out
 
 
-@coding_tool(
-    {
-        "properties": {
-            "staged": {
-                "type": "boolean",
-                "description": "Show the staged changes (what a commit would take) instead of "
-                "the unstaged ones.",
-            },
-            "path": {"type": "string", "description": "Only this file or directory."},
-            "ref": {
-                "type": "string",
-                "description": "Compare against this commit instead, e.g. HEAD or main.",
-            },
-        },
-        "required": [],
-    }
-)
+@tool("read", parallel=True)
 def git_diff(
-    ctx: CodingContext, staged: bool = False, path: str | None = None, ref: str | None = None
+    ctx: RepoAccess, staged: bool = False, path: str | None = None, ref: str | None = None
 ) -> str:
     """Show changes as a unified diff: unstaged by default, staged with staged=true, or against a
-    commit with ref. Untracked files do not appear; git_status lists them."""
+    commit with ref. Untracked files do not appear; git_status lists them.
+
+    Args:
+        staged: Show the staged changes (what a commit would take) instead of the unstaged ones.
+        path: Only this file or directory.
+        ref: Compare against this commit instead, e.g. HEAD or main.
+    """
     spec = "."
     shared = False
     if path:
@@ -94,31 +85,20 @@ def git_diff(
     return share(spec, text) if shared else text
 
 
-@coding_tool(
-    {
-        "properties": {
-            "message": {"type": "string", "description": "The commit message."},
-            "paths": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "Commit exactly these files or directories (their current "
-                "content, new files included), leaving other changes alone.",
-            },
-            "all": {
-                "type": "boolean",
-                "description": "Commit every change, untracked files included (git add -A).",
-            },
-        },
-        "required": ["message"],
-    }
-)
+@tool("shell")
 def git_commit(
-    ctx: CodingContext, message: str, paths: list[str] | None = None, all: bool = False
+    ctx: RepoAccess, message: str, paths: list[str] | None = None, all: bool = False
 ) -> str:
     """Commit changes: the given paths, or everything with all=true, or else what is staged.
 
     Check git_status and git_diff first, and write a message that says why, not only what. The
     repository's commit hooks run and may reject the commit; then fix what they report.
+
+    Args:
+        message: The commit message.
+        paths: Commit exactly these files or directories (their current content, new files
+            included), leaving other changes alone.
+        all: Commit every change, untracked files included (git add -A).
     """
     if not message.strip():
         raise ToolError("message must not be empty")
@@ -147,7 +127,7 @@ def git_commit(
     return _commit(ctx, message, specs, all)
 
 
-def _commit(ctx: CodingContext, message: str, specs: list[str], everything: bool) -> str:
+def _commit(ctx: RepoAccess, message: str, specs: list[str], everything: bool) -> str:
     with _git_errors():
         out = vcs.commit(ctx.root, message, *specs, add_all=everything or bool(specs))
     text = redact(out.output)  # hooks print what they like

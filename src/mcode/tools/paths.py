@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mcode.fsio import atomic_write_bytes, has_reserved_part, is_reserved
 from mcode.index.ignore import MCODEIGNORE, IgnoreRules, read_spec, walk
-from mcode.tools.context import ToolError
+from mcode.tools.base import ToolError
 from mcode.vcs import work_tree_files
 
 

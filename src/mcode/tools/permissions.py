@@ -9,7 +9,8 @@ secrets asks in every mode unless an allow rule names that file.
 A rule is `Tool` or `Tool(specifier)`. `Bash(npm test)` is one exact command, `Bash(git push:*)` any
 command starting with those words; `Edit(src/**)`, `Write(*.lock)` and `Read(.env)` take
 gitignore-style globs relative to the repository root. `Edit` and `Write` both cover every tool that
-changes a file; `Read` covers the tools that read a path; a tool's own name works too.
+changes a file; `Read` covers the tools that read a path; a tool's own name works too. Each tool
+declares its own kind (`@tool(kind)` in `mcode.tools.base`).
 
 Commands are read with bash's grammar, so a rule's words are the words bash passes: `'git' status`
 is `git status`, `git status # note` is too, but `git status#` is not. An allow rule covers a line
@@ -43,6 +44,7 @@ from typing import Any, Literal, cast
 from pathspec import GitIgnoreSpec
 
 from mcode.secrets import is_secret_path as is_secret
+from mcode.tools.catalog import kind_of
 from mcode.tools.shell_rules import Match, always_rule, blocker, covers, meets
 from mcode.tools.shell_syntax import parse_command
 
@@ -61,20 +63,6 @@ _MODE_ALIASES: dict[str, PermissionMode] = {
 }
 
 READ, EDIT, SHELL = "read", "edit", "shell"
-# What each coding tool does, which decides what the mode says about it.
-TOOL_KINDS: dict[str, str] = {
-    "read_file": READ,
-    "list_files": READ,
-    "grep": READ,
-    "code_search": READ,
-    "git_status": READ,
-    "git_diff": READ,
-    "create_file": EDIT,
-    "edit_file": EDIT,
-    "multi_edit": EDIT,
-    "run_shell": SHELL,
-    "git_commit": SHELL,
-}
 # The rule names users write, and the kind of tool each one addresses.
 RULE_KINDS: dict[str, str] = {"bash": SHELL, "edit": EDIT, "write": EDIT, "read": READ}
 
@@ -112,7 +100,7 @@ class Rule:
 
     def addresses(self, tool: str) -> bool:
         kind = self.kind
-        return self.tool == tool if kind is None else TOOL_KINDS.get(tool) == kind
+        return self.tool == tool if kind is None else kind_of(tool) == kind
 
 
 def parse_rule(text: str | Rule) -> Rule:
@@ -245,7 +233,7 @@ class Permissions:
     def always_rules(self, tool: str, args: Mapping[str, Any]) -> list[str]:
         """The rules that answering "always" to this call would add (none when no rule could
         allow it, e.g. a command with `$(...)` or a redirection)."""
-        kind = TOOL_KINDS.get(tool)
+        kind = kind_of(tool)
         if tool == "git_commit":
             return ["Bash(git commit:*)"]
         if kind == SHELL:
@@ -261,7 +249,7 @@ class Permissions:
     def _allowed_by(self, rules: list[Rule], tool: str, args: Mapping[str, Any]) -> str | None:
         """The allow rule (or rules, joined by " + ") covering the whole call, if any."""
         addressed = [rule for rule in rules if rule.addresses(tool)]
-        shell = TOOL_KINDS.get(tool) == SHELL
+        shell = kind_of(tool) == SHELL
         for rule in addressed:
             if rule.specifier is None or (shell and rule.specifier in ("*", ":*")):
                 return str(rule)
@@ -285,7 +273,7 @@ class Permissions:
         return " + ".join(dict.fromkeys(covering))
 
     def _by_mode(self, tool: str) -> Decision:
-        kind = TOOL_KINDS.get(tool)
+        kind = kind_of(tool)
         if kind == READ:
             return Decision("allow", "reading is always allowed")
         if kind == EDIT and self.mode != "ask":
@@ -303,7 +291,7 @@ class Permissions:
         spec = rule.specifier
         if spec is None:
             return Match.YES
-        kind = TOOL_KINDS.get(tool) if rule.kind is None else rule.kind
+        kind = kind_of(tool) if rule.kind is None else rule.kind
         if kind == SHELL:
             command = _shell_subject(tool, args)
             return Match.NO if command is None else meets(spec, command)
@@ -313,7 +301,7 @@ class Permissions:
 
 def _shell_blocker(tool: str, args: Mapping[str, Any]) -> str | None:
     """Why no rule could allow this shell call, for the reason a prompt shows; None otherwise."""
-    command = _shell_subject(tool, args) if TOOL_KINDS.get(tool) == SHELL else None
+    command = _shell_subject(tool, args) if kind_of(tool) == SHELL else None
     return None if command is None else blocker(parse_command(command))
 
 
@@ -322,6 +310,6 @@ def _secret_subject(tool: str, args: Mapping[str, Any]) -> str | None:
     if tool == "git_commit":
         files = cast(list[str], args.get("files") or [])
         return next((f for f in files if is_secret(f)), None)
-    if TOOL_KINDS.get(tool) != READ:
+    if kind_of(tool) != READ:
         return None
     return next((p for p in _path_subjects(args) if is_secret(p)), None)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pathspec import GitIgnoreSpec
 
 from mcode.secrets import is_secret_path, redact, share
-from mcode.tools.context import CodingContext, ToolError, coding_tool
+from mcode.tools.access import RepoAccess
+from mcode.tools.base import Range, ToolError, tool
 from mcode.tools.files import authorize_read, is_binary, missing_path, number_lines
 from mcode.tools.paths import RepoPath, repo_files, resolve
 
@@ -76,7 +78,7 @@ def _grep_file(
 
 
 def _candidates(
-    ctx: CodingContext, base: RepoPath, glob: str | None, found: _Found
+    ctx: RepoAccess, base: RepoPath, glob: str | None, found: _Found
 ) -> list[tuple[Path, str]]:
     """The files under `base` to search, with secret and deny-ruled ones set aside."""
     prefix = "" if base.rel == "." else base.rel + "/"
@@ -98,51 +100,30 @@ def _candidates(
     return chosen
 
 
-@coding_tool(
-    {
-        "properties": {
-            "pattern": {
-                "type": "string",
-                "description": "A Python regular expression, matched against each line.",
-            },
-            "path": {
-                "type": "string",
-                "description": "File or directory to search, relative to the repository root "
-                "(default: the whole repository).",
-            },
-            "glob": {
-                "type": "string",
-                "description": "Only files matching this gitignore-style glob, e.g. `*.py` or "
-                "`src/**/*.ts` (relative to `path`).",
-            },
-            "ignore_case": {"type": "boolean", "description": "Match case-insensitively."},
-            "files_only": {
-                "type": "boolean",
-                "description": "List the matching files with their match counts, not the lines.",
-            },
-            "max_results": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 1000,
-                "description": f"How many matching lines to show (default {DEFAULT_MAX_RESULTS}).",
-            },
-        },
-        "required": ["pattern"],
-    }
-)
+@tool("read", parallel=True)
 def grep(
-    ctx: CodingContext,
+    ctx: RepoAccess,
     pattern: str,
     path: str = ".",
     glob: str | None = None,
     ignore_case: bool = False,
     files_only: bool = False,
-    max_results: int = DEFAULT_MAX_RESULTS,
+    max_results: Annotated[int, Range(1, 1000)] = DEFAULT_MAX_RESULTS,
 ) -> str:
     """Search file contents with a regular expression; git-ignored files are skipped.
 
     Results come back as `path:line:text`. Use it to find exact identifiers, strings and usages;
     to find code by what it does, use code_search.
+
+    Args:
+        pattern: A Python regular expression, matched against each line.
+        path: File or directory to search, relative to the repository root (default: the whole
+            repository).
+        glob: Only files matching this gitignore-style glob, e.g. `*.py` or `src/**/*.ts`
+            (relative to `path`).
+        ignore_case: Match case-insensitively.
+        files_only: List the matching files with their match counts, not the lines.
+        max_results: How many matching lines to show (default 100).
     """
     flags = re.IGNORECASE if ignore_case else 0
     try:
@@ -193,35 +174,23 @@ def _report(found: _Found, pattern: str, where: str, files_only: bool) -> str:
     return "\n".join([*body, f"({summary}.)", *notes])
 
 
-@coding_tool(
-    {
-        "properties": {
-            "query": {
-                "type": "string",
-                "description": "What you are looking for, in words or code: a behaviour, an "
-                "error message, identifiers, a traceback.",
-            },
-            "k": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 50,
-                "description": "How many results (default 10).",
-            },
-            "level": {
-                "type": "string",
-                "enum": ["symbol", "file"],
-                "description": "`symbol` (default) for functions and classes, `file` for one "
-                "result per file.",
-            },
-        },
-        "required": ["query"],
-    }
-)
-def code_search(ctx: CodingContext, query: str, k: int = 10, level: str = "symbol") -> str:
+@tool("read", parallel=True)
+def code_search(
+    ctx: RepoAccess,
+    query: str,
+    k: Annotated[int, Range(1, 50)] = 10,
+    level: Literal["symbol", "file"] = "symbol",
+) -> str:
     """Search the indexed codebase by meaning and by the names it mentions, best match first.
 
     Use it to find where something is implemented when you do not know the exact identifier, or to
     locate the code a bug report is about. For exact text, grep is better.
+
+    Args:
+        query: What you are looking for, in words or code: a behaviour, an error message,
+            identifiers, a traceback.
+        k: How many results (default 10).
+        level: `symbol` (default) for functions and classes, `file` for one result per file.
     """
     if ctx.searcher is None:
         raise ToolError(

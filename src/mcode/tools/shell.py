@@ -18,10 +18,11 @@ import subprocess
 import threading
 import time
 from collections import deque
-from typing import IO
+from typing import IO, Annotated
 
 from mcode.secrets import redact
-from mcode.tools.context import CodingContext, ToolError, coding_tool
+from mcode.tools.access import RepoAccess
+from mcode.tools.base import Range, ToolError, tool
 
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 600
@@ -93,7 +94,7 @@ _LINGERING = "Background processes still holding the output were stopped."
 
 
 def _follow(
-    ctx: CodingContext,
+    ctx: RepoAccess,
     proc: subprocess.Popen[bytes],
     lines: queue.Queue[str | None],
     reader: threading.Thread,
@@ -121,7 +122,7 @@ def _follow(
         captured.add(line)
 
 
-def execute(ctx: CodingContext, command: str, timeout: float) -> tuple[int | None, str, str]:
+def execute(ctx: RepoAccess, command: str, timeout: float) -> tuple[int | None, str, str]:
     """Run `command`, streaming its lines to `ctx.on_output`; (exit code, capped output, note).
 
     The exit code is None when the command was stopped for running past `timeout`. If the caller
@@ -159,27 +160,20 @@ def execute(ctx: CodingContext, command: str, timeout: float) -> tuple[int | Non
     return (None if timed_out else code), captured.text(), note
 
 
-@coding_tool(
-    {
-        "properties": {
-            "command": {"type": "string", "description": "The command line, run with bash -c."},
-            "timeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": MAX_TIMEOUT,
-                "description": f"Seconds before the command is stopped (default {DEFAULT_TIMEOUT}).",
-            },
-        },
-        "required": ["command"],
-    }
-)
-def run_shell(ctx: CodingContext, command: str, timeout: int = DEFAULT_TIMEOUT) -> str:
+@tool("shell")
+def run_shell(
+    ctx: RepoAccess, command: str, timeout: Annotated[int, Range(1, MAX_TIMEOUT)] = DEFAULT_TIMEOUT
+) -> str:
     """Run a shell command in the repository root and return its output and exit code.
 
     Use it to run tests, builds, linters and other project commands. Each call starts a fresh
     shell in the repository root (a `cd` does not carry over), with no input: never start
     interactive programs or servers that do not exit. Long output is cut to its start and end.
     To read, search or edit files, use the file tools instead of cat, grep or sed.
+
+    Args:
+        command: The command line, run with bash -c.
+        timeout: Seconds before the command is stopped (default 120).
     """
     if not command.strip():
         raise ToolError("command must not be empty")

@@ -1,0 +1,144 @@
+"""What a tool may reach: the access objects handed to tools, and how a tool asks the user.
+
+A tool never receives the agent. Its first parameter names one of two access objects, and the
+toolbox passes the session's: `RepoAccess` for tools that work on the repository (its root, the
+session's permissions, a callback to ask the user, one to stream shell output, the code searcher
+when the repository is indexed, and a recorder that hears about every file before it is
+overwritten, for `/undo`), or `MemoryAccess` for tools that work on the agent's memory (the block
+store, the archival and recall handles, and who is acting, for the blocks' history).
+
+They are called access objects, not contexts: in mcode "context" is what the model sees
+(`mcode.context`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from mcode.memory.blocks import BlockStore
+from mcode.retrieval.hits import CodeSearcher
+from mcode.tools.base import ToolError
+from mcode.tools.permissions import Permissions
+
+Answer = Literal["yes", "no", "always"]
+RequestKind = Literal["edit", "shell", "secret", "read"]
+
+
+class ArchivalMemory(Protocol):
+    """Long-term passages the agent files away and searches on demand."""
+
+    def insert(self, content: str, tags: list[str]) -> str:
+        """Store a passage; its id."""
+        ...
+
+    def search(self, query: str, tags: list[str] | None, k: int) -> list[dict[str, Any]]:
+        """The best `k` passages for `query`, restricted to `tags` when given; best first."""
+        ...
+
+
+class RecallMemory(Protocol):
+    """Every message of every session, searchable after it has left the context window."""
+
+    def search(
+        self,
+        query: str,
+        roles: list[str] | None,
+        limit: int,
+        start_date: datetime | None,
+        end_date: datetime | None,
+    ) -> list[dict[str, Any]]:
+        """Matching messages, best first; dates are timezone-aware and inclusive."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryAccess:
+    """Everything a memory tool may touch, and who is calling (recorded in block history)."""
+
+    blocks: BlockStore
+    archival: ArchivalMemory | None = None
+    recall: RecallMemory | None = None
+    actor: str = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A question for the user: `summary` is one line, `detail` the diff or the command to show."""
+
+    kind: RequestKind
+    summary: str
+    detail: str
+    tool: str = ""
+    always: tuple[str, ...] = ()  # the rules that answering "always" adds
+
+
+AskCallback = Callable[[Request], Answer]
+OutputCallback = Callable[[str], None]
+
+
+class FileChangeRecorder(Protocol):
+    def before_write(self, path: Path, previous: bytes | None) -> None:
+        """Hear a file's content (None: it did not exist) just before a tool changes it."""
+        ...
+
+
+def _discard(line: str) -> None:
+    pass
+
+
+@dataclass(slots=True)
+class RepoAccess:
+    """Everything a repository tool may touch. `ask` is None when nobody can answer (headless)."""
+
+    root: Path
+    permissions: Permissions = field(default_factory=Permissions)
+    ask: AskCallback | None = None
+    on_output: OutputCallback = _discard
+    searcher: CodeSearcher | None = None
+    recorder: FileChangeRecorder | None = None
+
+    def authorize(
+        self,
+        tool: str,
+        subject: Mapping[str, Any],
+        *,
+        kind: RequestKind,
+        action: str,
+        summary: str,
+        detail: str,
+    ) -> None:
+        """Return when the call may go ahead; otherwise a ToolError the model reads.
+
+        `action` completes "the user denied …", e.g. "running `make`" or "the edit to a.py".
+        """
+        decision = self.permissions.check(tool, subject)
+        if decision.behavior == "allow":
+            return
+        if decision.behavior == "deny":
+            raise ToolError(
+                f"{_capital(action)} is denied by the permission rule {decision.rule}; nothing "
+                "was done. Do not try to reach the same result another way; ask the user."
+            )
+        if self.ask is None:
+            raise ToolError(
+                f"{_capital(action)} needs the user's approval ({decision.reason}), and this "
+                "session cannot ask; nothing was done. Tell the user what you wanted to do."
+            )
+        # an ask rule asks every time, so "always" is not offered against it
+        always = () if decision.rule else tuple(self.permissions.always_rules(tool, subject))
+        answer = self.ask(Request(kind, summary, detail, tool, always))
+        if answer == "always":
+            self.permissions.remember(always)
+        elif answer != "yes":
+            raise ToolError(
+                f"the user denied {action}; nothing was done. Ask the user how to proceed "
+                "instead of working around it."
+            )
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]

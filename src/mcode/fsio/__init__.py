@@ -1,4 +1,5 @@
-"""File I/O that survives crashes and concurrent writers: atomic replaces, durable appends, locks.
+"""File I/O that survives crashes and concurrent writers: atomic replaces, durable appends, locks;
+and `clock`, the one format of the time stamps mcode writes into its files.
 
 Everything mcode writes to disk that a person or another process may read at the same moment goes
 through here, so that the guarantees (old or new content, never half; a dead holder never wedges a

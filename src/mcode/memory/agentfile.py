@@ -16,13 +16,12 @@ import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mcode import __version__
 from mcode.config import Settings
-from mcode.fsio import atomic_write_text, read_bytes
+from mcode.fsio import atomic_write_text, clock, read_bytes
 from mcode.memory.blocks import (
     LABEL_PATTERN,
     PROJECT,
@@ -111,10 +110,6 @@ class ImportConflictError(Exception):
 # Export -------------------------------------------------------------------------------------------
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def export_agent(
     store: BlockStore,
     settings: Settings,
@@ -130,7 +125,7 @@ def export_agent(
     `messages` are OpenAI-shaped (`role`, `content`, `tool_calls`, `tool_call_id`, `created_at`),
     oldest first; the last `max_messages` are kept.
     """
-    created = now_iso()
+    created = clock.iso(timespec="seconds")
     blocks = [
         {
             "id": f"block-{i}",

@@ -21,17 +21,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mcode.fsio import append_line, atomic_write_text, read_bytes
+from mcode.fsio import append_line, atomic_write_text, clock, read_bytes
 from mcode.memory.sessions import (
     ReentrantFileLock,
     SessionLog,
     StoredMessage,
-    as_utc,
     dump_line,
-    iso,
     message_text,
     messages_of,
-    now_utc,
     read_json_lines,
 )
 from mcode.secrets import redact
@@ -359,7 +356,7 @@ class RecallStore(_Mirror):
         return [
             {
                 "session_id": row["session_id"],
-                "time": iso(row["time"]),
+                "time": clock.iso(row["time"]),
                 "role": row["role"],
                 "content": excerpt(row["text"] or "", query),
                 "score": round(score, 4),
@@ -409,7 +406,7 @@ class NotesStore(_Mirror):
             raise ValueError("a note must not be empty")
         record = {
             "id": f"note-{secrets.token_hex(6)}",
-            "time": iso(now_utc()),
+            "time": clock.iso(),
             "content": text,
             "tags": list(dict.fromkeys(t.strip() for t in tags if t.strip())),
         }
@@ -427,7 +424,7 @@ class NotesStore(_Mirror):
         return [
             {
                 "id": row["id"],
-                "time": iso(row["time"]),
+                "time": clock.iso(row["time"]),
                 "tags": list(row["tags"] or []),
                 "content": excerpt(row["text"] or "", query, NOTE_CHARS),
                 "score": round(score, 4),
@@ -442,7 +439,7 @@ def _note_row(record: dict[str, Any]) -> dict[str, Any]:
         raise TypeError("id must be a string and tags a list")
     return {
         "id": record["id"],
-        "time": as_utc(datetime.fromisoformat(record["time"])),
+        "time": clock.parse(record["time"]),
         "tags": [str(t) for t in tags],
         "text": str(record["content"]),
     }

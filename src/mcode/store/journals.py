@@ -13,10 +13,11 @@ import logging
 import shutil
 import warnings
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mcode.fsio import clock
 from mcode.store.lancedb_import import import_lancedb
 
 if TYPE_CHECKING:
@@ -81,8 +82,7 @@ def in_clause(column: str, values: Iterable[str]) -> str:
 
 
 def _timestamp(moment: datetime) -> str:
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return f"timestamp '{utc:%Y-%m-%dT%H:%M:%S.%f}Z'"
+    return f"timestamp '{clock.as_utc(moment):%Y-%m-%dT%H:%M:%S.%f}Z'"
 
 
 def time_clause(start: datetime | None, end: datetime | None) -> str | None:

@@ -8,13 +8,10 @@ once.
 """
 
 from mcode.fsio.atomic import (
-    DEFAULT_LOCK_TIMEOUT,
-    LockTimeoutError,
     append_line,
     atomic_write_bytes,
     atomic_write_text,
     create_file,
-    file_lock,
     fsync_dir,
     remove_file,
 )
@@ -31,11 +28,21 @@ from mcode.fsio.confine import (
     open_fd,
     read_bytes,
 )
+from mcode.fsio.lock import (
+    DEFAULT_LOCK_TIMEOUT,
+    LockTimeoutError,
+    ReentrantFileLock,
+    file_lock,
+    open_lock_file,
+    release_lock,
+    try_lock,
+)
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "MEMORY_DIRNAME",
     "LockTimeoutError",
+    "ReentrantFileLock",
     "UnsafePathError",
     "append_line",
     "atomic_write_bytes",
@@ -51,6 +58,9 @@ __all__ = [
     "is_reserved",
     "make_parents",
     "open_fd",
+    "open_lock_file",
     "read_bytes",
+    "release_lock",
     "remove_file",
+    "try_lock",
 ]

@@ -21,9 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mcode.fsio import append_line, atomic_write_text, clock, read_bytes
+from mcode.fsio import ReentrantFileLock, append_line, atomic_write_text, clock, read_bytes
 from mcode.memory.sessions import (
-    ReentrantFileLock,
     SessionLog,
     StoredMessage,
     dump_line,

@@ -12,20 +12,25 @@ model left out, so that neither a later session nor recall memory nor an export 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 import secrets
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mcode.config.paths import ensure_private_dir
-from mcode.fsio import DEFAULT_LOCK_TIMEOUT, append_line, check, clock, file_lock, read_bytes
+from mcode.fsio import (
+    DEFAULT_LOCK_TIMEOUT,
+    ReentrantFileLock,
+    append_line,
+    check,
+    clock,
+    read_bytes,
+)
 from mcode.secrets import redact, redact_data, storable
 
 log = logging.getLogger(__name__)
@@ -169,37 +174,6 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
 
 def dump_line(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-class ReentrantFileLock:
-    """An `flock` that other processes respect and that its holder may take again.
-
-    Threads of one process queue on a mutex first, so they serialise too; nesting lets a caller
-    hold the lock around a sequence of writes that each take it.
-    """
-
-    def __init__(self, path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
-        self.path = path
-        self.timeout = timeout
-        self._mutex = threading.RLock()
-        self._depth = 0
-        self._held: contextlib.ExitStack | None = None
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._mutex:
-            if self._depth == 0:
-                held = contextlib.ExitStack()
-                held.enter_context(file_lock(self.path, self.timeout))
-                self._held = held
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._held is not None:
-                    self._held.close()
-                    self._held = None
 
 
 def new_session_id() -> str:

@@ -31,16 +31,13 @@ from mcode.memory.sessions import (
     read_json_lines,
 )
 from mcode.secrets import redact
+from mcode.store.filters import all_of, in_filter, tags_filter, time_filter
 from mcode.store.journals import (
     MESSAGES,
     NOTES,
     TextTable,
-    all_of,
-    in_clause,
     message_schema,
     note_schema,
-    tags_clause,
-    time_clause,
 )
 
 if TYPE_CHECKING:
@@ -269,7 +266,7 @@ class _Mirror:
         top = sorted(stamps, key=lambda r: r["time"], reverse=True)[:k]
         if not top:
             return []
-        rows = {r["id"]: r for r in self.table.scan(in_clause("id", [r["id"] for r in top]))}
+        rows = {r["id"]: r for r in self.table.scan(in_filter("id", [r["id"] for r in top]))}
         return [(rows[r["id"]], 0.0) for r in top if r["id"] in rows]
 
     def _search(self, query: str, where: str | None, k: int) -> list[tuple[dict[str, Any], float]]:
@@ -350,7 +347,7 @@ class RecallStore(_Mirror):
     ) -> list[dict[str, Any]]:
         """Matching messages, best first; with an empty query, the newest that pass the filters."""
         where = all_of(
-            in_clause("role", roles) if roles else None, time_clause(start_date, end_date)
+            in_filter("role", roles) if roles else None, time_filter(start_date, end_date)
         )
         return [
             {
@@ -419,7 +416,7 @@ class NotesStore(_Mirror):
         self, query: str, tags: list[str] | None = None, k: int = 10
     ) -> list[dict[str, Any]]:
         """The best `k` notes for `query`, restricted to notes with one of `tags` when given."""
-        where = tags_clause(tags) if tags else None
+        where = tags_filter(tags) if tags else None
         return [
             {
                 "id": row["id"],

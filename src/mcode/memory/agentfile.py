@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -20,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from mcode import __version__
-from mcode.config import Settings
-from mcode.fsio import atomic_write_text, clock, read_bytes
+from mcode.config import Settings, read_toml
+from mcode.config.toml_edit import update_toml_file
+from mcode.fsio import clock, read_bytes
 from mcode.memory.blocks import (
     LABEL_PATTERN,
     PROJECT,
@@ -630,9 +630,11 @@ def import_agent_file(
             f"blocks already exist here with other content: {labels}; "
             "nothing was imported (pass --force to replace them)"
         )
-    read_toml_text(config_path)  # a broken config stops the import before any block is written
+    read_toml(config_path)  # a broken config stops the import before any block is written
     written = [_write_block(store, p, current[p.label], source) for p in plan.blocks]
-    config = update_toml_keys(config_path, _config_values(plan, model, embedding))
+    config = update_toml_file(
+        config_path, _config_values(plan, model, embedding), note="Set by `mcode import`."
+    )
     sent = 0
     if plan.messages and message_sink is not None:
         message_sink(plan.messages)
@@ -710,85 +712,3 @@ def _config_values(plan: ImportPlan, model: str | None, embedding: str | None) -
     if plan.fallbacks:
         values["fallbacks"] = plan.fallbacks
     return values
-
-
-# Config file --------------------------------------------------------------------------------------
-
-_TABLE = re.compile(r"^\s*\[")
-
-
-def update_toml_keys(path: Path, values: dict[str, Any]) -> dict[str, Any]:
-    """Set (None: remove) top-level keys of a TOML file, keeping every other line as it was; the
-    keys whose value changed.
-
-    The result is parsed before it replaces the file, which it does atomically; a file that would
-    not read back as intended is left alone.
-    """
-    text, before = read_toml_text(path)
-    values = {k: v for k, v in values.items() if before.get(k) != v}
-    if not values:
-        return {}
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    added: list[str] = []
-    for key, value in values.items():
-        stop = next((i for i, line in enumerate(lines) if _TABLE.match(line)), len(lines))
-        start = next(
-            (i for i in range(stop) if re.match(rf"\s*{re.escape(key)}\s*=", lines[i])), None
-        )
-        new = [] if value is None else [f"{key} = {toml_value(value)}\n"]
-        if start is not None:
-            lines[start : _assignment_end(lines, start, stop)] = new
-        else:
-            added += new
-    if added:
-        stop = next((i for i, line in enumerate(lines) if _TABLE.match(line)), len(lines))
-        block = ["# Set by `mcode import`.\n", *added]
-        if stop and lines[stop - 1].strip():
-            block.insert(0, "\n")
-        if stop < len(lines):
-            block.append("\n")
-        lines[stop:stop] = block
-    result = "".join(lines)
-    parsed = tomllib.loads(result)
-    for key, value in values.items():
-        if parsed.get(key) != value:
-            raise AgentFileError(f"{path}: could not set {key} safely; not changed")
-    atomic_write_text(path, result)
-    return values
-
-
-def read_toml_text(path: Path) -> tuple[str, dict[str, Any]]:
-    """The file's text and its parsed content ("" and {} when absent)."""
-    try:
-        text = read_bytes(path).decode("utf-8")
-    except FileNotFoundError:
-        return "", {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AgentFileError(f"cannot read {path}: {exc}") from exc
-    try:
-        return text, tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise AgentFileError(f"{path}: invalid TOML, not changed: {exc}") from exc
-
-
-def _assignment_end(lines: list[str], start: int, stop: int) -> int:
-    """The line after the assignment at `start` (a multi-line array or string spans lines)."""
-    for end in range(start + 1, stop + 1):
-        try:
-            tomllib.loads("".join(lines[start:end]))
-        except tomllib.TOMLDecodeError:
-            continue
-        return end
-    return start + 1
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)

@@ -18,12 +18,8 @@ from mcode.cli import agentfile_cmd, trust_cmd
 from mcode.config import Paths, load_settings
 from mcode.config.toml_edit import update_toml_file
 from mcode.memory import BlockStore
-from mcode.memory.agentfile import (
-    MAX_FILE_BYTES,
-    TOP_LEVEL,
-    blank_secrets,
-    export_agent,
-)
+from mcode.memory.agentfile import MAX_FILE_BYTES, TOP_LEVEL, export_agent
+from mcode.secrets import blank_secrets
 
 FIXTURE = Path(__file__).parent / "fixtures" / "letta_agent.af"
 SECRET = re.compile(

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from mcode.agent.events import TurnResult
 from mcode.config import Settings
+from mcode.repl.listing import block_table, search_hit
 from mcode.retrieval.hits import SearchHit
 from mcode.tools import FileUndo
 
@@ -165,20 +166,13 @@ def cmd_model(ctx: CommandContext, arg: str) -> Outcome:
 
 def cmd_memory(ctx: CommandContext, arg: str) -> Outcome:
     """List the memory blocks, or show one."""
-    from mcode.memory.blocks import BlockStore, BlockStoreError, BrokenBlock
+    from mcode.memory.blocks import BlockStore, BlockStoreError
 
     words = arg.split()
     store = BlockStore.for_paths(ctx.settings.paths)
     store.ensure_defaults()
     if not words or words == ["list"]:
-        table = Table("block", "scope", "chars", "description", box=None, pad_edge=False)
-        for entry in store.entries():
-            if isinstance(entry, BrokenBlock):
-                table.add_row(entry.label, entry.scope, "-", Text(entry.error, style="red"))
-            else:
-                used = f"{entry.chars}/{entry.limit}" + (" read-only" if entry.read_only else "")
-                table.add_row(entry.label, entry.scope, used, entry.description)
-        ctx.console.print(table)
+        ctx.console.print(block_table(store.entries()))
         return None
     if words[0] == "show" and len(words) == 2:
         try:
@@ -227,11 +221,7 @@ def cmd_search(ctx: CommandContext, arg: str) -> Outcome:
         ctx.say("No results.")
         return None
     for hit in hits:
-        where = f"{hit.path}:{hit.start_line}-{hit.end_line}"
-        label = f"  {hit.symbol} ({hit.kind})" if hit.symbol else f"  ({hit.kind})"
-        ctx.console.print(Text.assemble((where, "bold"), label))
-        for line in hit.snippet.splitlines()[:SNIPPET_LINES]:
-            ctx.say(f"    {line}", "dim")
+        ctx.console.print(search_hit(hit, SNIPPET_LINES))
     return None
 
 

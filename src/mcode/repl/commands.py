@@ -212,9 +212,8 @@ def cmd_search(ctx: CommandContext, arg: str) -> Outcome:
     if not arg:
         ctx.error("usage: /search QUERY")
         return None
-    code = ctx.session.code
+    code = _code_index(ctx)
     if code is None:
-        ctx.say("The repository is not indexed yet: run `mcode index` in a shell.", "yellow")
         return None
     hits = code.search(arg, SEARCH_RESULTS, "symbol")
     if not hits:
@@ -234,13 +233,19 @@ def cmd_map(ctx: CommandContext, arg: str) -> Outcome:
     if tokens < 1:
         ctx.error("usage: /map [TOKENS], e.g. /map 2048")
         return None
-    code = ctx.session.code
+    code = _code_index(ctx)
     if code is None:
-        ctx.say("The repository is not indexed yet: run `mcode index` in a shell.", "yellow")
         return None
     text = code.repo_map(tokens)
     ctx.console.print(Text(text.rstrip("\n") or "The map is empty."))
     return None
+
+
+def _code_index(ctx: CommandContext) -> CodeView | None:
+    """The session's code index; None, once the user is told how to build one, when there is none."""
+    if ctx.session.code is None:
+        ctx.say("The repository is not indexed yet: run `mcode index` in a shell.", "yellow")
+    return ctx.session.code
 
 
 def cmd_context(ctx: CommandContext, arg: str) -> Outcome:

@@ -51,9 +51,16 @@ def _block_row(entry: Block | BrokenBlock) -> tuple[str, ...]:
     if entry.chars > entry.limit:
         flags.append("over-limit")
     used = f"{entry.chars}/{entry.limit}"
-    return (entry.label, entry.scope, used, ",".join(flags), _one_line(entry.description))
+    return (
+        entry.label,
+        entry.scope,
+        used,
+        ",".join(flags),
+        one_line(entry.description, _DESCRIPTION_WIDTH),
+    )
 
 
-def _one_line(text: str, width: int = _DESCRIPTION_WIDTH) -> str:
+def one_line(text: str, width: int) -> str:
+    """`text` on one line, white space collapsed, cut to `width` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -16,14 +16,10 @@ from typer.testing import CliRunner, Result
 
 from mcode.cli import agentfile_cmd, trust_cmd
 from mcode.config import Paths, load_settings
+from mcode.config.toml_edit import update_toml_file
 from mcode.memory import BlockStore
-from mcode.memory.agentfile import (
-    MAX_FILE_BYTES,
-    TOP_LEVEL,
-    blank_secrets,
-    export_agent,
-    update_toml_keys,
-)
+from mcode.memory.agentfile import MAX_FILE_BYTES, TOP_LEVEL, export_agent
+from mcode.secrets import blank_secrets
 
 FIXTURE = Path(__file__).parent / "fixtures" / "letta_agent.af"
 SECRET = re.compile(
@@ -561,7 +557,7 @@ def test_blank_secrets_by_key_name_and_by_shape():
 def test_config_keys_are_replaced_in_place_and_the_rest_of_the_file_is_kept(tmp_path: Path):
     path = tmp_path / "config.toml"
     path.write_text(CONFIG)
-    changed = update_toml_keys(
+    changed = update_toml_file(
         path,
         {
             "model": "openai/gpt-4.1",

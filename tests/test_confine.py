@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from mcode.cli.app import app
 from mcode.config import ConfigError, Paths, ensure_memory_dir, ensure_private_dir, load_settings
-from mcode.config.settings import write_setting
+from mcode.config.toml_edit import update_toml_file
 from mcode.fsio import (
     UnsafePathError,
     append_line,
@@ -247,8 +247,8 @@ def test_notes_sessions_config_and_markers_linked_outside_are_refused(
         log.sessions()
     with pytest.raises(ConfigError, match=r"config\.toml: is a symlink"):
         load_settings(paths, env={})
-    with pytest.raises(ConfigError, match=r"config\.toml is a symlink"):
-        write_setting(paths.project_config, "model", "openai/gpt-4.1")
+    with pytest.raises(ConfigError, match=r"config\.toml: is a symlink"):
+        update_toml_file(paths.project_config, {"model": "openai/gpt-4.1"})
     with pytest.raises(UnsafePathError, match=r"\.gitignore is a symlink"):
         ensure_private_dir(paths.index)
     untouched(home)

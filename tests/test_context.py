@@ -308,14 +308,14 @@ def test_project_instructions_read_agents_then_claude_once_within_32_kib(tmp_pat
     (tmp_path / "AGENTS.md").write_text("Run `make test`.\n")
     (tmp_path / "CLAUDE.md").write_text("Prefer small commits.\n")
     files = read_project_instructions(tmp_path)
-    assert [(f.name, f.text) for f in files] == [
+    assert [(f.path, f.text) for f in files] == [
         ("AGENTS.md", "Run `make test`."),
         ("CLAUDE.md", "Prefer small commits."),
     ]
 
     (tmp_path / "CLAUDE.md").unlink()
     (tmp_path / "CLAUDE.md").symlink_to("AGENTS.md")
-    assert [f.name for f in read_project_instructions(tmp_path)] == ["AGENTS.md"]
+    assert [f.path for f in read_project_instructions(tmp_path)] == ["AGENTS.md"]
 
     (tmp_path / "AGENTS.md").write_text("é" * 40_000)  # 80,000 bytes
     (big,) = read_project_instructions(tmp_path)
@@ -337,7 +337,7 @@ def test_instruction_files_linked_outside_or_into_git_are_skipped_with_a_notice(
 
     files = read_project_instructions(repo, on_skip=notices.append)
 
-    assert [(f.name, f.text) for f in files] == [("CLAUDE.md", "Run the tests with make test.")]
+    assert [(f.path, f.text) for f in files] == [("CLAUDE.md", "Run the tests with make test.")]
     assert len(notices) == 1 and "AGENTS.md leads outside the repository" in notices[0]
 
     (repo / ".git").mkdir()

@@ -14,7 +14,8 @@ from typer.testing import CliRunner, Result
 from mcode.cli.init_cmd import init
 from mcode.config import Paths
 from mcode.memory import BlockStore
-from mcode.memory.init import END, INSTRUCTIONS_CAP, collect_instructions, run_init
+from mcode.memory.init import END, run_init
+from mcode.survey.instructions import INSTRUCTIONS_CAP, collect_instructions
 from mcode.survey.scan import analyze_subjects
 
 app = typer.Typer()

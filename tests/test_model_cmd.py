@@ -24,7 +24,7 @@ from mcode.agent.providers import (
 )
 from mcode.cli.app import app
 from mcode.config import Paths, Settings, load_settings
-from mcode.config.settings import set_toml_value
+from mcode.config.toml_edit import set_toml_keys
 
 runner = CliRunner()
 CLOSED = "http://127.0.0.1:9"
@@ -219,9 +219,9 @@ def test_with_nothing_at_all_the_advice_says_what_to_set(repo: Path) -> None:
 
 def test_the_toml_update_keeps_everything_else() -> None:
     text = '# keep me\nmodel = "old"  # note\nweak_model = "w"\n\n[fallback]\nmodel = "x"\n'
-    updated = set_toml_value(text, "model", "openai/new")
+    updated = set_toml_keys(text, {"model": "openai/new"})
     assert (
         updated == '# keep me\nmodel = "openai/new"\nweak_model = "w"\n\n[fallback]\nmodel = "x"\n'
     )
-    assert set_toml_value("", "model", 'a"b') == 'model = "a\\"b"\n'
-    assert set_toml_value("[t]\nk = 1\n", "model", "m") == 'model = "m"\n\n[t]\nk = 1\n'
+    assert set_toml_keys("", {"model": 'a"b'}) == 'model = "a\\"b"\n'
+    assert set_toml_keys("[t]\nk = 1\n", {"model": "m"}) == 'model = "m"\n\n[t]\nk = 1\n'

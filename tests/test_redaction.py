@@ -18,9 +18,10 @@ from support.repos import git, make_repo, mcode_env, opened_index
 
 from mcode.agent.session import AgentSession
 from mcode.config import Paths, Settings, load_settings
-from mcode.context.system_prompt import read_project_instructions, render_snippet
+from mcode.context.system_prompt import render_snippet
 from mcode.memory.recall import NotesStore
 from mcode.memory.sessions import SessionLog
+from mcode.survey.instructions import read_project_instructions
 from mcode.tools import Permissions, RepoAccess, Request, ToolError, builtin_tools
 
 AWS_ID = "AKIA" + "Z7Q2XK4M9TRW3BNP"

@@ -40,6 +40,7 @@ FileArgument = Annotated[str, typer.Argument(help="The .af file, or '-' for stdo
 
 def recent_messages(paths: Paths, limit: int) -> list[dict[str, Any]]:
     """The last `limit` messages of this repository's sessions, OpenAI-shaped, oldest first."""
+    from mcode.fsio import clock
     from mcode.memory.sessions import SessionLog
 
     log = SessionLog(paths.sessions)
@@ -48,7 +49,7 @@ def recent_messages(paths: Paths, limit: int) -> list[dict[str, Any]]:
         if len(picked) >= limit:
             break
         stored = log.load(info.id)[-(limit - len(picked)) :] if limit > len(picked) else []
-        picked = [{**m.to_openai(), "created_at": m.time.isoformat()} for m in stored] + picked
+        picked = [{**m.to_openai(), "created_at": clock.iso(m.time)} for m in stored] + picked
     return picked[-limit:] if limit else []
 
 

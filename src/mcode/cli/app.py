@@ -123,7 +123,7 @@ def _start_repl(ctx: typer.Context, repo: Path | None, **options: object) -> Non
         typer.echo(ctx.get_help())
         raise typer.Exit()
     from mcode.cli.common import load_repo_settings
-    from mcode.repl import run_repl
+    from mcode.repl.app import run_repl
 
     code = run_repl(load_repo_settings(repo), **options)  # the REPL asks about trust itself
     raise typer.Exit(code or 0)

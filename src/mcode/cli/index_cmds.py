@@ -26,6 +26,7 @@ from mcode.cli.common import (
 # Once edits pause this long, `mcode watch` folds new rows into the indexes.
 SETTLE_AFTER_SECONDS = 5.0
 WATCH_PURPOSE = "mcode watch"  # how the watcher names itself in the index's lock
+SNIPPET_LINES = 4  # of each search hit, in the text output
 
 RepoOption = Annotated[
     Path | None, typer.Option("--repo", help=REPO_OPTION_HELP, show_default=False)
@@ -141,13 +142,10 @@ def search(
     if not results:
         typer.echo("no results")
         return
+    from mcode.repl.listing import search_hit
+
     for result in results:
-        label = f"  {result.symbol} ({result.kind})" if result.symbol else f"  ({result.kind})"
-        typer.echo(
-            f"{result.path}:{result.start_line}-{result.end_line}{label}  {result.score:.4f}"
-        )
-        for line in result.snippet.split("\n")[:4]:
-            typer.echo(f"    {line}")
+        typer.echo(search_hit(result, SNIPPET_LINES, result.score).plain)
 
 
 def repo_map(

@@ -56,7 +56,6 @@ memory_app = typer.Typer(
 ACTOR = "user"
 # Lessons are usually list items: `append lessons "- never …"` must not be taken for an option.
 _TEXT_MAY_START_WITH_DASH = {"ignore_unknown_options": True}
-_DESCRIPTION_WIDTH = 60
 
 RepoOption = Annotated[Path | None, typer.Option("--repo", help=REPO_OPTION_HELP)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -127,29 +126,6 @@ def _entry_json(entry: Block | BrokenBlock) -> dict[str, Any]:
     }
 
 
-def _shorten(text: str, width: int = _DESCRIPTION_WIDTH) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _table_row(entry: Block | BrokenBlock) -> list[str]:
-    if isinstance(entry, BrokenBlock):
-        return [entry.label, entry.scope, "-", "BROKEN", entry.error]
-    flags = ["read-only"] if entry.read_only else []
-    if entry.chars > entry.limit:
-        flags.append("over-limit")
-    used = f"{entry.chars}/{entry.limit}"
-    return [entry.label, entry.scope, used, ",".join(flags), _shorten(entry.description)]
-
-
-def _print_table(rows: list[list[str]]) -> None:
-    header = ["LABEL", "SCOPE", "CHARS", "FLAGS", "DESCRIPTION"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        typer.echo("  ".join([*cells, row[-1]]).rstrip())
-
-
 @memory_app.command("list")
 def list_blocks(repo: RepoOption = None, as_json: JsonOption = False) -> None:
     """List the blocks in force: scope, characters used against the limit, flags, description."""
@@ -158,7 +134,9 @@ def list_blocks(repo: RepoOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"blocks": [_entry_json(e) for e in entries]})
         return
-    _print_table([_table_row(e) for e in entries])
+    from mcode.repl.listing import block_table  # rich loads only when a table is printed
+
+    typer.echo(block_table(entries).plain)
     broken = sum(isinstance(e, BrokenBlock) for e in entries)
     if broken:
         typer.echo(f"mcode: {broken} block file(s) cannot be read; fix them by hand", err=True)

@@ -59,7 +59,7 @@ def model(
 
 
 def _set_model(settings: Settings, name: str, json_output: bool) -> None:
-    from mcode.config.settings import write_setting
+    from mcode.config.toml_edit import update_toml_file
 
     if not name or any(c.isspace() for c in name) or "/" not in name.strip("/"):
         fail(
@@ -69,7 +69,7 @@ def _set_model(settings: Settings, name: str, json_output: bool) -> None:
         )
     path = settings.paths.project_config
     try:
-        write_setting(path, "model", name)
+        update_toml_file(path, {"model": name})
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     except OSError as exc:

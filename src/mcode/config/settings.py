@@ -19,7 +19,7 @@ from typing import Any
 
 from mcode.config.paths import Paths
 from mcode.config.trust import ProjectTrust, project_trust
-from mcode.fsio import atomic_write_text, read_bytes
+from mcode.fsio import read_bytes
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
@@ -82,10 +82,10 @@ _DEFAULTS = {f.name: f.default for f in fields(Settings) if f.name in _FIELDS}
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as a dict, {} when absent; a broken file (or, in a repository's `.agentmemory/`,
     a symlink) is a ConfigError naming it."""
-    return _read_toml_bytes(path)[0]
+    return read_toml_bytes(path)[0]
 
 
-def _read_toml_bytes(path: Path) -> tuple[dict[str, Any], bytes | None]:
+def read_toml_bytes(path: Path) -> tuple[dict[str, Any], bytes | None]:
     """The table and the exact bytes it was parsed from (None when the file is absent), so that
     what is trusted is what was read."""
     try:
@@ -172,7 +172,7 @@ def load_settings(
     user_file, project_file = paths.user_config_file, paths.project_config
     user = read_toml(user_file)
     keys = _user_keys(user, user_file)
-    project_table, project_bytes = _read_toml_bytes(project_file)
+    project_table, project_bytes = read_toml_bytes(project_file)
     project, warning = _without_secrets(project_table, project_file)
     user_layer, project_layer = _layer(user, str(user_file)), _layer(project, str(project_file))
     user_extra = _extra(user)
@@ -216,57 +216,3 @@ def load_settings(
 def _extra(data: dict[str, Any]) -> dict[str, Any]:
     """A config table's settings that are not Settings fields (the user's [keys] excepted)."""
     return {k: v for k, v in data.items() if k not in _FIELDS and k != USER_KEYS_TABLE}
-
-
-# Writing one setting -----------------------------------------------------------------------------
-
-_TABLE_HEADER = re.compile(r"^\s*\[")
-
-
-def set_toml_value(text: str, key: str, value: str) -> str:
-    """`text` with the top-level `key = "value"` replaced, or added before the first table; every
-    other line (comments, tables, formatting) stays as it was."""
-    line = f"{key} = {_toml_string(value)}"
-    assignment = re.compile(rf"^\s*{re.escape(key)}\s*=")
-    lines = text.splitlines()
-    first_table = next((i for i, s in enumerate(lines) if _TABLE_HEADER.match(s)), len(lines))
-    for index in range(first_table):
-        if assignment.match(lines[index]):
-            lines[index] = line
-            break
-    else:
-        top = lines[:first_table]
-        while top and not top[-1].strip():
-            top.pop()
-        rest = lines[first_table:]
-        lines = [*top, line, *([""] if rest else []), *rest]
-    updated = "\n".join(lines) + "\n"
-    try:
-        parsed = tomllib.loads(updated)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"cannot set {key}: the file would not be valid TOML ({exc})") from exc
-    if parsed.get(key) != value:
-        raise ConfigError(f"cannot set {key}: it is defined in a form this editor does not handle")
-    return updated
-
-
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = "".join(c if c >= " " else f"\\u{ord(c):04x}" for c in escaped)
-    return f'"{escaped}"'
-
-
-def write_setting(path: Path, key: str, value: str) -> None:
-    """Set one top-level string setting in a TOML config file, atomically (a reader sees the old
-    file or the new one, never half of it; nothing is written through a symlink in a repository's
-    `.agentmemory/`)."""
-    atomic_write_text(path, set_toml_value(read_text_or_empty(path), key, value))
-
-
-def read_text_or_empty(path: Path) -> str:
-    try:
-        return read_bytes(path).decode("utf-8")
-    except FileNotFoundError:
-        return ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc

@@ -39,14 +39,13 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from mcode.config.paths import MEMORY_DIRNAME, Paths
 from mcode.config.providers import KEYLESS_PROVIDERS, provider_of
-from mcode.fsio import atomic_write_text, file_lock
+from mcode.fsio import atomic_write_text, clock, file_lock
 
 TRUST_FILE = "trusted.json"
 TRUST_COMMAND = "mcode trust"
@@ -222,7 +221,7 @@ class TrustStore:
         entry = {
             "sha256": digest,
             "config": str(config),
-            "trusted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "trusted_at": clock.iso(timespec="seconds"),
         }
 
         def add(entries: dict[str, Any]) -> None:

@@ -29,7 +29,6 @@ from mcode.context.system_prompt import (
     CoreBlock,
     Countable,
     Environment,
-    InstructionFile,
     MemoryStats,
     PromptInputs,
     RepoMapSource,
@@ -37,7 +36,6 @@ from mcode.context.system_prompt import (
     SystemPromptBuilder,
     TemplateError,
     fill_template,
-    read_project_instructions,
     render_template,
 )
 from mcode.context.window import (
@@ -50,6 +48,7 @@ from mcode.context.window import (
     Summarizer,
     build_context,
 )
+from mcode.survey.instructions import InstructionFile, read_project_instructions
 
 __all__ = [
     "DEFAULT_SHARES",

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from html import escape
-from pathlib import Path
 from typing import Any, Protocol
 
 from mcode.context.budget import (
@@ -35,10 +34,10 @@ from mcode.context.budget import (
     tools_tokens,
     truncate_to_tokens,
 )
-from mcode.fsio import UnsafePathError, inside
 from mcode.prompts import load_prompt
 from mcode.retrieval.hits import SearchHit
 from mcode.secrets import redact
+from mcode.survey.instructions import InstructionFile
 
 SYSTEM_TEMPLATE = "system.md"
 MEMORY_BLOCKS = "memory_blocks"
@@ -56,8 +55,6 @@ TITLES = {
     SNIPPETS: "retrieved code",
     ENVIRONMENT: "environment",
 }
-INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
-INSTRUCTIONS_CAP_BYTES = 32 * 1024  # Codex's cap for AGENTS.md
 MIN_REPO_MAP_TOKENS = 64  # below this a map is a list of a few paths: not worth its tokens
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -165,13 +162,6 @@ class Environment:
 
 
 @dataclass(frozen=True, slots=True)
-class InstructionFile:
-    name: str  # relative to the repo root
-    text: str
-    truncated: bool = False  # cut at the 32 KiB cap
-
-
-@dataclass(frozen=True, slots=True)
 class PromptInputs:
     """What one request's system prompt is made of; all of it gathered by the agent."""
 
@@ -183,41 +173,6 @@ class PromptInputs:
     repo_map: RepoMapSource | None = None
     snippets: Sequence[SearchHit] = ()
     tools: Sequence[Mapping[str, Any]] = ()  # the tool definitions sent with the request
-
-
-def read_project_instructions(
-    repo_root: Path,
-    cap_bytes: int = INSTRUCTIONS_CAP_BYTES,
-    on_skip: Callable[[str], None] = lambda reason: None,
-) -> list[InstructionFile]:
-    """AGENTS.md, then CLAUDE.md, from the repo root; `cap_bytes` across both. A CLAUDE.md that is
-    the same file or the same text as AGENTS.md (a common symlink) is read once. A file that is
-    a link leading out of the repository (or into .git or .agentmemory) is skipped, and `on_skip`
-    told why."""
-    found: list[InstructionFile] = []
-    seen: list[tuple[Path, str]] = []
-    left = cap_bytes
-    for name in INSTRUCTION_FILES:
-        try:
-            real = inside(repo_root, repo_root / name)
-            if not real.is_file():
-                continue
-            data = real.read_bytes()
-        except UnsafePathError as exc:
-            on_skip(str(exc))
-            continue
-        except OSError:
-            continue  # unreadable instructions are skipped, as if absent
-        text = data.decode("utf-8", errors="replace").strip()
-        if not text or any(real == p or text == t for p, t in seen) or left <= 0:
-            continue
-        seen.append((real, text))
-        truncated = len(data) > left
-        if truncated:
-            text = data[:left].decode("utf-8", errors="ignore").rstrip()
-        left -= len(data)
-        found.append(InstructionFile(name, redact(text), truncated))
-    return found
 
 
 # Rendering -----------------------------------------------------------------------------------------
@@ -284,7 +239,7 @@ def render_environment(environment: Environment | None) -> str:
 
 
 def _instructions_section(files: Sequence[InstructionFile]) -> str:
-    body = "\n\n".join(f'<file path="{f.name}">\n{f.text}\n</file>' for f in files)
+    body = "\n\n".join(f'<file path="{f.path}">\n{f.text}\n</file>' for f in files)
     return f"<project_instructions>\n{body}\n</project_instructions>" if files else ""
 
 
@@ -324,19 +279,21 @@ def fit_instructions(
     files: Sequence[InstructionFile], budget: int, counter: TokenCounter
 ) -> _Fitted:
     kept: list[InstructionFile] = []
+    cut = ""  # the file cut here to fit the budget
     for file in files:
         whole = _instructions_section([*kept, file])
         if counter(whole) <= budget:
             kept.append(file)
             continue
-        marker = f"\n[… cut to fit the context; read {file.name} for the rest]"
-        room = budget - counter(_instructions_section([*kept, InstructionFile(file.name, "")]))
+        marker = f"\n[… cut to fit the context; read {file.path} for the rest]"
+        room = budget - counter(_instructions_section([*kept, replace(file, text="")]))
         text = truncate_to_tokens(file.text, room, counter, marker)
         if text:
-            kept.append(InstructionFile(file.name, text, truncated=True))
+            kept.append(replace(file, text=text))
+            cut = file.path
         break
-    names = [f.name + (" (cut)" if f.truncated else "") for f in kept]
-    left_out = [f.name for f in files if f.name not in {k.name for k in kept}]
+    names = [f.path + (" (cut)" if f.truncated or f.path == cut else "") for f in kept]
+    left_out = [f.path for f in files if f.path not in {k.path for k in kept}]
     note = ", ".join(names) + (f"; left out {', '.join(left_out)}" if left_out else "")
     return _Fitted(_instructions_section(kept), note)
 

@@ -1,4 +1,5 @@
-"""File I/O that survives crashes and concurrent writers: atomic replaces, durable appends, locks.
+"""File I/O that survives crashes and concurrent writers: atomic replaces, durable appends, locks;
+and `clock`, the one format of the time stamps mcode writes into its files.
 
 Everything mcode writes to disk that a person or another process may read at the same moment goes
 through here, so that the guarantees (old or new content, never half; a dead holder never wedges a
@@ -7,13 +8,10 @@ once.
 """
 
 from mcode.fsio.atomic import (
-    DEFAULT_LOCK_TIMEOUT,
-    LockTimeoutError,
     append_line,
     atomic_write_bytes,
     atomic_write_text,
     create_file,
-    file_lock,
     fsync_dir,
     remove_file,
 )
@@ -30,11 +28,21 @@ from mcode.fsio.confine import (
     open_fd,
     read_bytes,
 )
+from mcode.fsio.lock import (
+    DEFAULT_LOCK_TIMEOUT,
+    LockTimeoutError,
+    ReentrantFileLock,
+    file_lock,
+    open_lock_file,
+    release_lock,
+    try_lock,
+)
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "MEMORY_DIRNAME",
     "LockTimeoutError",
+    "ReentrantFileLock",
     "UnsafePathError",
     "append_line",
     "atomic_write_bytes",
@@ -50,6 +58,9 @@ __all__ = [
     "is_reserved",
     "make_parents",
     "open_fd",
+    "open_lock_file",
     "read_bytes",
+    "release_lock",
     "remove_file",
+    "try_lock",
 ]

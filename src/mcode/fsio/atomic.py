@@ -1,8 +1,7 @@
-"""Crash-safe writes and a lock between mcode processes.
+"""Crash-safe writes.
 
 A block file is never written in place: a reader (another mcode, the user's editor, git) sees
-either the old file or the new one, never half of each. Writers serialise on an `flock`, which the
-kernel releases when a holder dies, even by `kill -9`, so a crashed process never wedges the next.
+either the old file or the new one, never half of each; writers serialise on a `mcode.fsio.lock`.
 Every path goes through `confine`: under a repository's `.agentmemory/`, nothing is written through
 a symlink.
 """
@@ -10,51 +9,12 @@ a symlink.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import stat
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from mcode.fsio.confine import check, make_parents, open_fd
-
-# Memory writes take milliseconds; a holder that keeps the lock this long is stuck, not busy.
-DEFAULT_LOCK_TIMEOUT = 30.0
-_POLL_SECONDS = 0.005
-
-
-class LockTimeoutError(TimeoutError):
-    """Another process held the lock for longer than the timeout."""
-
-
-@contextlib.contextmanager
-def file_lock(path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold an exclusive `flock` on `path` (created if missing) for the duration of the block.
-
-    Polls rather than blocking so that a stuck holder becomes a clear error instead of a hang.
-    """
-    make_parents(path)
-    fd = open_fd(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeoutError(
-                        f"another mcode process has held {path} for over {timeout:g} s"
-                    ) from None
-                time.sleep(_POLL_SECONDS)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 def fsync_dir(directory: Path) -> None:

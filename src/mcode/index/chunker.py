@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import NamedTuple
 
 from tree_sitter import Node, Query, QueryCursor
 from tree_sitter_language_pack import get_language, get_parser
@@ -43,13 +44,22 @@ _PLAIN_KINDS = frozenset({"module", "block", "window"})  # chunks that are not o
 _CLOSING_LINES = frozenset({"}", "};", "},", "end", "})", "});", "]", "];"})
 
 
+class _Pattern(NamedTuple):
+    """What one pattern of a definitions query captures, learned from its first match. A pattern
+    that captures @scope (kind "") marks a statement to run the query inside, deeper than the first
+    run goes."""
+
+    definition: str  # the definition's capture name: "definition.function", or "scope"
+    name: str  # the name's capture name
+    kind: str
+    decorated: bool  # the definition capture is a decorated definition
+    receiver: bool  # the pattern captures a receiver (a Go method's type)
+
+
 @dataclass(slots=True)
 class _DefinitionQuery:
     query: Query
-    # pattern index -> (definition capture, name capture, kind, captures a decorated definition,
-    # captures a receiver); filled on first use of a pattern. A pattern that captures @scope
-    # (kind "") marks a statement to run the query inside, deeper than the first run goes.
-    patterns: dict[int, tuple[str, str, str, bool, bool]] = field(default_factory=dict)
+    patterns: dict[int, _Pattern] = field(default_factory=dict)  # by pattern index
 
 
 @cache
@@ -59,9 +69,19 @@ def _definition_query(language: str) -> _DefinitionQuery:
     return _DefinitionQuery(Query(get_language(language), source.read_text(encoding="utf-8")))
 
 
-# One query match: (start byte, -end byte, pattern, node id, node, definition, name node, kind,
-# receiver). Tuples sort into document order, outer before inner, without a key function.
-_Match = tuple[int, int, int, int, Node, Node, Node, str, str]
+class _Match(NamedTuple):
+    """One definition the query found. Matches sort into document order, outer before inner,
+    as tuples do, without a key function: the node id settles every tie."""
+
+    start_byte: int
+    neg_end_byte: int  # the end byte, negated: of two matches starting together, the outer first
+    pattern: int
+    node_id: int
+    outer: Node  # with what belongs to its text (`export`, `template <...>`, decorators)
+    node: Node  # the definition itself
+    name: Node
+    kind: str
+    receiver: str
 
 
 class _Container:
@@ -74,13 +94,21 @@ class _Container:
         self.symbol = symbol
         self.start = start
         self.chunk = chunk
-        self.children: list[tuple[int, int, int, int]] = []  # (ext, start, end, head_end)
+        self.children: list[_SymbolChunk] = []
         self.last_child_end = -1
 
 
-# What a symbol's chunk needs: kind, symbol, signature, docstring, and rows (0-based): ext (with
-# the comments and attributes right above), start, end, head_end (last row of the declaration).
-_SymbolChunk = tuple[str, str, str, str, int, int, int, int]
+class _SymbolChunk(NamedTuple):
+    """What a symbol's chunk needs; rows are 0-based."""
+
+    kind: str
+    symbol: str
+    signature: str
+    docstring: str
+    ext: int  # the first row, with the comments and attributes right above the definition
+    start: int
+    end: int
+    head_end: int  # the last row of the declaration
 
 
 @dataclass(slots=True)
@@ -95,7 +123,7 @@ class _File:
     python: bool = False
     chunks: list[Chunk] = field(default_factory=list)
     definitions: list[Definition] = field(default_factory=list)
-    tops: list[tuple[int, int]] = field(default_factory=list)  # (ext, end) of top-level symbols
+    tops: list[_SymbolChunk] = field(default_factory=list)  # the top-level symbols
 
 
 def parse_file(path: str, text: str, language: str | None) -> ParsedFile:
@@ -189,7 +217,7 @@ def _find_definitions(root: Node, spec: LanguageSpec) -> list[_Match]:
             name_node = names[0]
             key = node.id
             previous = found.get(key)
-            if (previous is not None and previous[2] <= index) or key in decorated:
+            if (previous is not None and previous.pattern <= index) or key in decorated:
                 continue  # the first pattern in the query file wins
             inner = node
             if is_decorated:
@@ -198,7 +226,7 @@ def _find_definitions(root: Node, spec: LanguageSpec) -> list[_Match]:
             receiver = ""
             if has_receiver:
                 receiver = captures["receiver"][0].text.decode("utf-8", "replace")
-            found[key] = (
+            found[key] = _Match(
                 node.start_byte,
                 -node.end_byte,
                 index,
@@ -223,14 +251,12 @@ def _find_definitions(root: Node, spec: LanguageSpec) -> list[_Match]:
     return matches
 
 
-def _pattern_info(
-    dq: _DefinitionQuery, index: int, captures: dict[str, list[Node]]
-) -> tuple[str, str, str, bool, bool]:
+def _pattern_info(dq: _DefinitionQuery, index: int, captures: dict[str, list[Node]]) -> _Pattern:
     definition = next((k for k in captures if k.startswith("definition.")), "scope")
     nodes = captures.get(definition)
     is_decorated = bool(nodes) and nodes[0].type == "decorated_definition"
     kind = definition.removeprefix("definition.") if definition != "scope" else ""
-    info = (definition, "name." + definition, kind, is_decorated, "receiver" in captures)
+    info = _Pattern(definition, "name." + definition, kind, is_decorated, "receiver" in captures)
     dq.patterns[index] = info
     return info
 
@@ -247,7 +273,7 @@ def _deeper_than(node: Node, limit: int) -> bool:
 
 def _wrapped(match: _Match, spec: LanguageSpec) -> _Match:
     """Widen a match to the parents that belong to its text (`export`, `template <...>`)."""
-    outer = match[4]
+    outer = match.outer
     parent = outer.parent
     wrappers, single = spec.wrappers, spec.single_wrappers
     while parent is not None and (
@@ -255,9 +281,9 @@ def _wrapped(match: _Match, spec: LanguageSpec) -> _Match:
     ):
         outer = parent
         parent = outer.parent
-    if outer is match[4]:
+    if outer is match.outer:
         return match
-    return (outer.start_byte, -outer.end_byte, *match[2:4], outer, *match[5:])
+    return match._replace(start_byte=outer.start_byte, neg_end_byte=-outer.end_byte, outer=outer)
 
 
 # --- from definitions to symbols -----------------------------------------------------------------
@@ -294,15 +320,17 @@ def _symbols(f: _File, matches: list[_Match]) -> list[_Container]:
         if parent is not None:
             symbol = parent.symbol + "." + symbol
         if kind == "function" or kind == "method":
-            owned = qualifier or (parent is not None and parent.chunk[0] in _METHOD_OWNERS)
+            owned = qualifier or (parent is not None and parent.chunk.kind in _METHOD_OWNERS)
             kind = "method" if owned else "function"
         chunk = _describe(f, kind, symbol, parent, outer, node, end_byte)
-        definitions.append(Definition(name, symbol, kind, name_node.start_point[0] + 1, chunk[2]))
-        ext, start, end, head_end = chunk[4:]
+        definitions.append(
+            Definition(name, symbol, kind, name_node.start_point[0] + 1, chunk.signature)
+        )
+        ext, start, end = chunk.ext, chunk.start, chunk.end
         if parent is None:
-            f.tops.append((ext, end))
+            f.tops.append(chunk)
         else:
-            parent.children.append((ext, start, end, head_end))
+            parent.children.append(chunk)
         if kind in CONTAINER_KINDS:
             container = _Container(symbol, start, chunk)
             containers.append(container)
@@ -311,8 +339,11 @@ def _symbols(f: _File, matches: list[_Match]) -> list[_Container]:
             stack.append((start_byte, end_byte, None))
             text = "\n".join(lines[ext : end + 1])
             if len(text) <= MAX_CHARS and end - ext < MAX_LINES:  # the common case, inline
+                signature, docstring = chunk.signature, chunk.docstring
                 chunks.append(
-                    Chunk(path, language, kind, symbol, *chunk[2:4], ext + 1, end + 1, text)
+                    Chunk(
+                        path, language, kind, symbol, signature, docstring, ext + 1, end + 1, text
+                    )
                 )
             else:
                 _emit(f, chunk, ext, end, text, None)
@@ -373,13 +404,13 @@ def _describe(
         floor = parent.last_child_end + 1 if parent.last_child_end >= 0 else parent.start + 1
         parent.last_child_end = end
     else:
-        floor = f.tops[-1][1] + 1 if f.tops else 0
+        floor = f.tops[-1].end + 1 if f.tops else 0
     ext = start
     if start > floor and lines[start - 1].lstrip().startswith(spec.above_prefixes):
         ext = _comment_start(lines, start, floor, spec)
         if ext < start and not docstring:
             docstring = _comment_text(lines[ext:start], spec.attribute_prefixes)
-    return kind, symbol, signature, docstring, ext, start, end, head_end
+    return _SymbolChunk(kind, symbol, signature, docstring, ext, start, end, head_end)
 
 
 def _body_without_field(node: Node, spec: LanguageSpec) -> Node | None:
@@ -455,11 +486,12 @@ def _python_docstring(data: bytes, pos: int, indent: str) -> str:
 def _container_chunk(f: _File, container: _Container) -> None:
     """Members are chunks of their own: keep their declaration lines, elide their bodies."""
     lines = f.lines
-    ext, _, end, _ = container.chunk[4:]
+    ext, end = container.chunk.ext, container.chunk.end
     texts: list[str] = []
     rows: list[int] = []
     row = ext
-    for child_ext, start, child_end, head_end in container.children:
+    for child in container.children:
+        child_ext, start, child_end, head_end = child.ext, child.start, child.end, child.head_end
         if start < row:  # shares a line with the previous member
             row = max(row, child_end + 1)
             continue
@@ -491,11 +523,11 @@ def _module_chunks(f: _File, root: Node) -> None:
     definitions, so that no line of the file is unsearchable."""
     tops = f.tops
     last = len(f.lines) - 1
-    header_end = tops[0][0] - 1 if tops else last
+    header_end = tops[0].ext - 1 if tops else last
     _add_region(f, "module", 0, header_end, _module_docstring(f, root))
-    for i, (_, end) in enumerate(tops):
-        gap_end = tops[i + 1][0] - 1 if i + 1 < len(tops) else last
-        _add_region(f, "block", end + 1, gap_end, "")
+    for i, top in enumerate(tops):
+        gap_end = tops[i + 1].ext - 1 if i + 1 < len(tops) else last
+        _add_region(f, "block", top.end + 1, gap_end, "")
 
 
 def _module_docstring(f: _File, root: Node) -> str:
@@ -524,7 +556,8 @@ def _add_region(f: _File, kind: str, first: int, last: int, docstring: str) -> N
         last -= 1
     if first <= last:
         text = "\n".join(lines[first : last + 1])
-        _emit(f, (kind, "", "", docstring, first, first, last, first), first, last, text, None)
+        chunk = _SymbolChunk(kind, "", "", docstring, first, first, last, first)
+        _emit(f, chunk, first, last, text, None)
 
 
 def _window_chunks(f: _File, first: int, last: int, symbol: str) -> None:
@@ -541,7 +574,7 @@ def _window_chunks(f: _File, first: int, last: int, symbol: str) -> None:
             hi -= 1
         if lo <= hi:
             text = "\n".join(lines[lo : hi + 1])
-            _emit(f, ("window", symbol, "", "", lo, lo, hi, lo), lo, hi, text, None)
+            _emit(f, _SymbolChunk("window", symbol, "", "", lo, lo, hi, lo), lo, hi, text, None)
         if end >= last:
             break
         start = end + 1 - WINDOW_OVERLAP
@@ -579,7 +612,7 @@ def _emit(
     repeat the symbol's declaration so that each part still says what it belongs to.
 
     `content` is (row of each line, lines) when `text` is not simply lines[start..end]."""
-    kind, symbol, signature, docstring = chunk[:4]
+    kind, symbol, signature, docstring = chunk.kind, chunk.symbol, chunk.signature, chunk.docstring
     line_count = end - start + 1 if content is None else len(content[0])
     if len(text) <= MAX_CHARS and line_count <= MAX_LINES:
         f.chunks.append(
@@ -595,7 +628,7 @@ def _emit(
 
 
 def _split_header(lines: list[str], chunk: _SymbolChunk) -> list[str]:
-    signature, start, end, head_end = chunk[2], *chunk[5:]
+    signature, start, end, head_end = chunk.signature, chunk.start, chunk.end, chunk.head_end
     head = lines[start : min(max(head_end, start), end) + 1]
     first = head[0]
     indent = first[: len(first) - len(first.lstrip())]

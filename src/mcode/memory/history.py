@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mcode.fsio import append_line, read_bytes
+from mcode.fsio import append_line, clock, read_bytes
 from mcode.memory.frontmatter import BlockContent, FrontMatterError
 
 
@@ -59,10 +58,6 @@ class HistoryEntry:
         )
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def new_entry(
     label: str,
     scope: str,
@@ -76,7 +71,7 @@ def new_entry(
     # Random ids, not counters: two branches of a team's repo must not both mint entry 7.
     return HistoryEntry(
         id=uuid.uuid4().hex[:12],
-        time=now_iso(),
+        time=clock.iso(),
         actor=actor,
         reason=reason,
         op=op,

@@ -13,17 +13,18 @@ import difflib
 import hashlib
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mcode.config import Paths
-from mcode.fsio import UnsafePathError, atomic_write_text, inside
+from mcode.fsio import atomic_write_text
 from mcode.memory.blocks import PROJECT, BlockStore, ConflictError
 from mcode.memory.defaults import template_text
 from mcode.memory.frontmatter import DEFAULT_LIMIT, BlockContent, normalize_value, parse_block
 from mcode.memory.history import HistoryEntry
 from mcode.prompts import prompts_dir
+from mcode.survey.instructions import INSTRUCTIONS_CAP, InstructionFile, collect_instructions
 from mcode.survey.scan import ProjectScan, list_files, scan_project
 
 LABEL = "project"
@@ -35,8 +36,6 @@ _START_LINE = (
 )
 _REGION = re.compile(r"<!-- mcode:init:start\b[^\n]*-->.*?<!-- mcode:init:end -->", re.S)
 _DIGEST = re.compile(r"<!-- mcode:init:start ([0-9a-f]{12})\b")
-# Codex's cap on the AGENTS.md text it loads; applied to every imported instruction file together.
-INSTRUCTIONS_CAP = 32 * 1024
 _NOTES = (
     "## Notes\n"
     "(Architecture and conventions a reviewer would insist on. Text outside the mcode:init "
@@ -54,120 +53,6 @@ _MAX_LANGUAGES = 8
 Refine = Callable[[str], str]
 
 
-# Instruction files --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Instruction:
-    """One imported instruction file, as much of it as fits under the cap."""
-
-    path: str  # repo-relative
-    text: str
-    imported_by: str | None = None  # "CLAUDE.md" for a file it pulls in with @path
-    omitted_bytes: int = 0  # cut by the cap
-
-
-def collect_instructions(
-    root: Path,
-    files: Iterable[str],
-    cap: int = INSTRUCTIONS_CAP,
-    on_skip: Callable[[str], None] = lambda reason: None,
-) -> list[Instruction]:
-    """AGENTS.md files root-down, then CLAUDE.md with its @imports, CONVENTIONS.md, .cursorrules.
-
-    A file that leads outside the repository (or into .git or .agentmemory) is skipped, and
-    `on_skip` told why."""
-    listed = set(files)
-    agents = [f for f in listed if f == "AGENTS.md" or f.endswith("/AGENTS.md")]
-    if (root / "AGENTS.md").is_file():
-        agents.append("AGENTS.md")
-    wanted: list[tuple[str, str | None]] = [
-        (p, None) for p in sorted(set(agents), key=lambda p: (p.count("/"), p))
-    ]
-    for name in ("CLAUDE.md", ".claude/CLAUDE.md"):
-        if (root / name).is_file():
-            wanted.append((name, None))
-            taken = {p for p, _ in wanted}
-            wanted += [(p, name) for p in claude_imports(root, name, on_skip) if p not in taken]
-    wanted += [(n, None) for n in ("CONVENTIONS.md", ".cursorrules") if (root / n).is_file()]
-
-    out: list[Instruction] = []
-    budget = cap
-    seen: set[Path] = set()
-    for path, imported_by in wanted:
-        # CLAUDE.md is often a symlink to AGENTS.md: import each file once, and never one that
-        # a link leads outside the repository.
-        try:
-            real = inside(root, root / path)
-        except UnsafePathError as exc:
-            on_skip(str(exc))
-            continue
-        if real in seen:
-            continue
-        seen.add(real)
-        text = _read_text(real)
-        if text is None or not text.strip():
-            continue
-        kept, omitted = _fit(text.strip(), budget)
-        budget -= len(kept.encode("utf-8"))
-        out.append(Instruction(path, _defuse(kept), imported_by, omitted))
-    return out
-
-
-_CODE = re.compile(r"```.*?```|~~~.*?~~~|`[^`\n]*`", re.S)
-_IMPORT = re.compile(r"(?<![\w@/.`])@([^\s`'\"<>()\[\]{},;]+)")
-
-
-def claude_imports(
-    root: Path, name: str, on_skip: Callable[[str], None] = lambda reason: None
-) -> list[str]:
-    """The repo files CLAUDE.md pulls in with `@path`, one level deep, each once.
-
-    Paths outside the repository (`@~/…`, `@/etc/…`, `@../x`) are not followed: the block is
-    shared with the team, and a person's home files are not the team's to read.
-    """
-    try:
-        source = inside(root, root / name)
-    except UnsafePathError:
-        return []  # collect_instructions says so
-    text = _CODE.sub("", _read_text(source) or "")
-    top = root.resolve()
-    seen = {source}
-    found: list[str] = []
-    for match in _IMPORT.finditer(text):
-        target = match.group(1).rstrip(".:!?")
-        if target.startswith(("~", "/")):
-            continue
-        try:
-            path = inside(root, (root / name).parent / target)
-        except UnsafePathError as exc:
-            on_skip(str(exc))
-            continue
-        if path in seen or not path.is_file():
-            continue
-        seen.add(path)
-        found.append(path.relative_to(top).as_posix())
-    return found
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _fit(text: str, budget: int) -> tuple[str, int]:
-    """`text` cut at a line end to fit `budget` UTF-8 bytes, and how many bytes were left out."""
-    data = text.encode("utf-8")
-    if len(data) <= budget:
-        return text, 0
-    head = data[: max(budget, 0)].decode("utf-8", errors="ignore")
-    if "\n" in head:
-        head = head[: head.rindex("\n")]
-    return head, len(data) - len(head.encode("utf-8"))
-
-
 def _defuse(text: str) -> str:
     """Imported text must not close or open the generated region."""
     return text.replace("<!-- mcode:init:", "<!-- mcode init:")
@@ -176,7 +61,7 @@ def _defuse(text: str) -> str:
 # Rendering ----------------------------------------------------------------------------------------
 
 
-def render_generated(scan: ProjectScan, instructions: list[Instruction]) -> str:
+def render_generated(scan: ProjectScan, instructions: list[InstructionFile]) -> str:
     """The Markdown between the markers: facts first, then the team's own instruction files."""
     sections: list[str] = []
     if scan.description:
@@ -199,7 +84,7 @@ def render_generated(scan: ProjectScan, instructions: list[Instruction]) -> str:
         sections.append(f"## Commit messages\n{scan.commit_style.describe()}")
     for item in instructions:
         source = f" (imported by {item.imported_by})" if item.imported_by else ""
-        body = item.text
+        body = _defuse(item.text)
         if item.omitted_bytes:
             body += (
                 f"\n[… {item.omitted_bytes} more bytes of {item.path} not imported: "
@@ -277,7 +162,7 @@ class InitResult:
     diff: str  # unified diff from the current text to the proposal
     limit: int
     scan: ProjectScan
-    instructions: list[Instruction]
+    instructions: list[InstructionFile]
     entry: HistoryEntry | None = None
     limit_raised_from: int | None = None
     copied: list[str] = field(default_factory=list)  # files created (or, previewing, to create)
@@ -335,7 +220,7 @@ def _propose(
     template: BlockContent | None,
     history: list[HistoryEntry],
     scan: ProjectScan,
-    instructions: list[Instruction],
+    instructions: list[InstructionFile],
     *,
     force: bool,
     refine: Refine | None,

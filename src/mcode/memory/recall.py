@@ -21,30 +21,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mcode.fsio import append_line, atomic_write_text, read_bytes
+from mcode.fsio import ReentrantFileLock, append_line, atomic_write_text, clock, read_bytes
 from mcode.memory.sessions import (
-    ReentrantFileLock,
     SessionLog,
     StoredMessage,
-    as_utc,
     dump_line,
-    iso,
     message_text,
     messages_of,
-    now_utc,
     read_json_lines,
 )
 from mcode.secrets import redact
+from mcode.store.filters import all_of, in_filter, tags_filter, time_filter
 from mcode.store.journals import (
     MESSAGES,
     NOTES,
     TextTable,
-    all_of,
-    in_clause,
     message_schema,
     note_schema,
-    tags_clause,
-    time_clause,
 )
 
 if TYPE_CHECKING:
@@ -273,7 +266,7 @@ class _Mirror:
         top = sorted(stamps, key=lambda r: r["time"], reverse=True)[:k]
         if not top:
             return []
-        rows = {r["id"]: r for r in self.table.scan(in_clause("id", [r["id"] for r in top]))}
+        rows = {r["id"]: r for r in self.table.scan(in_filter("id", [r["id"] for r in top]))}
         return [(rows[r["id"]], 0.0) for r in top if r["id"] in rows]
 
     def _search(self, query: str, where: str | None, k: int) -> list[tuple[dict[str, Any], float]]:
@@ -354,12 +347,12 @@ class RecallStore(_Mirror):
     ) -> list[dict[str, Any]]:
         """Matching messages, best first; with an empty query, the newest that pass the filters."""
         where = all_of(
-            in_clause("role", roles) if roles else None, time_clause(start_date, end_date)
+            in_filter("role", roles) if roles else None, time_filter(start_date, end_date)
         )
         return [
             {
                 "session_id": row["session_id"],
-                "time": iso(row["time"]),
+                "time": clock.iso(row["time"]),
                 "role": row["role"],
                 "content": excerpt(row["text"] or "", query),
                 "score": round(score, 4),
@@ -409,7 +402,7 @@ class NotesStore(_Mirror):
             raise ValueError("a note must not be empty")
         record = {
             "id": f"note-{secrets.token_hex(6)}",
-            "time": iso(now_utc()),
+            "time": clock.iso(),
             "content": text,
             "tags": list(dict.fromkeys(t.strip() for t in tags if t.strip())),
         }
@@ -423,11 +416,11 @@ class NotesStore(_Mirror):
         self, query: str, tags: list[str] | None = None, k: int = 10
     ) -> list[dict[str, Any]]:
         """The best `k` notes for `query`, restricted to notes with one of `tags` when given."""
-        where = tags_clause(tags) if tags else None
+        where = tags_filter(tags) if tags else None
         return [
             {
                 "id": row["id"],
-                "time": iso(row["time"]),
+                "time": clock.iso(row["time"]),
                 "tags": list(row["tags"] or []),
                 "content": excerpt(row["text"] or "", query, NOTE_CHARS),
                 "score": round(score, 4),
@@ -442,7 +435,7 @@ def _note_row(record: dict[str, Any]) -> dict[str, Any]:
         raise TypeError("id must be a string and tags a list")
     return {
         "id": record["id"],
-        "time": as_utc(datetime.fromisoformat(record["time"])),
+        "time": clock.parse(record["time"]),
         "tags": [str(t) for t in tags],
         "text": str(record["content"]),
     }

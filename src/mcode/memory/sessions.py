@@ -12,20 +12,25 @@ model left out, so that neither a later session nor recall memory nor an export 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 import secrets
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mcode.config.paths import ensure_private_dir
-from mcode.fsio import DEFAULT_LOCK_TIMEOUT, append_line, check, file_lock, read_bytes
+from mcode.fsio import (
+    DEFAULT_LOCK_TIMEOUT,
+    ReentrantFileLock,
+    append_line,
+    check,
+    clock,
+    read_bytes,
+)
 from mcode.secrets import redact, redact_data, storable
 
 log = logging.getLogger(__name__)
@@ -46,20 +51,6 @@ class SessionNotFound(LookupError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "session not found"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """UTC, millisecond precision, `Z` suffix: sorts as text and parses with `fromisoformat`."""
-    return as_utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A naive time is taken to be UTC already."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def content_text(content: Content) -> str:
@@ -107,7 +98,7 @@ class StoredMessage:
         return {
             "id": self.id,
             "session_id": self.session_id,
-            "time": iso(self.time),
+            "time": clock.iso(self.time),
             "role": self.role,
             "content": self.content,
             "tool_calls": self.tool_calls,
@@ -123,7 +114,7 @@ class StoredMessage:
         return cls(
             id=data["id"],
             session_id=str(data["session_id"]),
-            time=as_utc(datetime.fromisoformat(data["time"])),
+            time=clock.parse(data["time"]),
             role=data["role"],
             content=data.get("content"),
             tool_calls=data.get("tool_calls") or None,
@@ -155,8 +146,8 @@ class SessionInfo:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "started": iso(self.started),
-            "updated": iso(self.updated),
+            "started": clock.iso(self.started),
+            "updated": clock.iso(self.updated),
             "title": self.title,
             "messages": self.messages,
             "model": self.model,
@@ -185,40 +176,9 @@ def dump_line(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-class ReentrantFileLock:
-    """An `flock` that other processes respect and that its holder may take again.
-
-    Threads of one process queue on a mutex first, so they serialise too; nesting lets a caller
-    hold the lock around a sequence of writes that each take it.
-    """
-
-    def __init__(self, path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
-        self.path = path
-        self.timeout = timeout
-        self._mutex = threading.RLock()
-        self._depth = 0
-        self._held: contextlib.ExitStack | None = None
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._mutex:
-            if self._depth == 0:
-                held = contextlib.ExitStack()
-                held.enter_context(file_lock(self.path, self.timeout))
-                self._held = held
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._held is not None:
-                    self._held.close()
-                    self._held = None
-
-
 def new_session_id() -> str:
     """Sorts by creation time and is short enough to type: `20250501-143012-a1b2c3`."""
-    return f"{now_utc():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return f"{clock.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def _check_message(message: dict[str, Any]) -> None:
@@ -301,8 +261,8 @@ class SessionLog:
 
     def new_session(self, *, model: str = "", title: str = "") -> SessionInfo:
         session_id = new_session_id()
-        started = now_utc()
-        header = {"type": "session", "id": session_id, "started": iso(started)}
+        started = clock.now()
+        header = {"type": "session", "id": session_id, "started": clock.iso(started)}
         self._pending[session_id] = {**header, "model": model, "title": title}
         return SessionInfo(session_id, started, started, title, 0, model)
 
@@ -314,7 +274,7 @@ class SessionLog:
         stored = StoredMessage(
             id=f"msg-{secrets.token_hex(8)}",
             session_id=session_id,
-            time=as_utc(time) if time else now_utc(),
+            time=clock.as_utc(time) if time else clock.now(),
             role=message["role"],
             content=_storable_content(message.get("content")),
             tool_calls=_storable_calls(message.get("tool_calls")),
@@ -397,7 +357,7 @@ class SessionLog:
 
 def _header_time(header: dict[str, Any]) -> datetime | None:
     try:
-        return as_utc(datetime.fromisoformat(header["started"]))
+        return clock.parse(header["started"])
     except (KeyError, TypeError, ValueError):
         return None
 

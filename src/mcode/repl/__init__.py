@@ -1,7 +1,5 @@
-"""The interactive terminal UI: `run_repl` is what plain `mcode` runs."""
+"""The interactive terminal UI: `mcode.repl.app.run_repl` is what plain `mcode` runs.
 
-from __future__ import annotations
-
-from mcode.repl.app import run_repl
-
-__all__ = ["run_repl"]
+Nothing is imported here, so that shell commands can use `mcode.repl.listing` without loading the
+REPL's prompt toolkit.
+"""

@@ -23,6 +23,7 @@ from rich.text import Text
 import mcode.vcs as vcs
 from mcode.agent.events import TurnResult
 from mcode.config import Settings
+from mcode.repl.listing import block_table, search_hit
 from mcode.retrieval.hits import SearchHit
 from mcode.tools import FileUndo
 
@@ -162,20 +163,13 @@ def cmd_model(ctx: CommandContext, arg: str) -> Outcome:
 
 def cmd_memory(ctx: CommandContext, arg: str) -> Outcome:
     """List the memory blocks, or show one."""
-    from mcode.memory.blocks import BlockStore, BlockStoreError, BrokenBlock
+    from mcode.memory.blocks import BlockStore, BlockStoreError
 
     words = arg.split()
     store = BlockStore.for_paths(ctx.settings.paths)
     store.ensure_defaults()
     if not words or words == ["list"]:
-        table = Table("block", "scope", "chars", "description", box=None, pad_edge=False)
-        for entry in store.entries():
-            if isinstance(entry, BrokenBlock):
-                table.add_row(entry.label, entry.scope, "-", Text(entry.error, style="red"))
-            else:
-                used = f"{entry.chars}/{entry.limit}" + (" read-only" if entry.read_only else "")
-                table.add_row(entry.label, entry.scope, used, entry.description)
-        ctx.console.print(table)
+        ctx.console.print(block_table(store.entries()))
         return None
     if words[0] == "show" and len(words) == 2:
         try:
@@ -215,20 +209,15 @@ def cmd_search(ctx: CommandContext, arg: str) -> Outcome:
     if not arg:
         ctx.error("usage: /search QUERY")
         return None
-    code = ctx.session.code
+    code = _code_index(ctx)
     if code is None:
-        ctx.say("The repository is not indexed yet: run `mcode index` in a shell.", "yellow")
         return None
     hits = code.search(arg, SEARCH_RESULTS, "symbol")
     if not hits:
         ctx.say("No results.")
         return None
     for hit in hits:
-        where = f"{hit.path}:{hit.start_line}-{hit.end_line}"
-        label = f"  {hit.symbol} ({hit.kind})" if hit.symbol else f"  ({hit.kind})"
-        ctx.console.print(Text.assemble((where, "bold"), label))
-        for line in hit.snippet.splitlines()[:SNIPPET_LINES]:
-            ctx.say(f"    {line}", "dim")
+        ctx.console.print(search_hit(hit, SNIPPET_LINES))
     return None
 
 
@@ -241,13 +230,19 @@ def cmd_map(ctx: CommandContext, arg: str) -> Outcome:
     if tokens < 1:
         ctx.error("usage: /map [TOKENS], e.g. /map 2048")
         return None
-    code = ctx.session.code
+    code = _code_index(ctx)
     if code is None:
-        ctx.say("The repository is not indexed yet: run `mcode index` in a shell.", "yellow")
         return None
     text = code.repo_map(tokens)
     ctx.console.print(Text(text.rstrip("\n") or "The map is empty."))
     return None
+
+
+def _code_index(ctx: CommandContext) -> CodeView | None:
+    """The session's code index; None, once the user is told how to build one, when there is none."""
+    if ctx.session.code is None:
+        ctx.say("The repository is not indexed yet: run `mcode index` in a shell.", "yellow")
+    return ctx.session.code
 
 
 def cmd_context(ctx: CommandContext, arg: str) -> Outcome:

@@ -28,6 +28,7 @@ from mcode.agent.events import (
     ToolStarted,
     TurnFinished,
 )
+from mcode.repl.listing import one_line
 
 CODE_THEME = "ansi_dark"
 TOOL_BULLET = "●"
@@ -135,8 +136,7 @@ def subject(arguments: dict[str, Any], width: int = 60) -> str:
         value = next((v for v in arguments.values() if isinstance(v, str) and v.strip()), "")
     if isinstance(value, list):
         value = " ".join(str(v) for v in value)
-    line = " ".join(str(value).split())
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return one_line(str(value), width)
 
 
 def tool_header(name: str, arguments: dict[str, Any]) -> Text:

@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, count, repeat
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -704,11 +704,30 @@ def _pair_flow(
     return np.maximum(to_pairs, 0.0)  # the subtraction of a file's own use may round below zero
 
 
-class _Layout:
-    """Ranked items (definitions, bare paths, then focus definitions) and how they render.
+class _Item(NamedTuple):
+    """One entry of the map: a definition, or a file with none to show, listed by its path alone."""
 
-    An item is a definition's index d, or -(f + 1) for file f listed by its path alone.
-    """
+    index: int  # the definition's; for a path alone, the file's
+    path_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Items:
+    """Items in the order the budget takes them, as arrays; made `_Item`s only as far as it reads."""
+
+    indexes: np.ndarray
+    path_only: np.ndarray  # bool, per item
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+    def take(self, start: int, stop: int) -> list[_Item]:
+        indexes, path_only = self.indexes[start:stop], self.path_only[start:stop]
+        return list(map(_Item, indexes.tolist(), path_only.tolist()))
+
+
+class _Layout:
+    """Ranked items (definitions, bare paths, then focus definitions) and how they render."""
 
     def __init__(self, graph: _Graph, ranks: _Ranks, focus: np.ndarray) -> None:
         self.graph = graph
@@ -735,12 +754,12 @@ class _Layout:
         seen: set[int] = set()
         chunk = 64
         while sum(costs) <= max_chars and len(costs) < len(items):
-            costs += self._costs(items[len(costs) : len(costs) + chunk].tolist(), seen)
+            costs += self._costs(items.take(len(costs), len(costs) + chunk), seen)
             chunk *= 2
         count = int(np.searchsorted(np.cumsum(costs), max_chars, side="right"))
-        return self.render(items[:count].tolist())
+        return self.render(items.take(0, count))
 
-    def _ranked_items(self, max_chars: int) -> np.ndarray:
+    def _ranked_items(self, max_chars: int) -> _Items:
         """The items in the order they are taken, cut where no budget of `max_chars` can reach."""
         def_file = self.graph.def_file
         others = np.flatnonzero(~self.focus[def_file])
@@ -748,12 +767,15 @@ class _Layout:
         if len(others) > limit:
             ranks = self.ranks.definitions[others]
             threshold = np.partition(ranks, len(ranks) - limit)[len(ranks) - limit]
-            return self._sorted(others[ranks >= threshold])
+            picked = self._sorted(others[ranks >= threshold])
+            return _Items(picked, np.zeros(len(picked), dtype=bool))
         has_definitions = np.bincount(def_file, minlength=len(self.graph.paths)) > 0
         bare = np.flatnonzero(~has_definitions & ~self.focus)
         bare = bare[np.argsort(self.file_position[bare], kind="stable")]
         in_focus = np.flatnonzero(self.focus[def_file])
-        return np.concatenate((self._sorted(others), -(bare + 1), self._sorted(in_focus)))
+        parts = (self._sorted(others), bare, self._sorted(in_focus))
+        path_only = np.repeat([False, True, False], [len(part) for part in parts])
+        return _Items(np.concatenate(parts), path_only)
 
     def _sorted(self, definitions: np.ndarray) -> np.ndarray:
         """By rank, then by file position and line so that ties come out the same every time."""
@@ -761,34 +783,34 @@ class _Layout:
         position = self.file_position[self.graph.def_file[definitions]]
         return definitions[np.lexsort((lines, position, -self.ranks.definitions[definitions]))]
 
-    def _costs(self, items: list[int], seen: set[int]) -> list[int]:
+    def _costs(self, items: list[_Item], seen: set[int]) -> list[int]:
         """Characters each item adds to the rendering, its file's header line the first time."""
-        self.graph.details.read(item for item in items if item >= 0)
+        self.graph.details.read(item.index for item in items if not item.path_only)
         costs = []
-        for item in items:
-            if item < 0:
-                costs.append(len(self.graph.paths[-item - 1]) + 1)
+        for index, path_only in items:
+            if path_only:
+                costs.append(len(self.graph.paths[index]) + 1)
                 continue
-            if self.graph.details[item] is None:  # gone from the index: shown as nothing
+            if self.graph.details[index] is None:  # gone from the index: shown as nothing
                 costs.append(0)
                 continue
-            file = int(self.graph.def_file[item])
-            cost = len(self._line(item)) + 1
+            file = int(self.graph.def_file[index])
+            cost = len(self._line(index)) + 1
             if file not in seen:
                 seen.add(file)
                 cost += len(self.graph.paths[file]) + 2
             costs.append(cost)
         return costs
 
-    def render(self, items: list[int]) -> RepoMap:
+    def render(self, items: list[_Item]) -> RepoMap:
         details = self.graph.details
-        details.read(item for item in items if item >= 0)
-        shown: dict[int, list[int]] = {}
-        for item in items:
-            if item < 0:
-                shown.setdefault(-item - 1, [])
-            elif details[item] is not None:
-                shown.setdefault(int(self.graph.def_file[item]), []).append(item)
+        details.read(item.index for item in items if not item.path_only)
+        shown: dict[int, list[int]] = {}  # file -> its definitions shown
+        for index, path_only in items:
+            if path_only:
+                shown.setdefault(index, [])
+            elif details[index] is not None:
+                shown.setdefault(int(self.graph.def_file[index]), []).append(index)
         entries, lines = [], []
         for file in sorted(shown, key=lambda f: self.file_position[f]):
             here = sorted(shown[file], key=self._line_key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mcode.store.filters import in_filter, in_filters
 from mcode.store.lancedb_import import import_lancedb
 from mcode.store.schema import (
     LEXICAL_COLUMNS,
@@ -41,7 +42,6 @@ VECTOR_INDEX_MIN_ROWS = 10_000
 # there says what the chunk *is*, a match in `text` only that it mentions the word.
 HEAD_BOOST = 3.0
 SCAN_BATCH_ROWS = 8_192
-_IDS_PER_DELETE = 500
 CONSOLIDATE_MAX_ROWS = 5_000
 
 warnings.filterwarnings("ignore", module="lancedb")
@@ -54,14 +54,6 @@ class StoreFormatError(Exception):
 # What decides whether a stored row already says what a new one would: every lexical column but the
 # text, for which `hash` stands (the hash of path, symbol and text; vectors attach by it too).
 _SAME_ROW_COLUMNS = [name for name in LEXICAL_COLUMNS if name != "text"]
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _in_filter(column: str, values: Iterable[str]) -> str:
-    return column + " IN (" + ",".join(_quote(v) for v in values) + ")"
 
 
 def _same_row(stored: tuple[tuple, bool] | None, row: dict[str, Any], needs_vector: bool) -> bool:
@@ -205,7 +197,7 @@ class ChunkStore:
             return
         stored = self._stored_rows(paths)
         if stored is None:  # an id stored twice: no merge can tell the copies apart
-            self._table.delete(_in_filter("path", paths))
+            self._table.delete(in_filter("path", paths))
             self.append(_with_vectors(rows, embed))
             return
         needs_vector = embed is not None
@@ -223,9 +215,8 @@ class ChunkStore:
                 self._table.add(data, on_bad_vectors="null")
             self._loose_ids.update(row["id"] for row in changed)
             self.writes_since_consolidate += 1
-        for start in range(0, len(stale), _IDS_PER_DELETE):
-            part = stale[start : start + _IDS_PER_DELETE]
-            self._table.delete(_in_filter("id", part))
+        for where in in_filters("id", stale):
+            self._table.delete(where)
         if changed or stale:
             self.writes_since_optimize += 1
 
@@ -237,7 +228,7 @@ class ChunkStore:
         if self.dim > 0:
             columns["has_vector"] = "vector IS NOT NULL"
         stored: dict[str, tuple[tuple, bool]] = {}
-        where = _in_filter("path", paths)
+        where = in_filter("path", paths)
         for row in self._read(lambda q: q.where(where).select(columns)).to_pylist():
             if row["id"] in stored:
                 return None
@@ -264,8 +255,8 @@ class ChunkStore:
     def delete_files(self, paths: Sequence[str]) -> None:
         if self._table is None or not paths:
             return
-        for start in range(0, len(paths), 500):
-            self._table.delete(_in_filter("path", paths[start : start + 500]))
+        for where in in_filters("path", paths):
+            self._table.delete(where)
         self.writes_since_optimize += 1
 
     def set_vectors(self, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
@@ -316,7 +307,7 @@ class ChunkStore:
         # rewriting them would cost more than it saves.
         if self._table is None or not 0 < len(self._loose_ids) <= CONSOLIDATE_MAX_ROWS:
             return
-        ids = _in_filter("id", sorted(self._loose_ids))
+        ids = in_filter("id", sorted(self._loose_ids))
         rows = self._read(lambda q: q.where(ids).select(self.schema.names))
         if rows.num_rows:
             merge = self._table.merge_insert("id").when_matched_update_all()
@@ -422,9 +413,9 @@ class ChunkStore:
         columns = [*META_COLUMNS, "text", "hash"] if with_text else list(META_COLUMNS)
         if with_vector and self.dim > 0:
             columns.append("vector")
-        where = _in_filter("path", paths)
+        where = in_filter("path", paths)
         if symbols:
-            where += " AND " + _in_filter("symbol", symbols)
+            where += " AND " + in_filter("symbol", symbols)
         return self._read(lambda q: q.where(where).select(columns).limit(limit)).to_pylist()
 
     def rows_by_id(
@@ -432,7 +423,7 @@ class ChunkStore:
     ) -> list[dict[str, Any]]:
         if self._table is None or not ids:
             return []
-        where = _in_filter("id", ids)
+        where = in_filter("id", ids)
         return self._read(lambda q: q.where(where).select(list(columns))).to_pylist()
 
     def texts(self, ids: Sequence[str]) -> dict[str, str]:

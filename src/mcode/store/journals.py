@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import shutil
 import warnings
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mcode.store.filters import in_filters
 from mcode.store.lancedb_import import import_lancedb
 
 if TYPE_CHECKING:
@@ -67,42 +68,6 @@ def note_schema(dim: int = 0, embedder_id: str = "") -> pa.Schema:
         pa.field("text", pa.string()),
     ]
     return _schema(fields, dim, embedder_id)
-
-
-# Filters -------------------------------------------------------------------------------------------
-
-
-def quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def in_clause(column: str, values: Iterable[str]) -> str:
-    return f"{column} IN ({','.join(quote(v) for v in values)})"
-
-
-def _timestamp(moment: datetime) -> str:
-    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return f"timestamp '{utc:%Y-%m-%dT%H:%M:%S.%f}Z'"
-
-
-def time_clause(start: datetime | None, end: datetime | None) -> str | None:
-    """Inclusive bounds on `time`."""
-    parts = []
-    if start is not None:
-        parts.append(f"time >= {_timestamp(start)}")
-    if end is not None:
-        parts.append(f"time <= {_timestamp(end)}")
-    return " AND ".join(parts) or None
-
-
-def tags_clause(tags: Sequence[str]) -> str:
-    """Rows carrying at least one of `tags`."""
-    return f"array_has_any(tags, [{','.join(quote(t) for t in tags)}])"
-
-
-def all_of(*clauses: str | None) -> str | None:
-    present = [f"({c})" for c in clauses if c]
-    return " AND ".join(present) or None
 
 
 # The table ----------------------------------------------------------------------------------------
@@ -217,8 +182,8 @@ class TextTable:
     def delete_ids(self, ids: Sequence[str]) -> None:
         if self._table is None:
             return
-        for start in range(0, len(ids), 500):
-            self._table.delete(in_clause("id", ids[start : start + 500]))
+        for where in in_filters("id", ids):
+            self._table.delete(where)
 
     def set_vectors(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Attach vectors by id; rows deleted meanwhile are simply skipped."""

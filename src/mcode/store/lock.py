@@ -1,19 +1,18 @@
 """One writer at a time for a repository's index.
 
 Two `mcode index` runs (or an index run beside `mcode watch`) would otherwise interleave table versions
-and manifest rows. The lock is an `flock` on a file, so it is released by the kernel when a holder dies,
-even by `kill -9`, and the next run simply proceeds. The lock file is opened as `mcode.fsio` opens
-anything in `.agentmemory/`: a committed `write.lock -> ~/anything` is refused, never truncated.
+and manifest rows. The lock is a `mcode.fsio.lock`: released by the kernel when a holder dies, even by
+`kill -9`, so the next run simply proceeds; a committed `write.lock -> ~/anything` is refused, never
+truncated. Unlike the memory locks it never waits: a second writer is told at once who holds it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
 
-from mcode.fsio import make_parents, open_fd
+from mcode.fsio import open_lock_file, release_lock, try_lock
 
 
 class IndexLockedError(Exception):
@@ -34,22 +33,19 @@ class IndexLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = open_fd(make_parents(self.path), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        fd = open_lock_file(self.path)
+        if not try_lock(fd):
             holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
-            raise IndexLockedError(holder) from None
+            raise IndexLockedError(holder)
         os.ftruncate(fd, 0)
         os.write(fd, f"{self.purpose} (pid {os.getpid()})".encode())
         self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            release_lock(fd)
 
     def __enter__(self) -> IndexLock:
         self.acquire()

@@ -41,7 +41,7 @@ CREATE INDEX IF NOT EXISTS defs_name ON defs(name);
 CREATE INDEX IF NOT EXISTS defs_path ON defs(path);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-_IN_LIST_PART = 500  # values per IN list: SQLite allows 999 parameters on older builds
+_IN_LIST_PARAMETERS = 900  # per query: SQLite allows 999 on older builds
 # Inside every transaction that changes what a file's rows are (see `Manifest.generation`).
 _BUMP_GENERATION = """
 INSERT INTO meta VALUES ('generation', '1')
@@ -253,13 +253,17 @@ class Manifest:
         rows = self._db.execute(f"SELECT path FROM files WHERE {column} = 1 ORDER BY path")
         return [p for (p,) in rows]
 
-    def _select_in(self, sql: str, values: Iterable[Any]) -> Iterator[tuple]:
-        """Rows of `sql`, whose `{marks}` stands for the placeholders of an IN list, for the
-        distinct `values`, queried in parts that stay within SQLite's limit on parameters."""
+    def _select_in(self, sql: str, values: Iterable[Any], width: int = 1) -> Iterator[tuple]:
+        """Rows of `sql`, whose `{marks}` stands for the placeholders of a list of the distinct
+        `values` (tuples of `width` values each when `width` > 1), queried in parts that stay
+        within SQLite's limit on parameters."""
         values = list(dict.fromkeys(values))
-        for start in range(0, len(values), _IN_LIST_PART):
-            part = values[start : start + _IN_LIST_PART]
-            yield from self._db.execute(sql.format(marks=",".join("?" * len(part))), part)
+        mark = "?" if width == 1 else "(" + ",".join("?" * width) + ")"
+        size = _IN_LIST_PARAMETERS // width
+        for start in range(0, len(values), size):
+            part = values[start : start + size]
+            parameters = part if width == 1 else [value for key in part for value in key]
+            yield from self._db.execute(sql.format(marks=",".join([mark] * len(part))), parameters)
 
     def definitions_named(self, names: Iterable[str]) -> list[DefRow]:
         sql = "SELECT path, name, symbol, kind, line, signature FROM defs WHERE name IN ({marks})"
@@ -331,19 +335,11 @@ class Manifest:
 
     def definitions_at(self, keys: Iterable[tuple[str, str, int]]) -> list[DefRow]:
         """The definitions with these (path, name, line): the few a repo map shows."""
-        keys = list(dict.fromkeys(keys))
-        out: list[DefRow] = []
-        for start in range(0, len(keys), 300):
-            part = keys[start : start + 300]
-            values = ",".join(["(?,?,?)"] * len(part))
-            rows = self._db.execute(
-                "SELECT d.path, d.name, d.symbol, d.kind, d.line, d.signature"
-                f" FROM (VALUES {values}) AS k"
-                " JOIN defs AS d ON d.name = k.column2 AND d.path = k.column1 AND d.line = k.column3",
-                [value for key in part for value in key],
-            )
-            out.extend(map(DefRow._make, rows))
-        return out
+        sql = (
+            "SELECT d.path, d.name, d.symbol, d.kind, d.line, d.signature FROM (VALUES {marks}) AS k"
+            " JOIN defs AS d ON d.name = k.column2 AND d.path = k.column1 AND d.line = k.column3"
+        )
+        return list(map(DefRow._make, self._select_in(sql, keys, width=3)))
 
     def states_for(self, paths: Iterable[str], dirs: Iterable[str] = ()) -> dict[str, FileState]:
         """`states()` of just these files and of the files under these directories (ending '/'):

@@ -11,9 +11,11 @@ So every read mcode runs gets, on git's command line, which outranks every confi
 - `core.fsmonitor=false` and `core.hooksPath=/dev/null`;
 - `protocol.allow=never` (and `GIT_NO_LAZY_FETCH=1` for gits that know it): mcode never needs the
   network to read;
-- each filter driver the repository's config defines (its `.git/config`, `config.worktree`, or a
-  file either includes) switched off, or given the user's own command when the user's config
-  defines the same driver (`filter.lfs`); see `_filter_overrides`;
+- on reads that may hash working-tree files (status, diff), each filter driver the repository's
+  config defines (its `.git/config`, `config.worktree`, or a file either includes) switched off, or
+  given the user's own command when the user's config defines the same driver (`filter.lfs`); see
+  `_filter_overrides`. Listings, logs, blobs and config lookups never run a driver, and skip the
+  `git config` run that finds them;
 - `--work-tree` set to the directory holding `.git` (`discovery.toplevel`), so `core.worktree`
   cannot point status or `add -A` at another directory.
 
@@ -56,6 +58,10 @@ _READ_ENV = {**_ENV, "GIT_NO_LAZY_FETCH": "1"}
 _ALWAYS = ("-c", "core.fsmonitor=false")
 _READ = (*_ALWAYS, "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never")
 _FILTER_COMMANDS = frozenset({"clean", "smudge", "process"})
+# Reads that never pass working-tree content through a filter driver, so they need no overrides
+# (and no `git config` run to find the drivers): the listing on every `mcode index` is one of them.
+_UNFILTERED = frozenset({"rev-parse", "log", "cat-file", "config"})
+_LS_FILES_HASHING = frozenset({"-m", "--modified", "-d", "--deleted", "-k", "--killed"})
 _USER_SCOPES = frozenset({"system", "global", "command"})  # `command`: the user's own `-c`
 
 
@@ -95,6 +101,8 @@ def run(
     root = Path(root)
     if approved:
         options, env = list(_ALWAYS), _ENV
+    elif _unfiltered(args):
+        options, env = list(_READ), _READ_ENV
     else:
         options, env = [*_READ, *_filter_overrides(root)], _READ_ENV
     top = toplevel(root.resolve())
@@ -107,6 +115,13 @@ def run(
             raise GitError(f"{root} is not a git repository")
         raise GitError(f"git {args[0]} failed: {message}")
     return result
+
+
+def _unfiltered(args: tuple[str, ...]) -> bool:
+    """Whether git runs no filter driver for this read: it never hashes working-tree files."""
+    if args[0] == "ls-files":
+        return _LS_FILES_HASHING.isdisjoint(args[1:])
+    return args[0] in _UNFILTERED
 
 
 def _filter_overrides(root: Path) -> list[str]:

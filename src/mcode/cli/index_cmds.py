@@ -54,13 +54,14 @@ def _human_report(report: dict) -> str:
 
 def _open_writer(settings, progress=None, purpose="mcode index"):
     from mcode.embed import EmbedderUnavailable
+    from mcode.retrieval.live import SESSION_PURPOSE
     from mcode.retrieval.workspace import open_writer
     from mcode.store import IndexLockedError
 
     try:
         return open_writer(settings, progress, purpose)
     except IndexLockedError as exc:
-        if exc.holder.startswith(WATCH_PURPOSE):
+        if exc.holder.startswith((WATCH_PURPOSE, SESSION_PURPOSE)):
             fail(
                 f"{exc.holder} is keeping this index up to date (changed files, and the whole "
                 f"tree when an ignore file changes) and holds its lock; stop it to run {purpose}"

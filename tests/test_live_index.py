@@ -135,26 +135,26 @@ def test_closing_in_the_middle_of_the_first_pass_stops_it_and_the_next_run_compl
         lock.release()
 
 
-@pytest.fixture
-def server(llm_server: ScriptedLLMServer) -> ScriptedLLMServer:
-    return llm_server
-
-
-def test_a_headless_run_leaves_the_lexical_index_complete_and_current(
-    tmp_path: Path, server: ScriptedLLMServer
-) -> None:
-    repo = make_repo(tmp_path / "repo", sources(60))
-    env = mcode_env(
+def process_env(tmp_path: Path, server: ScriptedLLMServer) -> dict[str, str]:
+    """The environment of an `mcode` command talking to the scripted server."""
+    return mcode_env(
         tmp_path / "home",
         MCODE_MODEL=MODEL,
         MCODE_API_BASE=server.url,
         OPENAI_API_KEY="sk-test",
         MCODE_EMBEDDING_MODEL="none",
     )
+
+
+def test_a_headless_run_leaves_the_lexical_index_complete_and_current(
+    tmp_path: Path, llm_server: ScriptedLLMServer
+) -> None:
+    repo = make_repo(tmp_path / "repo", sources(60))
+    env = process_env(tmp_path, llm_server)
     # A shell command changes a file no edit tool names: only the watcher, or the last pass, sees it.
     made = "printf 'def made_by_shell():\\n    return 3\\n' > pkg/shell_made.py"
-    server.reply_tool_calls([("run_shell", {"command": made})])
-    server.reply_text("Made it.")
+    llm_server.reply_tool_calls([("run_shell", {"command": made})])
+    llm_server.reply_text("Made it.")
 
     run = run_in_process(
         ["-p", "make a file", "--output-format", "json", "--permission-mode", "auto"], env, repo
@@ -172,28 +172,22 @@ def test_a_headless_run_leaves_the_lexical_index_complete_and_current(
 
 
 def test_auto_index_false_and_no_index_leave_the_repository_unindexed(
-    tmp_path: Path, server: ScriptedLLMServer
+    tmp_path: Path, llm_server: ScriptedLLMServer
 ) -> None:
     configured = make_repo(tmp_path / "configured", sources(3))
     (configured / ".agentmemory").mkdir()
     (configured / ".agentmemory" / "config.toml").write_text("auto_index = false\n")
     flagged = make_repo(tmp_path / "flagged", sources(3))
-    env = mcode_env(
-        tmp_path / "home",
-        MCODE_MODEL=MODEL,
-        MCODE_API_BASE=server.url,
-        OPENAI_API_KEY="sk-test",
-        MCODE_EMBEDDING_MODEL="none",
-    )
-    server.reply_tool_calls([("code_search", {"query": "handler_1"})])
-    server.reply_text("No index.")
+    env = process_env(tmp_path, llm_server)
+    llm_server.reply_tool_calls([("code_search", {"query": "handler_1"})])
+    llm_server.reply_text("No index.")
 
     headless = run_in_process(["-p", "find handler_1"], env, configured)
     repl = run_in_process(["--no-index"], env, flagged, stdin="/exit\n")
 
     assert headless.returncode == 0, headless.stderr
     assert "trust" not in headless.stderr  # a safe setting: it applies without asking
-    result = next(m for m in server.requests[1]["messages"] if m["role"] == "tool")["content"]
+    result = next(m for m in llm_server.requests[1]["messages"] if m["role"] == "tool")["content"]
     assert "not available yet" in result and "mcode index" in result
     assert repl.returncode == 0, repl.stderr
     for repo in (configured, flagged):

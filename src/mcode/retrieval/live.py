@@ -288,10 +288,9 @@ class LiveIndex:
                 return True
             except _Stopped:
                 return False
-            except Exception as exc:  # git killed by the user's Ctrl-C, a file vanishing …
+            except Exception:  # git killed by the user's Ctrl-C, a file vanishing …
                 if attempt == FIRST_PASS_ATTEMPTS:
                     raise
-                self._error = str(exc)
                 if self._stop.wait(RETRY_SECONDS):
                     return False
         return False

@@ -26,8 +26,9 @@ DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 DEFAULT_SOURCE = "default"
 USER_KEYS_TABLE = "keys"
 _ENV_KEY = re.compile(r"^[A-Z][A-Z0-9_]*_API_KEY$")
-_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
-_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
+_BOOLEANS = dict.fromkeys(("true", "1", "yes", "on"), True) | dict.fromkeys(
+    ("false", "0", "no", "off"), False
+)
 
 
 class ConfigError(Exception):

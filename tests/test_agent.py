@@ -37,11 +37,14 @@ def repo(tmp_path: Path) -> Path:
 
 
 def settings_for(repo: Path, api_base: str = "http://127.0.0.1:9/v1", **env: str) -> Settings:
+    """The agent's own behaviour, on a repository the session does not index by itself (that is
+    test_live_index.py's)."""
     base = {
         "MCODE_MODEL": MODEL,
         "MCODE_API_BASE": api_base,
         "OPENAI_API_KEY": "sk-test",
         "MCODE_EMBEDDING_MODEL": "none",
+        "MCODE_AUTO_INDEX": "0",
     }
     return load_settings(Paths.for_repo(repo), env={k: v for k, v in {**base, **env}.items() if v})
 

@@ -53,7 +53,7 @@ def servers() -> Iterator[list[ScriptedLLMServer]]:
         server.stop()
 
 
-def world(tmp_path: Path, name: str, servers: list[ScriptedLLMServer]):
+def world(tmp_path: Path, name: str, servers: list[ScriptedLLMServer], **extra: str):
     """A repository, a scripted server and an environment that points mcode at it."""
     server = ScriptedLLMServer().start()
     servers.append(server)
@@ -64,6 +64,7 @@ def world(tmp_path: Path, name: str, servers: list[ScriptedLLMServer]):
         MCODE_API_BASE=server.url,
         OPENAI_API_KEY="sk-test",
         MCODE_EMBEDDING_MODEL="none",
+        **extra,
     )
     return repo, server, env
 
@@ -87,7 +88,9 @@ def test_json_and_stream_json_output(tmp_path: Path, servers) -> None:
     json_repo, json_server, json_env = world(tmp_path, "json", servers)
     json_server.reply_tool_calls([("read_file", {"path": "calc.py"})])
     json_server.reply_text("It adds.")
-    stream_repo, stream_server, stream_env = world(tmp_path, "stream", servers)
+    stream_repo, stream_server, stream_env = world(
+        tmp_path, "stream", servers, MCODE_AUTO_INDEX="0"
+    )
     stream_server.reply_tool_calls([("run_shell", {"command": "echo from-the-shell"})])
     stream_server.reply_text("Ran it.", chunks=2)
 
@@ -113,7 +116,7 @@ def test_json_and_stream_json_output(tmp_path: Path, servers) -> None:
     assert types[0] == "system" and types[-1] == "result"
     init = lines[0]
     assert init["model"] == "openai/mock-model" and "edit_file" in init["tools"]
-    assert "notice" in types  # the repository is not indexed
+    assert "notice" in types  # the repository is not indexed, and the run leaves it so
     assert types.index("tool_use") < types.index("tool_output") < types.index("tool_result")
     assert {"type": "tool_output", "id": "call_0", "text": "from-the-shell"} in lines
     assert "".join(line["text"] for line in lines if line["type"] == "text") == "Ran it."

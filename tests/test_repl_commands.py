@@ -264,11 +264,12 @@ def test_search_and_map_use_the_code_index(world: World) -> None:
     assert "Error: usage: /map [TOKENS]" in world.text
 
 
-def test_search_without_an_index_says_how_to_build_one(world: World) -> None:
+def test_search_without_an_index_says_how_to_get_one(world: World) -> None:
     world.session.code = None
     world.run("/search anything")
     world.run("/map")
-    assert world.text.count("The repository is not indexed yet: run `mcode index`") == 2
+    assert world.text.count("The code index is not ready yet") == 2
+    assert "`mcode index` in a shell" in world.text
 
 
 def test_context_and_compact_print_the_session_reports(world: World) -> None:

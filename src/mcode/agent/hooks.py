@@ -1,6 +1,6 @@
 """Policy the session installs into the agent loop: small hooks, called at fixed points of a turn.
 
-The loop knows nothing of lessons, corrections or undo. It calls each hook when a turn starts
+The loop knows nothing of lessons, corrections, undo or the code index. It calls each hook when a turn starts
 with the user's message and when a tool call finishes; a hook may hand back notes for the model,
 which join the message as the model reads it but never the transcript, or tell the user something
 through the session's events. The notes' wording lives in `prompts/hooks/`.
@@ -108,6 +108,24 @@ class LessonNotices(TurnHook):
         text = args.get("text") or args.get("new") or args.get("new_value") or ""
         line = " ".join(str(text).split())
         self._emit(Notice(f"lesson recorded: {line[:120]}" if line else "lessons updated"))
+        return None
+
+
+class IndexEdits(TurnHook):
+    """Hand each file an edit tool changed to the code index at once (`sync`, ~50-100 ms), so that
+    the model's next search already finds what it just wrote. Shell commands name no file: the
+    index's watcher sees what they change."""
+
+    def __init__(self, sync: Callable[[Sequence[str]], None]) -> None:
+        self._sync = sync
+
+    def tool_finished(self, call: FinishedCall) -> str | None:
+        tool = call.tool
+        if call.error or tool is None or tool.kind != "edit" or tool.path_arg is None:
+            return None
+        path = call.arguments.get(tool.path_arg)
+        if isinstance(path, str) and path.strip():
+            self._sync([path])
         return None
 
 

@@ -21,6 +21,7 @@ from mcode.agent.hooks import (
     LESSONS,
     CorrectionReminder,
     FailureNudge,
+    IndexEdits,
     LessonNotices,
     UndoReminders,
 )
@@ -53,7 +54,8 @@ from mcode.memory.archival import MergedArchival
 from mcode.memory.recall import NotesStore, RecallStore
 from mcode.memory.sessions import SessionLog
 from mcode.retrieval.hits import SearchHit
-from mcode.retrieval.workspace import CodeIndex, Count, index_freshness, open_code_index
+from mcode.retrieval.live import LiveIndex
+from mcode.retrieval.workspace import CodeIndex, Count
 from mcode.secrets import is_secret_path
 from mcode.store import check_index_dir
 from mcode.tools import (
@@ -71,6 +73,8 @@ from mcode.vcs import current_branch
 DEFAULT_MAX_STEPS = 40
 SNIPPETS_PER_TURN = 6
 MAX_FOCUS_FILES = 12
+# A turn that starts before an index already on disk is open waits this long for it (~1 s).
+INDEX_OPEN_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class SessionStatus:
     model: str
     session_tokens: int
     session_cost_usd: float
-    index: str  # "indexed 3 min ago, 2 files changed" or "not indexed"
+    index: str  # "indexing 1,240/6,300 files", "vectors 12%", "indexed 3 min ago, up to date"
     permission_mode: str = "ask"
     turns: int = 0
 
@@ -175,18 +179,20 @@ class AgentSession:
         client: ModelClient,
         *,
         memory: SessionMemory,
-        code: CodeIndex | None,
+        index: LiveIndex,
         repo: RepoAccess,
         session_id: str,
         history: Sequence[Message] = (),
         weak_client: Any = None,
         on_event: Callable[[Event], None] = lambda event: None,
+        owns_index: bool = False,
     ) -> None:
         self.settings = settings
         self.model = choice.model
         self.session_id = session_id
         self.memory = memory
-        self.code = code
+        self.index = index
+        self._owns_index = owns_index
         self.repo = repo
         self._on_event = on_event
         self._cancel = threading.Event()
@@ -209,7 +215,7 @@ class AgentSession:
         self.builder = SystemPromptBuilder(budget)
         self.window = MessageWindow(budget, LLMSummarizer(weak_client or client))
         self.window.extend(_resumable(m) for m in history)
-        archival = MergedArchival(memory.notes, code, hidden=self._hidden)
+        archival = MergedArchival(memory.notes, index, hidden=self._hidden)
         memory_access = MemoryAccess(memory.blocks, archival, memory.recall, actor="agent")
         self.toolbox = Toolbox(builtin_tools(), repo, memory_access)
         self.loop = AgentLoop(
@@ -225,6 +231,7 @@ class AgentSession:
                 CorrectionReminder(),
                 FailureNudge(),
                 LessonNotices(self._emit),
+                IndexEdits(index.sync),
             ],
         )
 
@@ -241,9 +248,12 @@ class AgentSession:
         on_event: Callable[[Event], None] = lambda event: None,
         resume: str | None = None,
         client: ModelClient | None = None,
+        index: LiveIndex | None = None,
     ) -> AgentSession:
         """Open a new session (or resume one: an id, a unique prefix, or "latest").
 
+        `index` is the code index of a process that runs several sessions in turn (the REPL) or
+        finishes it itself (headless); without one, the session keeps its own and closes it.
         Raises NoModelError when there is no model to use, ValueError for a bad permission mode
         or rule, SessionNotFound for a session that does not exist.
         """
@@ -257,16 +267,18 @@ class AgentSession:
             on_event(Notice(warning))
         if choice.note:
             on_event(Notice(choice.note))
-        code, embedder = open_code_index(settings, lambda text: on_event(Notice(text)))
+        owns_index = index is None
+        if index is None:
+            index = LiveIndex.open(settings, lambda text: on_event(Notice(text)))
         try:
-            memory = SessionMemory.open(settings, embedder)
+            memory = SessionMemory.open(settings, index.embedder)
             if resume:
                 info, history = memory.log.resume(resume)
             else:
                 info, history = memory.log.new_session(model=choice.model), []
         except BaseException:
-            if code is not None:
-                code.close()
+            if owns_index:
+                index.close()
             raise
         if client is None:
             client = make_client(settings, choice, on_event)
@@ -279,18 +291,19 @@ class AgentSession:
                 api_key_for(settings, settings.weak_model),
             )
             weak_client = make_client(settings, weak_choice, on_event)
-        repo = RepoAccess(settings.paths.repo, permissions, ask=_serialised(ask), searcher=code)
+        repo = RepoAccess(settings.paths.repo, permissions, ask=_serialised(ask), searcher=index)
         return cls(
             settings,
             choice,
             client,
             memory=memory,
-            code=code,
+            index=index,
             repo=repo,
             session_id=info.id,
             history=history,
             weak_client=weak_client,
             on_event=on_event,
+            owns_index=owns_index,
         )
 
     # -- what the REPL and headless mode see -------------------------------------------------------
@@ -302,6 +315,11 @@ class AgentSession:
     @property
     def permissions(self) -> Permissions:
         return self.repo.permissions
+
+    @property
+    def code(self) -> CodeIndex | None:
+        """The code index once there is one to search (the session builds it meanwhile)."""
+        return self.index.code
 
     @property
     def usage(self) -> Usage:
@@ -412,7 +430,7 @@ class AgentSession:
             self.model,
             self._usage.total_tokens,
             self._usage.cost_usd,
-            index_freshness(self.settings),
+            self.index.status(),
             self.repo.permissions.mode,
             self._turns,
         )
@@ -421,8 +439,8 @@ class AgentSession:
         if self._closed:
             return
         self._closed = True
-        if self.code is not None:
-            self.code.close()
+        if self._owns_index:
+            self.index.close()
 
     def __enter__(self) -> AgentSession:
         return self
@@ -438,6 +456,7 @@ class AgentSession:
         self._maps = {}
         repo = self.settings.paths.repo
         self._instructions = read_project_instructions(repo, on_skip=self._notice_once)
+        self.index.wait_opened(INDEX_OPEN_SECONDS)
         self._snippets = self._retrieve(user_text)
         self._environment = Environment(date.today(), str(repo), current_branch(repo))
         code = self.code
@@ -450,10 +469,11 @@ class AgentSession:
         )
 
     def _retrieve(self, query: str) -> list[SearchHit]:
-        if self.code is None or not query.strip():
+        code = self.code
+        if code is None or not query.strip():
             return []
         try:
-            hits = self.code.search(query, SNIPPETS_PER_TURN, "symbol")
+            hits = code.search(query, SNIPPETS_PER_TURN, "symbol")
         except Exception as exc:  # retrieval is a help; its failure must not stop the turn
             self._emit(Notice(f"code retrieval failed ({exc}); continuing without it"))
             return []

@@ -81,6 +81,13 @@ def _root(
         list[str] | None,
         typer.Option("--deny", help="Always refuse, e.g. 'Bash(rm -rf:*)'. Repeatable."),
     ] = None,
+    no_index: Annotated[
+        bool,
+        typer.Option(
+            "--no-index",
+            help="Do not index or watch the repository in the background (auto_index = false).",
+        ),
+    ] = False,
     repo: Annotated[
         Path | None, typer.Option("--repo", help=REPO_OPTION_HELP, show_default=False)
     ] = None,
@@ -104,11 +111,13 @@ def _root(
             resume=resume,
             allow=tuple(allow or ()),
             deny=tuple(deny or ()),
+            no_index=no_index,
         )
         raise typer.Exit(run_headless(repo, options))
     _start_repl(
         ctx,
         repo,
+        no_index,
         model=model,
         permission_mode=permission_mode,
         allow=tuple(allow or ()),
@@ -117,7 +126,7 @@ def _root(
     )
 
 
-def _start_repl(ctx: typer.Context, repo: Path | None, **options: object) -> None:
+def _start_repl(ctx: typer.Context, repo: Path | None, no_index: bool, **options: object) -> None:
     """The REPL lives in `mcode.repl`; until it exists, plain `mcode` shows the help."""
     if importlib.util.find_spec("mcode.repl") is None:
         typer.echo(ctx.get_help())
@@ -125,7 +134,8 @@ def _start_repl(ctx: typer.Context, repo: Path | None, **options: object) -> Non
     from mcode.cli.common import load_repo_settings
     from mcode.repl.app import run_repl
 
-    code = run_repl(load_repo_settings(repo), **options)  # the REPL asks about trust itself
+    settings = load_repo_settings(repo, auto_index=False if no_index else None)
+    code = run_repl(settings, **options)  # the REPL asks about trust itself
     raise typer.Exit(code or 0)
 
 

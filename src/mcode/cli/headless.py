@@ -6,6 +6,11 @@ things happen (an init line, text, tool calls, their output and results, notices
 the same object as `json`, typed "result". Nobody can answer a question in headless mode, so in
 "ask" mode every call that would ask is refused, and the tool result tells the model so.
 
+The code index is kept as in the REPL (built and watched in the background; `--no-index` or
+`auto_index = false` leave it alone), and the run leaves its lexical part complete and current
+when it exits; vectors still pending wait for the next session or `mcode index`. No progress is
+printed: the output stays what the format says.
+
 Exit codes: 0 the turn finished with an answer; 1 it failed (the model kept failing, the step limit
 came first, the user interrupted); 2 bad usage (unknown format, empty prompt, no model configured).
 """
@@ -44,6 +49,7 @@ class HeadlessOptions:
     resume: str | None = None
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
+    no_index: bool = False
 
 
 def check_options(options: HeadlessOptions) -> str:
@@ -155,11 +161,16 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
     prompt = check_options(options)
     from mcode.cli.common import resolve_settings
 
-    settings = resolve_settings(repo)
+    settings = resolve_settings(repo, auto_index=False if options.no_index else None)
     _check_model(settings, options.model)
     started = time.monotonic()
     printer = Printer(options.output_format, sys.stdout, sys.stderr)
-    session = _open(settings, options, printer)
+    index = _open_index(settings, printer)
+    try:
+        session = _open(settings, options, printer, index)
+    except BaseException:
+        index.close()
+        raise
     try:
         if options.output_format == "stream-json":
             printer.start(
@@ -176,6 +187,7 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
         result = session.run_turn(prompt, max_steps=options.max_turns)
     finally:
         session.close()
+        _close_index(index)
     elapsed = int((time.monotonic() - started) * 1000)
     data = result_object(session.session_id, session.model, result, elapsed)
     if options.output_format == "text":
@@ -213,7 +225,22 @@ def _check_model(settings: Any, flag: str | None) -> None:
         fail(str(exc), EXIT_USAGE)
 
 
-def _open(settings: Any, options: HeadlessOptions, printer: Printer) -> Any:
+def _open_index(settings: Any, printer: Printer) -> Any:
+    from mcode.retrieval.live import LiveIndex
+
+    return LiveIndex.open(settings, lambda text: printer(Notice(text)))
+
+
+def _close_index(index: Any) -> None:
+    """Leave the lexical index complete and current (seconds); Ctrl-C meanwhile leaves the rest
+    to the next run."""
+    try:
+        index.close(finish=True)
+    except KeyboardInterrupt:
+        index.close()
+
+
+def _open(settings: Any, options: HeadlessOptions, printer: Printer, index: Any) -> Any:
     from mcode.agent.providers import NoModelError
     from mcode.agent.session import AgentSession
     from mcode.config import ConfigError
@@ -230,6 +257,7 @@ def _open(settings: Any, options: HeadlessOptions, printer: Printer) -> Any:
             ask=None,
             on_event=printer,
             resume=resume,
+            index=index,
         )
     except (NoModelError, SessionNotFound, ConfigError, ValueError) as exc:
         fail(str(exc), EXIT_USAGE)

@@ -23,8 +23,6 @@ from mcode.cli.common import (
     resolve_settings,
 )
 
-# Once edits pause this long, `mcode watch` folds new rows into the indexes.
-SETTLE_AFTER_SECONDS = 5.0
 WATCH_PURPOSE = "mcode watch"  # how the watcher names itself in the index's lock
 SNIPPET_LINES = 4  # of each search hit, in the text output
 
@@ -56,13 +54,14 @@ def _human_report(report: dict) -> str:
 
 def _open_writer(settings, progress=None, purpose="mcode index"):
     from mcode.embed import EmbedderUnavailable
+    from mcode.retrieval.live import SESSION_PURPOSE
     from mcode.retrieval.workspace import open_writer
     from mcode.store import IndexLockedError
 
     try:
         return open_writer(settings, progress, purpose)
     except IndexLockedError as exc:
-        if exc.holder.startswith(WATCH_PURPOSE):
+        if exc.holder.startswith((WATCH_PURPOSE, SESSION_PURPOSE)):
             fail(
                 f"{exc.holder} is keeping this index up to date (changed files, and the whole "
                 f"tree when an ignore file changes) and holds its lock; stop it to run {purpose}"
@@ -199,60 +198,26 @@ def watch(repo: RepoOption = None) -> None:
     """Keep archival memory fresh as files change, until interrupted (Ctrl-C)."""
     import threading
 
-    from mcode.index.ignore import GIT_EXCLUDE, IgnoreRules, git_exclude_file, is_ignore_file
-    from mcode.watch import RepoWatcher
+    from mcode.watch import IndexFollower
 
     settings = resolve_settings(repo)
-    root = settings.paths.repo
     indexer, lock = _open_writer(settings, None, WATCH_PURPOSE)
-    busy = threading.Lock()  # the first full pass and the watcher's batches take turns
-    rules = IgnoreRules.load(root)
-    exclude = git_exclude_file(root)
 
-    def ignored(path: str, is_dir: bool) -> bool:
-        return rules.ignored(path, is_dir)
-
-    idle: threading.Timer | None = None
-
-    def settle() -> None:
-        with busy:
-            indexer.settle()
-
-    def on_batch(paths: list[str]) -> None:
-        nonlocal rules, idle
-        if any(is_ignore_file(p) for p in paths):
-            # The watched directories follow the new rules, and process_changes judges the
-            # whole tree again.
-            rules = IgnoreRules.load(root)
-            watcher.rescan()
-        started = time.perf_counter()
-        with busy:
-            result = indexer.process_changes(paths)
-        if idle is not None:
-            idle.cancel()
-        idle = threading.Timer(SETTLE_AFTER_SECONDS, settle)
-        idle.daemon = True
-        idle.start()
-        elapsed = (time.perf_counter() - started) * 1000
+    def updated(paths: list[str], result, elapsed: float) -> None:
         typer.echo(
             f"updated {result.changed} changed, {result.deleted} deleted "
             f"({len(paths)} paths) in {elapsed:.0f} ms",
             err=True,
         )
 
-    watcher = RepoWatcher(
-        root,
-        on_batch,
-        ignore=ignored,
-        also_watch={str(exclude): GIT_EXCLUDE} if exclude is not None else None,
-    )
+    follower = IndexFollower(indexer, on_update=updated)
     try:
         # Watch first, so nothing changed during the first pass is missed.
-        with watcher:
-            with busy:
+        with follower:
+            with follower.turns.turn():
                 report = indexer.update()
             typer.echo(_human_report(report.as_json()), err=True)
-            typer.echo(f"watching {watcher.watched_dirs} directories; Ctrl-C to stop", err=True)
+            typer.echo(f"watching {follower.watched_dirs} directories; Ctrl-C to stop", err=True)
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
     finally:

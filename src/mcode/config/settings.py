@@ -26,6 +26,9 @@ DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 DEFAULT_SOURCE = "default"
 USER_KEYS_TABLE = "keys"
 _ENV_KEY = re.compile(r"^[A-Z][A-Z0-9_]*_API_KEY$")
+_BOOLEANS = dict.fromkeys(("true", "1", "yes", "on"), True) | dict.fromkeys(
+    ("false", "0", "no", "off"), False
+)
 
 
 class ConfigError(Exception):
@@ -37,6 +40,8 @@ class Settings:
     paths: Paths
     # Discovery
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # The REPL and `mcode -p` index the repository and keep the index current by themselves.
+    auto_index: bool = True
     # Embeddings: "local" (bundled MiniLM), "none" (lexical only) or a litellm embedding model name.
     embedding_model: str = "local"
     # LLM (used by the agent; kept here so one resolution serves every command)
@@ -61,6 +66,7 @@ class Settings:
 
 _ENV = {
     "MCODE_MAX_FILE_BYTES": "max_file_bytes",
+    "MCODE_AUTO_INDEX": "auto_index",
     "MCODE_EMBEDDING_MODEL": "embedding_model",
     "MCODE_MODEL": "model",
     "MCODE_WEAK_MODEL": "weak_model",
@@ -111,6 +117,12 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if number <= 0:
             raise ConfigError(f"{source}: max_file_bytes must be positive, got {number}")
         return number
+    if name == "auto_index":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
+            return _BOOLEANS[value.strip().lower()]
+        raise ConfigError(f"{source}: {name} must be true or false, got {value!r}")
     if name == "fallbacks":
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())

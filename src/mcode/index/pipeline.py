@@ -59,7 +59,11 @@ _WORKER_PRELOAD = ["__main__", "mcode.index.worker"]
 
 
 class Progress(Protocol):
-    """How long work reports itself; the CLI draws it on a TTY, tests and scripts pass nothing."""
+    """How long work reports itself; the CLI draws it on a TTY, tests and scripts pass nothing.
+
+    `advance` may raise to stop the work there (a session closing, or wanting the indexer for
+    something urgent): what was written is kept, as after a killed run, and the next run goes on.
+    """
 
     def start(self, stage: str, total: int) -> None: ...
     def advance(self, count: int = 1) -> None: ...
@@ -158,22 +162,27 @@ def _run_tasks(
         max_workers=workers, mp_context=context, initializer=exit_with_parent
     ) as pool:
         futures = [pool.submit(process_batch, batch, columnar) for batch in batches]
-        # The workers take a while to start (the fork server first imports the main module and
-        # the worker's). Meanwhile this process, idle otherwise, takes batches from the end;
-        # they are handed on in their turn, so the order holds.
-        done_here: dict[int, BatchResult] = {}
-        last = len(batches) - 1
-        while last > 0 and not futures[0].done() and futures[last].cancel():
-            done_here[last] = process_batch(batches[last], columnar)
-            progress.advance(len(batches[last]))
-            last -= 1
-        for index, future in enumerate(futures):
-            if index in done_here:
-                yield done_here.pop(index)
-                continue
-            result = future.result()
-            progress.advance(len(result.results))
-            yield result
+        try:
+            # The workers take a while to start (the fork server first imports the main module
+            # and the worker's). Meanwhile this process, idle otherwise, takes batches from the
+            # end; they are handed on in their turn, so the order holds.
+            done_here: dict[int, BatchResult] = {}
+            last = len(batches) - 1
+            while last > 0 and not futures[0].done() and futures[last].cancel():
+                done_here[last] = process_batch(batches[last], columnar)
+                progress.advance(len(batches[last]))
+                last -= 1
+            for index, future in enumerate(futures):
+                if index in done_here:
+                    yield done_here.pop(index)
+                    continue
+                result = future.result()
+                progress.advance(len(result.results))
+                yield result
+        except BaseException:
+            # Stopped: wait only for the batches being parsed, not for every one queued.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _batches(tasks: Sequence[FileTask], workers: int) -> list[Sequence[FileTask]]:
@@ -438,16 +447,17 @@ class Indexer:
         self.store.optimize(keep_versions_for=timedelta(seconds=30))
         return True
 
-    def process_changes(self, paths: Collection[str]) -> IndexReport:
+    def process_changes(self, paths: Collection[str], *, embed: bool = True) -> IndexReport:
         """The watcher's entry point: re-index exactly these repo-relative paths (or dirs ending '/').
 
         A changed ignore file (`is_ignore_file`) can change what belongs in the index anywhere, so
         then the whole tree is judged again: rows of newly ignored files go, newly kept files are
-        indexed. Unchanged files cost a stat, as in any `update`.
+        indexed. Unchanged files cost a stat, as in any `update`. Without `embed`, the rows wait
+        for their vectors like any pending ones (a session computes those on its own schedule).
         """
         if any(is_ignore_file(path) for path in paths):
-            return self.update()
-        return self.update(only=paths)
+            return self.update(embed=embed)
+        return self.update(embed=embed, only=paths)
 
 
 def _row_vectors(embedder: Embedder) -> Callable[[Sequence[dict[str, Any]]], np.ndarray]:

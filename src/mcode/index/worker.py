@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ def exit_with_parent() -> None:
     its end once mcode is gone. With the workers gone, the fork server and the resource tracker see
     their last client leave and exit too.
     """
+    # Ctrl-C reaches the whole process group, but it is the parent's to handle: in the REPL it
+    # cancels a turn, and must not break the indexing the session runs in the background.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is None:
         return

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from mcode.retrieval.hits import CodeSearcher, SearchHit
+from mcode.retrieval.hits import CodeSearcher, SearchHit, SearchUnavailable
 
 STRONG_NOTE = 0.5  # share of the query's words a note must contain to come before the code
 _WORD = re.compile(r"[A-Za-z0-9_]{3,}")
@@ -83,6 +83,8 @@ class MergedArchival:
 
     def _code(self, query: str, k: int) -> Sequence[dict[str, Any]]:
         assert self.code is not None
-        return [
-            code_result(h) for h in self.code.search(query, k, "symbol") if not self.hidden(h.path)
-        ]
+        try:
+            hits = self.code.search(query, k, "symbol")
+        except SearchUnavailable:  # the code is not indexed yet: the notes answer alone
+            return []
+        return [code_result(h) for h in hits if not self.hidden(h.path)]

@@ -43,6 +43,7 @@ from mcode.tools import Answer, Request
 
 if TYPE_CHECKING:
     from mcode.agent.session import AgentSession
+    from mcode.retrieval.live import LiveIndex
 
 PROMPT = "❯ "
 CONTINUATION = "  "
@@ -170,10 +171,12 @@ class TurnRunner:
 
 
 class StatusLine:
-    """The bottom toolbar: model · tokens · cost · index freshness · permission mode.
+    """The bottom toolbar: model · tokens · cost · the index · permission mode.
 
-    Index freshness compares the index with the work tree (a listing of the repository), so it is
-    worked out on a background thread after each turn; the toolbar shows the last known line.
+    The index's part is its progress while the session builds it ("indexing 1,240/6,300 files",
+    "vectors 12%"), then its freshness, which compares the index with the work tree (a listing of
+    the repository); so the line is worked out on a background thread after each turn and each
+    step of the index's progress, and the toolbar shows the last known line.
     """
 
     def __init__(self) -> None:
@@ -349,12 +352,14 @@ def _welcome(console: Console, session: ReplSession) -> None:
 
 
 class SessionOpener:
-    """Opens sessions wired to the runner: the first, and those /clear and /resume switch to."""
+    """Opens sessions wired to the runner: the first, and those /clear and /resume switch to.
+    They share the code index, which the REPL keeps for as long as it runs."""
 
     def __init__(self, settings: Settings, runner: TurnRunner, **options: object) -> None:
         self.settings = settings
         self.runner = runner
         self.options = options
+        self.index: LiveIndex | None = None
 
     def __call__(self, resume: str | None, *, model: str | None = None) -> AgentSession:
         from mcode.agent.session import AgentSession
@@ -365,6 +370,7 @@ class SessionOpener:
             ask=self.runner.ask,
             on_event=self.runner.on_event,
             resume=resume,
+            index=self.index,
             **options,  # type: ignore[arg-type]
         )
         self.runner.drain()
@@ -377,12 +383,8 @@ class SessionOpener:
         from mcode.agent.providers import NoModelError
         from mcode.memory.sessions import SessionNotFound
 
-        console = self.runner.renderer.console
         try:
-            self.settings = confirm_trust(
-                self.settings, console, self.runner.read_line, interactive=interactive
-            )
-            return self(resume)
+            return self._open_first(resume, interactive)
         except (NoModelError, SessionNotFound, ConfigError, ValueError) as exc:
             self.runner.drain()
             sys.stderr.write(f"mcode: {' '.join(str(exc).split())}\n")
@@ -393,6 +395,28 @@ class SessionOpener:
         except KeyboardInterrupt:
             sys.stderr.write("mcode: interrupted\n")
             return EXIT_INTERRUPTED
+
+    def _open_first(self, resume: str | None, interactive: bool) -> AgentSession:
+        from mcode.agent.events import Notice
+        from mcode.retrieval.live import LiveIndex
+
+        console = self.runner.renderer.console
+        self.settings = confirm_trust(
+            self.settings, console, self.runner.read_line, interactive=interactive
+        )
+        # The index is brought up to date in the background: the prompt comes at once.
+        self.index = LiveIndex.open(self.settings, lambda text: self.runner.on_event(Notice(text)))
+        try:
+            return self(resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the index's background work; what was written is kept."""
+        index, self.index = self.index, None
+        if index is not None:
+            index.close()
 
 
 def run_repl(
@@ -425,12 +449,15 @@ def run_repl(
         prompt = make_prompt(settings, status)
         read_message = _prompt_reader(prompt)
         status.on_change = lambda: _invalidate(prompt)
+    if opener.index is not None:
+        opener.index.on_change = lambda: status.refresh(ctx.session)
     status.refresh(session)
     _welcome(console, session)
     try:
         return Repl(ctx, runner, read_message, status).loop()
     finally:
         ctx.session.close()
+        opener.close()
 
 
 def _invalidate(prompt: PromptSession[str]) -> None:

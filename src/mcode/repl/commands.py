@@ -239,10 +239,15 @@ def cmd_map(ctx: CommandContext, arg: str) -> Outcome:
 
 
 def _code_index(ctx: CommandContext) -> CodeView | None:
-    """The session's code index; None, once the user is told how to build one, when there is none."""
-    if ctx.session.code is None:
-        ctx.say("The repository is not indexed yet: run `mcode index` in a shell.", "yellow")
-    return ctx.session.code
+    """The session's code index; None, once the user is told how to get one, when there is none."""
+    code = ctx.session.code
+    if code is None:
+        ctx.say(
+            "The code index is not ready yet: the session builds it in the background (see the "
+            "status line) unless auto_index is off; `mcode index` in a shell builds it too.",
+            "yellow",
+        )
+    return code
 
 
 def cmd_context(ctx: CommandContext, arg: str) -> Outcome:

@@ -60,7 +60,8 @@ def confirm_trust(
     except TrustStoreError as exc:
         console.print(Text(f"Not trusted: {exc}", style="red"))
         return settings
-    reloaded = load_settings(paths)
+    flags = {n: getattr(settings, n) for n, src in settings.sources.items() if src.startswith("--")}
+    reloaded = load_settings(paths, overrides=flags)  # flags such as --no-index stay in force
     if reloaded.trust.ignored:  # the file changed since it was shown
         console.print(Text("Not trusted: the file changed meanwhile; using your own settings."))
         return reloaded

@@ -27,7 +27,13 @@ class SearchHit(Protocol):
     def snippet(self) -> str: ...
 
 
+class SearchUnavailable(Exception):
+    """The code index cannot answer yet; the message says why ("the repository is being indexed
+    (1,240/6,300 files)") in words the model and the user can read."""
+
+
 class CodeSearcher(Protocol):
     def search(self, query: str, k: int, level: str) -> Sequence[SearchHit]:
-        """The best `k` chunks (level "symbol") or files (level "file") for `query`."""
+        """The best `k` chunks (level "symbol") or files (level "file") for `query`;
+        SearchUnavailable when there is no index to ask yet."""
         ...

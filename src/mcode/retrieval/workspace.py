@@ -2,9 +2,9 @@
 view a session keeps of it.
 
 `mcode index`, `mcode search`, `mcode map`, the watcher and the agent all open the index here instead
-of wiring the store, the manifest and the embedder themselves. The index is optional for the agent: a
-repository nobody has indexed still gets one, only without code search, retrieved snippets and the repo
-map, and the user is told how to get them.
+of wiring the store, the manifest and the embedder themselves. The agent does it through
+`retrieval.live`, which builds the index in the background and opens a `CodeIndex` once there is one
+to search: until then the agent works without code search, retrieved snippets and the repo map.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mcode.config import Settings
 from mcode.store import Manifest, check_index_dir
@@ -51,39 +51,55 @@ class Workspace:
     @classmethod
     def open_reader(cls, settings: Settings) -> Workspace:
         """Open the index for reading; no lock is taken (LanceDB readers see committed versions)."""
+        return cls._open(settings, lambda: build_embedder(settings))
+
+    @classmethod
+    def open_shared(cls, settings: Settings, embedder: Embedder | None) -> Workspace:
+        """`open_reader` with the embedder the caller has already built: a session shares one
+        between its writer, its reader and its memory stores."""
+        return cls._open(settings, lambda: embedder)
+
+    @classmethod
+    def _open(cls, settings: Settings, embedder_for: Callable[[], Embedder | None]) -> Workspace:
+        paths = settings.paths
+        if not paths.manifest.exists():  # said before the chunk table's library loads (~1 s)
+            raise IndexMissingError(f"{paths.repo} is not indexed yet: run `mcode index`")
+        check_index_dir(paths.index)
         from mcode.index.pipeline import index_identity
         from mcode.store.chunks import ChunkStore, StoreFormatError
 
-        paths = settings.paths
-        if not paths.manifest.exists():
-            raise IndexMissingError(f"{paths.repo} is not indexed yet: run `mcode index`")
-        check_index_dir(paths.index)
-        embedder = build_embedder(settings)
+        embedder = embedder_for()
         manifest = Manifest(paths.manifest)
-        if manifest.get_meta("identity") != index_identity(embedder):
-            raise IndexMissingError(
-                "the index was built with another embedding model or format: run `mcode index`"
-            )
         try:
-            store = ChunkStore(paths.chunks, embedder.dim if embedder else 0)
-        except StoreFormatError as exc:
-            raise IndexMissingError(f"{exc}: run `mcode index`") from exc
+            if manifest.get_meta("identity") != index_identity(embedder):
+                raise IndexMissingError(
+                    "the index was built with another embedding model or format: run `mcode index`"
+                )
+            try:
+                store = ChunkStore(paths.chunks, embedder.dim if embedder else 0)
+            except StoreFormatError as exc:
+                raise IndexMissingError(f"{exc}: run `mcode index`") from exc
+        except BaseException:
+            manifest.close()
+            raise
         return cls(settings, store, manifest, embedder)
 
-    def searcher(self, *, resident: bool = False) -> Searcher:
+    def searcher(self, *, resident: bool = False, chunks: ChunkReads | None = None) -> Searcher:
         """`resident` keeps every chunk's metadata and vector in memory (~1 s and ~250 MB at
-        66k chunks, then a search is several times faster): for processes that search often."""
+        66k chunks, then a search is several times faster): for processes that search often.
+        `chunks` reuses such a copy."""
         from mcode.retrieval.search import Searcher
 
-        vectors = self.embedder if self.embedder is not None and self._has_vectors() else None
-        chunks: ChunkReads = self.store
-        if resident:
-            from mcode.retrieval.resident import ResidentChunks
+        vectors = self.embedder if self.embedder is not None and self.has_vectors() else None
+        if chunks is None:
+            chunks = self.store
+            if resident:
+                from mcode.retrieval.resident import ResidentChunks
 
-            chunks = ResidentChunks(self.store, self.manifest)
+                chunks = ResidentChunks(self.store, self.manifest)
         return Searcher(self.settings.paths.repo, chunks, self.manifest, vectors)
 
-    def _has_vectors(self) -> bool:
+    def has_vectors(self) -> bool:
         return self.manifest.pending_chunks() < self.manifest.chunk_count()
 
 
@@ -118,11 +134,17 @@ class Count:
 
 class CodeIndex:
     """A `CodeSearcher` over the index, plus the repo map (its graph rebuilt only when the index
-    changed since the last map)."""
+    changed since the last map). Opened before any vector is stored, it searches by vectors too
+    as soon as some are."""
 
     def __init__(self, workspace: Workspace) -> None:
+        from mcode.retrieval.resident import ResidentChunks
+
         self.workspace = workspace
-        self.searcher = workspace.searcher(resident=True)
+        self._chunks = ResidentChunks(workspace.store, workspace.manifest)
+        self._vectors = workspace.embedder is None or workspace.has_vectors()
+        self._vectors_checked = workspace.manifest.generation()
+        self.searcher = workspace.searcher(chunks=self._chunks)
         # The resident rows take a second or two to load: do it while the user types.
         threading.Thread(target=self._warm_up, name="mcode-warm-up", daemon=True).start()
         self.chunks = Count(workspace.store.count)
@@ -136,7 +158,19 @@ class CodeIndex:
             self.searcher.warm_up()
 
     def search(self, query: str, k: int, level: str) -> Sequence[SearchResult]:
-        return self.searcher.search(query, k, level)
+        return self._current_searcher().search(query, k, level)
+
+    def _current_searcher(self) -> Searcher:
+        """The searcher, rebuilt over the same resident rows once the first vectors are stored
+        (looked for only when the index changed: one SQLite probe a search until then)."""
+        if not self._vectors:
+            generation = self.workspace.manifest.generation()
+            if generation != self._vectors_checked:
+                self._vectors_checked = generation
+                if self.workspace.has_vectors():
+                    self.searcher = self.workspace.searcher(chunks=self._chunks)
+                    self._vectors = True
+        return self.searcher
 
     def repo_map(self, tokens: int, *, focus: Collection[str] = (), query: str = "") -> str:
         return self._current_graph().map(tokens, focus_files=focus, query=query).text
@@ -152,25 +186,6 @@ class CodeIndex:
 
     def close(self) -> None:
         self.workspace.manifest.close()
-
-
-def open_code_index(
-    settings: Settings, notice: Callable[[str], None]
-) -> tuple[CodeIndex | None, Any]:
-    """The index if there is a usable one, and the embedder the memory stores should share; what
-    is missing or broken is told through `notice`, never raised, so the agent always starts."""
-    try:
-        workspace = Workspace.open_reader(settings)
-        return CodeIndex(workspace), workspace.embedder
-    except IndexMissingError as exc:
-        notice(f"{exc} (code search and retrieved code are off until then)")
-    except Exception as exc:  # a damaged index must not keep the agent from starting
-        notice(f"cannot open the code index ({exc}); run `mcode index` to rebuild it")
-    try:
-        return None, build_embedder(settings)
-    except Exception as exc:
-        notice(f"recall memory searches by text only: {exc}")
-        return None, None
 
 
 def _stamp(manifest: Path) -> tuple[int, ...]:

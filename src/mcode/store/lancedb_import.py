@@ -24,11 +24,13 @@ import importlib.abc
 import importlib.machinery
 import os
 import sys
+import threading
 import types
 from collections.abc import Iterator
 from typing import Any
 
 _STUBBED = "lance_namespace_urllib3_client"
+_IMPORTING = threading.Lock()
 
 
 class _StubModule(types.ModuleType):
@@ -93,14 +95,17 @@ def _bare_overrides() -> Iterator[None]:
 
 
 def import_lancedb() -> types.ModuleType:
-    if "lancedb" not in sys.modules and _STUBBED not in sys.modules:
-        sys.meta_path.insert(0, _StubFinder())
-    # Read once, when Lance first runs a query or build; setting it before the import is enough.
-    if not os.environ.get("LANCE_CPU_THREADS"):
-        os.environ["LANCE_CPU_THREADS"] = str(os.cpu_count() or 1)
-    if "lancedb" in sys.modules:
-        return sys.modules["lancedb"]
-    with _bare_overrides():
-        import lancedb
+    # One thread at a time: a session imports lancedb on its indexing thread while the main thread
+    # opens its memory stores, and a module found in sys.modules may still be half imported.
+    with _IMPORTING:
+        if "lancedb" not in sys.modules and _STUBBED not in sys.modules:
+            sys.meta_path.insert(0, _StubFinder())
+        # Read once, when Lance first runs a query or build; setting it before the import is enough.
+        if not os.environ.get("LANCE_CPU_THREADS"):
+            os.environ["LANCE_CPU_THREADS"] = str(os.cpu_count() or 1)
+        if "lancedb" in sys.modules:
+            return sys.modules["lancedb"]
+        with _bare_overrides():
+            import lancedb
 
-    return lancedb
+        return lancedb

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pathspec import GitIgnoreSpec
 
+from mcode.retrieval.hits import SearchUnavailable
 from mcode.secrets import is_secret_path, redact, share
 from mcode.tools.access import RepoAccess
 from mcode.tools.base import Range, ToolError, tool
@@ -199,9 +200,16 @@ def code_search(
         )
     if not query.strip():
         raise ToolError("query must not be empty")
+    try:
+        found = ctx.searcher.search(query, k, level)
+    except SearchUnavailable as exc:
+        raise ToolError(
+            f"code search is not available yet: {exc}. Use grep to search by pattern meanwhile, "
+            "or list_files."
+        ) from None
     hits = [
         hit
-        for hit in ctx.searcher.search(query, k, level)
+        for hit in found
         if not is_secret_path(hit.path) and not ctx.permissions.denies_read(hit.path)
     ]
     if not hits:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mcode.watch.follow import IndexFollower, Turns
 from mcode.watch.watcher import Debouncer, RepoWatcher
 
-__all__ = ["Debouncer", "RepoWatcher"]
+__all__ = ["Debouncer", "IndexFollower", "RepoWatcher", "Turns"]

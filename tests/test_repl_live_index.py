@@ -1,8 +1,9 @@
 """The REPL keeps archival memory current by itself, end to end: the real `mcode` in a
 pseudo-terminal, in a repository nobody indexed, talking to the scripted server.
 
-The first turn is answered while the index is still being built: its vectors (the bundled model,
-thousands of chunks) are still pending when the answer is on the screen. A file the agent creates
+The first turn is answered while the index is still being built: its vectors are still pending when
+the answer is on the screen. They come from an embedding model on the scripted server that takes its
+time (seconds a batch, minutes in all) without keeping the machine busy, as a remote provider would. A file the agent creates
 in that turn is found by `code_search` in the next, and so is a file the user edits in another
 process; a second `mcode` in the same repository reads the first one's index without a lock error.
 Every wait polls the terminal's output, the index or the server with a generous deadline.
@@ -28,7 +29,8 @@ pexpect = pytest.importorskip("pexpect")
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
 WAIT = 90  # seconds for anything to appear; the first turn imports litellm (~10 s here)
-FILES, FUNCTIONS = 300, 30  # 9,000 chunks: minutes of vectors, seconds of lexical index
+FILES, FUNCTIONS = 60, 20  # 1,200 chunks: seconds of lexical index
+EMBEDDING_DELAY = 2.0  # seconds per batch of 32 vectors: over a minute for all of them
 PROMPT = "❯"
 CURSOR_QUERY = "\x1b[6n"
 CURSOR_AT_TOP = "\x1b[1;1R"
@@ -116,7 +118,9 @@ def spawn(tmp_path: Path, llm_server: ScriptedLLMServer) -> Iterator[Any]:
         MCODE_MODEL="openai/mock-model",
         MCODE_API_BASE=llm_server.url,
         OPENAI_API_KEY="sk-test",
-    )  # vectors from the bundled model, the default
+        MCODE_EMBEDDING_MODEL="openai/mock-embedding",  # served by llm_server, slowly
+    )
+    llm_server.embedding_delay = EMBEDDING_DELAY
     del env["PROMPT_TOOLKIT_NO_CPR"]  # Terminal answers
 
     def start(repo: Path) -> Terminal:

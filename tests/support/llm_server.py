@@ -8,6 +8,7 @@ so, which makes a test that expects fewer requests fail loudly.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -55,6 +56,8 @@ class ScriptedLLMServer:
         self.request_headers: list[dict[str, str]] = []
         self.seen: list[str] = []  # every request's method and path, whatever its route
         self.aborted = 0  # streams the client hung up on before the end
+        self.embedding_delay = 0.0  # seconds each /embeddings request takes
+        self.embedded = 0  # texts embedded so far
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -153,6 +156,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.script.seen.append(f"POST {self.path}")
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path.rstrip("/").endswith("/embeddings"):
+            self._embed(body)
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send_json(404, _error_body(f"no route {self.path}", 404))
             return
@@ -165,6 +171,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(reply, body)
         else:
             self._send_json(200, _full_response(reply, body.get("model", "mock-model")))
+
+    def _embed(self, body: dict[str, Any]) -> None:
+        """Vectors derived from each text's hash: stable, and costing no CPU worth counting, so a
+        test can make vectors slow (`embedding_delay`) without keeping the machine busy."""
+        texts = body.get("input") or []
+        texts = [texts] if isinstance(texts, str) else texts
+        if self.script.embedding_delay:
+            time.sleep(self.script.embedding_delay)
+        with self.script._lock:
+            self.script.embedded += len(texts)
+        data = [
+            {"object": "embedding", "index": i, "embedding": _hash_vector(str(text))}
+            for i, text in enumerate(texts)
+        ]
+        usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+        self._send_json(200, {"object": "list", "data": data, "model": "mock", "usage": usage})
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -199,6 +221,11 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             with self.script._lock:
                 self.script.aborted += 1  # the client hung up (cancellation)
+
+
+def _hash_vector(text: str, dim: int = 32) -> list[float]:
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).digest()
+    return [(byte - 127.5) / 127.5 for byte in digest[:dim]]
 
 
 def _model_entry(name: str) -> dict[str, Any]:

@@ -449,9 +449,13 @@ class Indexer:
             self._exact = False
 
     def _make_exact(self) -> None:
-        if not self._exact:
-            self.store.rebuild_full_text()
-            self._exact_now()
+        """Rebuild the full-text indexes, then optimize: the indexes replaced stay on disk (~12 MB
+        for the standard library) until an optimize drops the versions that hold them."""
+        if self._exact:
+            return
+        self.store.rebuild_full_text()
+        self._exact_now()
+        self.store.optimize(keep_versions_for=timedelta(seconds=30))
 
     def _exact_now(self) -> None:
         self.manifest.set_meta(FULL_TEXT_EXACT, True)
@@ -471,11 +475,12 @@ class Indexer:
         """Make the full-text statistics exact and fold rows written since the last optimize into
         the indexes; the watcher calls this once edits go quiet, so that searches rank as over a
         fresh build and do not slow down with every unindexed row. Returns whether it did work."""
-        if self._exact and self.store.writes_since_optimize == 0:
-            return False
-        self._make_exact()
-        if self.store.writes_since_optimize:
+        if not self._exact:
+            self._make_exact()
+        elif self.store.writes_since_optimize:
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
+        else:
+            return False
         return True
 
     def process_changes(self, paths: Collection[str]) -> IndexReport:

@@ -264,10 +264,9 @@ class Indexer:
             self._updates_since_exact += 1
         with timer.stage("optimize"):
             # Attaching vectors rewrote those rows, outside the indexes just built: fold them in.
-            self._maintain(fold=embedded > 0)
             # A whole pass (`mcode index`) leaves the index answering as a fresh build would.
-            if only is None or self._updates_since_exact >= EXACT_WITHIN_UPDATES:
-                self._make_exact()
+            exact = only is None or self._updates_since_exact >= EXACT_WITHIN_UPDATES
+            self._maintain(fold=embedded > 0, exact=exact)
         # embed_pending returns only once no file waits for its vectors.
         waiting = self.embedder is not None and not embedding
         report.vectors_pending = self.manifest.pending_chunks() if waiting else 0
@@ -462,9 +461,11 @@ class Indexer:
         self._exact = True
         self._updates_since_exact = 0
 
-    def _maintain(self, fold: bool = False) -> None:
+    def _maintain(self, fold: bool = False, exact: bool = False) -> None:
         self._ensure_lexical_indexes()
-        if fold or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
+        if exact and not self._exact:
+            self._make_exact()  # an optimize follows the rebuild
+        elif fold or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
         elif self.store.writes_since_consolidate >= CONSOLIDATE_EVERY_WRITES:
             self.store.consolidate()

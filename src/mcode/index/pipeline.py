@@ -450,8 +450,6 @@ class Indexer:
     def _make_exact(self) -> None:
         """Rebuild the full-text indexes, then optimize: the indexes replaced stay on disk (~12 MB
         for the standard library) until an optimize drops the versions that hold them."""
-        if self._exact:
-            return
         self.store.rebuild_full_text()
         self._exact_now()
         self.store.optimize(keep_versions_for=timedelta(seconds=30))

@@ -264,9 +264,7 @@ class Indexer:
             self._updates_since_exact += 1
         with timer.stage("optimize"):
             # Attaching vectors rewrote those rows, outside the indexes just built: fold them in.
-            # A whole pass (`mcode index`) leaves the index answering as a fresh build would.
-            exact = only is None or self._updates_since_exact >= EXACT_WITHIN_UPDATES
-            self._maintain(fold=embedded > 0, exact=exact)
+            self._maintain(fold=embedded > 0, whole=only is None)
         # embed_pending returns only once no file waits for its vectors.
         waiting = self.embedder is not None and not embedding
         report.vectors_pending = self.manifest.pending_chunks() if waiting else 0
@@ -448,22 +446,25 @@ class Indexer:
             self._exact = False
 
     def _make_exact(self) -> None:
-        """Rebuild the full-text indexes, then optimize: the indexes replaced stay on disk (~12 MB
-        for the standard library) until an optimize drops the versions that hold them."""
         self.store.rebuild_full_text()
         self._exact_now()
-        self.store.optimize(keep_versions_for=timedelta(seconds=30))
 
     def _exact_now(self) -> None:
         self.manifest.set_meta(FULL_TEXT_EXACT, True)
         self._exact = True
         self._updates_since_exact = 0
 
-    def _maintain(self, fold: bool = False, exact: bool = False) -> None:
+    def _maintain(self, fold: bool = False, whole: bool = False) -> None:
         self._ensure_lexical_indexes()
-        if exact and not self._exact:
-            self._make_exact()  # an optimize follows the rebuild
-        elif fold or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
+        # A whole pass (`mcode index`) leaves the index answering as a fresh build would, and so
+        # does the update that reaches the bound.
+        due = whole or self._updates_since_exact >= EXACT_WITHIN_UPDATES
+        rebuilt = due and not self._exact
+        if rebuilt:
+            self._make_exact()
+        # The indexes a rebuild replaced stay on disk (~12 MB for the standard library) until an
+        # optimize drops old versions: a whole pass drops them at once, a watcher when it settles.
+        if fold or (rebuilt and whole) or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
         elif self.store.writes_since_consolidate >= CONSOLIDATE_EVERY_WRITES:
             self.store.consolidate()
@@ -474,12 +475,11 @@ class Indexer:
         """Make the full-text statistics exact and fold rows written since the last optimize into
         the indexes; the watcher calls this once edits go quiet, so that searches rank as over a
         fresh build and do not slow down with every unindexed row. Returns whether it did work."""
+        if self._exact and self.store.writes_since_optimize == 0:
+            return False
         if not self._exact:
             self._make_exact()
-        elif self.store.writes_since_optimize:
-            self.store.optimize(keep_versions_for=timedelta(seconds=30))
-        else:
-            return False
+        self.store.optimize(keep_versions_for=timedelta(seconds=30))
         return True
 
     def process_changes(self, paths: Collection[str]) -> IndexReport:

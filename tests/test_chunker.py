@@ -545,6 +545,8 @@ _NASTY = [
     "class A:\n" * 300,
     "def f():\n" + "    if x:\n" * 300,
     '"""unterminated docstring\ndef f():\n    pass\n',
+    "x = 1\nclass Half:",  # a header at the very end of a file being typed
+    "def f():",
 ]
 
 

@@ -3,21 +3,18 @@ store does, and follow every edit, deletion and newly stored vector without bein
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
+from support.embedders import HashEmbedder
 from support.repos import indexed_repo, write_files
 
-from mcode.embed.base import text_hash
 from mcode.index.pipeline import Indexer
 from mcode.index.rows import embedding_text
 from mcode.retrieval import resident as resident_module
 from mcode.retrieval.resident import ResidentChunks
 from mcode.retrieval.search import Searcher
-
-DIM = 16
 
 FILES = {
     "shop/cart.py": (
@@ -44,25 +41,6 @@ FILES = {
         '    return "-".join(title.lower().split())\n'
     ),
 }
-
-
-class HashEmbedder:
-    """Deterministic unit vectors from the text: the same text always gets the same vector."""
-
-    id = "test:hash"
-    dim = DIM
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self._vector(t) for t in texts]) if texts else np.empty((0, DIM))
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vector(text)
-
-    @staticmethod
-    def _vector(text: str) -> np.ndarray:
-        seed = int(text_hash(text)[:8], 16)
-        raw = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
-        return raw / np.linalg.norm(raw)
 
 
 @pytest.fixture

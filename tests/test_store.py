@@ -248,3 +248,37 @@ def test_consolidating_edits_changes_nothing_a_reader_sees(tmp_path: Path) -> No
     assert store.count() == reader.count() == 27
     for edit in range(8):
         assert [r["path"] for r in reader.full_text(f"e{edit}", 3)] == [f"e{edit}.py"]
+
+
+def test_rows_of_equal_score_rank_by_id_whatever_their_order_on_disk(tmp_path: Path) -> None:
+    """An updated table and a fresh one hold the same rows in different places; where scores tie,
+    both rank them alike, the k-th row included."""
+    rows = [
+        {**row, "id": f"t{i:02}.py#0", "path": f"t{i:02}.py", "text": "same words", "head": "same"}
+        for i, row in enumerate(rows_for("x.py", 1) * 40)
+    ]
+    shuffled = list(reversed(rows))
+    fresh, updated = ChunkStore(tmp_path / "fresh", DIM), ChunkStore(tmp_path / "updated", DIM)
+    fresh.append(rows)
+    updated.append(shuffled[:20])
+    updated.append(shuffled[20:])
+    for store in (fresh, updated):
+        store.ensure_indexes()
+    expected = [f"t{i:02}.py#0" for i in range(10)]
+    assert [r["id"] for r in fresh.full_text("words", 10)] == expected
+    assert [r["id"] for r in updated.full_text("words", 10)] == expected
+
+
+def test_the_vector_index_answers_exactly_as_a_scan_of_every_vector(tmp_path: Path) -> None:
+    """Its partitions come from the vectors there were when it was built; probing only some of
+    them would answer one way before a batch of edits and another way after a fresh build."""
+    store = ChunkStore(tmp_path / "lance", DIM)
+    rows = [r for i in range(2_800) for r in rows_for(f"m{i}.py", 10)]  # 35 partitions
+    vectors = np.random.default_rng(0).normal(size=(len(rows), DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store.append([{**row, "vector": vector} for row, vector in zip(rows, vectors, strict=True)])
+    assert store.ensure_vector_index()
+    for seed in range(5):
+        query = unit(1_000 + seed)
+        exact = np.argsort(-(vectors @ query), kind="stable")[:50]
+        assert [r["id"] for r in store.nearest(query, 50)] == [rows[i]["id"] for i in exact]

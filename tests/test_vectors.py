@@ -1,12 +1,9 @@
-"""Nearest neighbours in memory: exact on small matrices, and on large ones a projected first pass
-that must still find (nearly) the exact top k, never a removed row."""
+"""Nearest neighbours in memory: the exact top k, never a removed row."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from mcode.retrieval import vectors as vectors_module
 from mcode.retrieval.vectors import VectorMatrix
 
 DIM = 32
@@ -30,14 +27,12 @@ def exact(data: np.ndarray, query: np.ndarray, k: int) -> list[int]:
 def filled(data: np.ndarray) -> VectorMatrix:
     matrix = VectorMatrix(DIM)
     matrix.set(np.arange(len(data)), data)
-    matrix.fit(len(data))
     return matrix
 
 
-def test_small_matrices_are_searched_exactly() -> None:
+def test_neighbours_are_the_exact_ones() -> None:
     data = clustered(500)
     matrix = filled(data)
-    assert not matrix.projected
     query = clustered(1, seed=9)[0]
     found = matrix.nearest(query, 10, len(data))
     assert [i for i, _ in found] == exact(data, query, 10)
@@ -45,26 +40,6 @@ def test_small_matrices_are_searched_exactly() -> None:
     assert similarities == sorted(similarities, reverse=True)
 
 
-@pytest.fixture
-def small_projection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vectors_module, "PROJECT_MIN_ROWS", 1_000)
-    monkeypatch.setattr(vectors_module, "PROJECTED_DIMS", 12)
-
-
-@pytest.mark.usefixtures("small_projection")
-def test_a_projected_first_pass_finds_the_exact_neighbours() -> None:
-    data = clustered(4_000)
-    matrix = filled(data)
-    assert matrix.projected
-    queries = clustered(20, seed=5)
-    overlap = [
-        len({i for i, _ in matrix.nearest(q, 20, len(data))} & set(exact(data, q, 20))) / 20
-        for q in queries
-    ]
-    assert np.mean(overlap) >= 0.95
-
-
-@pytest.mark.usefixtures("small_projection")
 def test_removed_rows_are_never_found_and_compaction_keeps_answers() -> None:
     data = clustered(3_000)
     matrix = filled(data)

@@ -380,7 +380,8 @@ def _describe(
             head_end -= 1  # the body opens its own line (Python blocks, Allman braces)
         else:
             indent = ""
-        if python and data[sig_end] in _DOCSTRING_START:
+        # A header at the very end of the file (`def f():`, mid-edit) has an empty body there.
+        if python and sig_end < len(data) and data[sig_end] in _DOCSTRING_START:
             docstring = _python_docstring(data, sig_end, indent)
         closed = False
     else:

@@ -49,6 +49,9 @@ EMBED_FILES_PER_ROUND = 64
 EMBED_BEFORE_WRITE_ROWS = 2_000
 OPTIMIZE_EVERY_WRITES = 64
 CONSOLIDATE_EVERY_WRITES = 8  # see ChunkStore.consolidate: ~45 ms, where an optimize takes ~2 s
+# Updates (watcher batches) after which the full-text statistics are made exact again even if edits
+# never pause (see ChunkStore.rebuild_full_text: ~1.3 s for the standard library).
+EXACT_WITHIN_UPDATES = 32
 # Manifest key naming the files whose rows are being written: if the run dies there, the next one
 # knows which rows may have no manifest entry.
 IN_FLIGHT = "in_flight"
@@ -56,6 +59,9 @@ IN_FLIGHT = "in_flight"
 # does by default (a worker must find what the main module defines), then the worker's code. Not
 # pyarrow: its import starts threads, and a process with threads must not fork.
 _WORKER_PRELOAD = ["__main__", "mcode.index.worker"]
+# Manifest key: true while the full-text indexes cover exactly the rows there are, so that a search
+# ranks as over a fresh build. Set false before any write that changes rows, true after a rebuild.
+FULL_TEXT_EXACT = "full_text_exact"
 
 
 class Progress(Protocol):
@@ -222,6 +228,9 @@ class Indexer:
         # Files a killed run left in flight that this run has not rewritten yet.
         self._redo: set[str] = set()
         self._indexed = self._vector_indexed = False
+        self._exact = bool(manifest.get_meta(FULL_TEXT_EXACT))
+        self._updates_since_exact = 0
+        self._wrote = False  # during an update: whether it changed any rows
 
     # -- the whole run -------------------------------------------------------------------------
 
@@ -229,6 +238,7 @@ class Indexer:
         """Index what changed; with `only`, look at just those paths (the watcher's batches)."""
         report = IndexReport(embedder=self.embedder.id if self.embedder else "none")
         timer = _Timer(report.timings)
+        self._wrote = False
         with timer.stage("discover"):
             self._redo = set(self.manifest.get_meta(IN_FLIGHT) or ())
             if only is None:
@@ -259,9 +269,11 @@ class Indexer:
                 self._ensure_lexical_indexes()
             with timer.stage("embed"):
                 embedded = self.embed_pending(report)
+        if self._wrote:
+            self._updates_since_exact += 1
         with timer.stage("optimize"):
             # Attaching vectors rewrote those rows, outside the indexes just built: fold them in.
-            self._maintain(fold=embedded > 0)
+            self._maintain(fold=embedded > 0, whole=only is None)
         # embed_pending returns only once no file waits for its vectors.
         waiting = self.embedder is not None and not embedding
         report.vectors_pending = self.manifest.pending_chunks() if waiting else 0
@@ -308,6 +320,7 @@ class Indexer:
     def _delete(self, deleted: list[str], report: IndexReport) -> None:
         if not deleted:
             return
+        self._changing()
         self.store.delete_files(deleted)
         self.manifest.delete(deleted)
         self._redo.difference_update(deleted)
@@ -360,6 +373,7 @@ class Indexer:
         # manifest records the file: until then the file is in flight, and a run killed meanwhile
         # leaves it for the next run to rewrite.
         self.manifest.set_meta(IN_FLIGHT, sorted(self._redo.union(paths)))
+        self._changing()
         if cold:
             import pyarrow as pa
 
@@ -410,6 +424,7 @@ class Indexer:
                     part = rows[start : start + batch]
                     texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in part]
                     vectors = self.embedder.embed_documents(texts)
+                    self._changing()  # Lance rewrites a row to attach its vector
                     self.store.set_vectors(
                         [(r["id"], r["hash"], vectors[i]) for i, r in enumerate(part)]
                     )
@@ -427,12 +442,38 @@ class Indexer:
     def _ensure_lexical_indexes(self) -> None:
         # Built indexes stay built: listing them again would cost every watcher update ~2 ms.
         if not self._indexed:
-            self.store.ensure_indexes()
+            if self.store.ensure_indexes():
+                self._exact_now()
             self._indexed = self.store.count() > 0
 
-    def _maintain(self, fold: bool = False) -> None:
+    def _changing(self) -> None:
+        """Called before every write that changes rows: the statistics are no longer exact, and
+        the manifest says so before the store changes, so a run killed meanwhile leaves it said."""
+        self._wrote = True
+        if self._exact:
+            self.manifest.set_meta(FULL_TEXT_EXACT, False)
+            self._exact = False
+
+    def _make_exact(self) -> None:
+        self.store.rebuild_full_text()
+        self._exact_now()
+
+    def _exact_now(self) -> None:
+        self.manifest.set_meta(FULL_TEXT_EXACT, True)
+        self._exact = True
+        self._updates_since_exact = 0
+
+    def _maintain(self, fold: bool = False, whole: bool = False) -> None:
         self._ensure_lexical_indexes()
-        if fold or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
+        # A whole pass (`mcode index`) leaves the index answering as a fresh build would, and so
+        # does the update that reaches the bound.
+        due = whole or self._updates_since_exact >= EXACT_WITHIN_UPDATES
+        rebuilt = due and not self._exact
+        if rebuilt:
+            self._make_exact()
+        # The indexes a rebuild replaced stay on disk (~12 MB for the standard library) until an
+        # optimize drops old versions: a whole pass drops them at once, a watcher when it settles.
+        if fold or (rebuilt and whole) or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
         elif self.store.writes_since_consolidate >= CONSOLIDATE_EVERY_WRITES:
             self.store.consolidate()
@@ -440,10 +481,13 @@ class Indexer:
             self._vector_indexed = self.store.ensure_vector_index()
 
     def settle(self) -> bool:
-        """Fold rows written since the last optimize into the indexes; the watcher calls this once
-        edits go quiet, because full-text search slows down with every unindexed row."""
-        if self.store.writes_since_optimize == 0:
+        """Make the full-text statistics exact and fold rows written since the last optimize into
+        the indexes; the watcher calls this once edits go quiet, so that searches rank as over a
+        fresh build and do not slow down with every unindexed row. Returns whether it did work."""
+        if self._exact and self.store.writes_since_optimize == 0:
             return False
+        if not self._exact:
+            self._make_exact()
         self.store.optimize(keep_versions_for=timedelta(seconds=30))
         return True
 

@@ -76,7 +76,6 @@ class ResidentChunks:
                 self._reset(self.store.count())
                 for batch in self.store.scan(with_text=True, with_vector=True):
                     self._append(pa.Table.from_batches([batch]))
-                self._vectors.fit(self._size)
             else:
                 self._drop([*changed, *gone])
                 for start in range(0, len(changed), PATHS_PER_QUERY):
@@ -87,8 +86,6 @@ class ResidentChunks:
                     self._append(pa.Table.from_pylist(rows))
                 if self._dead > max(COMPACT_MIN_DEAD, self._size // 4):
                     self._compact()
-                elif not self._vectors.projected:
-                    self._vectors.fit(self._size)
             self._files = versions
             self._generation = generation
 
@@ -172,7 +169,7 @@ class ResidentChunks:
         return [{**rows[h["id"]], "_score": h["_score"]} for h in hits if h["id"] in rows]
 
     def nearest(self, vector: np.ndarray, k: int) -> list[dict[str, Any]]:
-        """Cosine neighbours over every stored vector (see `VectorMatrix` for how exact)."""
+        """Cosine neighbours over every stored vector, exactly."""
         if self.dim <= 0:
             return []
         with self._lock:

@@ -203,8 +203,9 @@ class Searcher:
                 wanted.setdefault(d.path, []).append((d.symbol, weight))
         if not wanted:
             return []
-        # The strongest few files only: each costs a lookup.
-        top = sorted(wanted, key=lambda p: -max(w for _, w in wanted[p]))[:30]
+        # The strongest few files only: each costs a lookup. Equals in path order, not in the
+        # order the manifest happens to hold them (which follows the index's history).
+        top = sorted(wanted, key=lambda p: (-max(w for _, w in wanted[p]), p))[:30]
         symbols = sorted({symbol for path in top for symbol, _ in wanted[path]})
         return [
             (row, weight)
@@ -233,7 +234,7 @@ class Searcher:
                     frame_lines.setdefault(path, []).append(frame.line)
         if not file_weight:
             return []
-        top = sorted(file_weight, key=lambda p: -file_weight[p])[:20]
+        top = sorted(file_weight, key=lambda p: (-file_weight[p], p))[:20]
         evidence = []
         for row in self.chunks.rows_for_paths(top):
             path = row["path"]
@@ -258,7 +259,12 @@ class Searcher:
             final[key] = score * TEST_PENALTY if penalised[path] else score
         order = sorted(
             final,
-            key=lambda key: (-final[key], scores.rows[key]["path"], scores.rows[key]["start_line"]),
+            key=lambda key: (
+                -final[key],
+                scores.rows[key]["path"],
+                scores.rows[key]["start_line"],
+                key,
+            ),
         )
         results: list[SearchResult] = []
         exists: dict[str, bool] = {}

@@ -58,6 +58,7 @@ from mcode.secrets import is_secret_path
 from mcode.store import check_index_dir
 from mcode.tools import (
     AskCallback,
+    CommitCheck,
     FileUndo,
     MemoryAccess,
     Permissions,
@@ -241,8 +242,10 @@ class AgentSession:
         on_event: Callable[[Event], None] = lambda event: None,
         resume: str | None = None,
         client: ModelClient | None = None,
+        commit_check: CommitCheck | None = None,
     ) -> AgentSession:
-        """Open a new session (or resume one: an id, a unique prefix, or "latest").
+        """Open a new session (or resume one: an id, a unique prefix, or "latest"). `commit_check`
+        reviews what the agent's commits would take (`mcode.review.commit_check`).
 
         Raises NoModelError when there is no model to use, ValueError for a bad permission mode
         or rule, SessionNotFound for a session that does not exist.
@@ -279,7 +282,13 @@ class AgentSession:
                 api_key_for(settings, settings.weak_model),
             )
             weak_client = make_client(settings, weak_choice, on_event)
-        repo = RepoAccess(settings.paths.repo, permissions, ask=_serialised(ask), searcher=code)
+        repo = RepoAccess(
+            settings.paths.repo,
+            permissions,
+            ask=_serialised(ask),
+            searcher=code,
+            commit_check=commit_check,
+        )
         return cls(
             settings,
             choice,

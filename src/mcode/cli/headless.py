@@ -218,6 +218,7 @@ def _open(settings: Any, options: HeadlessOptions, printer: Printer) -> Any:
     from mcode.agent.session import AgentSession
     from mcode.config import ConfigError
     from mcode.memory.sessions import SessionNotFound
+    from mcode.review.commit_check import commit_check
 
     resume = "latest" if options.continue_latest else options.resume
     try:
@@ -230,6 +231,7 @@ def _open(settings: Any, options: HeadlessOptions, printer: Printer) -> Any:
             ask=None,
             on_event=printer,
             resume=resume,
+            commit_check=commit_check(settings),
         )
     except (NoModelError, SessionNotFound, ConfigError, ValueError) as exc:
         fail(str(exc), EXIT_USAGE)

@@ -358,6 +358,7 @@ class SessionOpener:
 
     def __call__(self, resume: str | None, *, model: str | None = None) -> AgentSession:
         from mcode.agent.session import AgentSession
+        from mcode.review.commit_check import commit_check
 
         options = {**self.options, "model": model or self.options.get("model")}
         session = AgentSession.open(
@@ -365,6 +366,7 @@ class SessionOpener:
             ask=self.runner.ask,
             on_event=self.runner.on_event,
             resume=resume,
+            commit_check=commit_check(self.settings),
             **options,  # type: ignore[arg-type]
         )
         self.runner.drain()

@@ -429,3 +429,40 @@ def test_the_agents_commit_is_reviewed_first_and_the_findings_go_back_to_it(
     assert "Open an issue instead of leaving a TODO." in done
     assert git(world.repo, "log", "--format=%s") == "Add new\ninitial\n"
     assert len(world.server.requests) == 3
+
+
+def test_the_model_sees_the_changed_symbols_uses_tests_and_definitions(world: World) -> None:
+    write_files(
+        world.repo,
+        {
+            "lib/calc.py": "def add(a, b):\n    return a + b\n\n\ndef double(x):\n    return x * 2\n",
+            "lib/util.py": "def clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n",
+            "tests/test_calc.py": "from lib.calc import add\n\n\ndef test_add():\n"
+            "    assert add(1, 2) == 3\n",
+            "app.py": "from lib.calc import add\nlogin(password='correct-horse-battery', n=add(2, 3))\n",
+        },
+    )
+    git(world.repo, "add", "lib", "tests", "app.py")
+    git(world.repo, "commit", "-qm", "more")
+    indexed = run_in_process(["index"], {**world.env, "MCODE_EMBEDDING_MODEL": "none"}, world.repo)
+    assert indexed.returncode == 0, indexed.stderr
+    world.stage(
+        {
+            "lib/calc.py": "def add(a, b):\n    return clamp(a + b, 0, 100)\n\n\n"
+            "def double(x):\n    return x * 2\n"
+        }
+    )
+    world.answer()
+    assert world.review().returncode == 0
+    prompt = world.server.requests[0]["messages"][1]["content"]
+    context = prompt.split("# Code around the change", 1)[1]
+    assert "Symbols this hunk changes in lib/calc.py: add (line 1)\n" in context  # not double
+    uses = context.split("Where `add` is used (tests first):\n", 1)[1].splitlines()
+    assert uses[:3] == [
+        "  tests/test_calc.py:1: [test] from lib.calc import add",
+        "  tests/test_calc.py:5: [test] assert add(1, 2) == 3",
+        "  app.py:1: from lib.calc import add",
+    ]
+    assert uses[3].startswith("  app.py:2: login(password='[REDACTED")
+    assert "Definitions the added lines use:\n  lib/util.py:1: def clamp(x, lo, hi):" in context
+    assert "correct-horse-battery" not in prompt

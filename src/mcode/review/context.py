@@ -120,11 +120,16 @@ class CodeFacts:
         return _within(lines, budget)
 
     def _changed(self, path: str, hunk: Hunk) -> list[tuple[int, str]]:
+        """The definitions the hunk's changed lines sit in or start: the one enclosing its first
+        changed line, and those that begin after it, up to its last (not its context lines)."""
+        changed = [line.number for line in hunk.lines if line.kind != " "]
+        if not changed:
+            return []
+        first, last = min(changed), max(changed)
         rows = self.definitions.get(path, [])
-        inside = [row for row in rows if hunk.new_start <= row[0] <= hunk.new_end]
-        before = bisect.bisect_left(rows, (hunk.new_start, ""))
-        enclosing = [rows[before - 1]] if before and not inside else []
-        return enclosing + inside
+        start = bisect.bisect_right(rows, (first, "\uffff"))
+        enclosing = [rows[start - 1]] if start else []
+        return enclosing + [row for row in rows[start:] if row[0] <= last]
 
     def _uses(self, name: str, own: str) -> list[str]:
         needle = f'"{name}"'

@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from mcode.config import Paths
     from mcode.review import ReviewReport
 
-FORMATS = ("text", "json", "sarif", "github")
-SEVERITIES = ("error", "warning", "note")
-
 
 def review(
     paths: Annotated[
@@ -91,6 +88,8 @@ def review(
     """Review the staged change (or --base/--range) against the project's memory."""
     output_format = "json" if json_output else output_format
     _check_usage(output_format, fail_on, base, commit_range, max_tokens)
+    if rules_only and require_model:
+        fail("--rules-only runs no model, so --require-model cannot hold", EXIT_USAGE)
     settings = resolve_settings(repo)
     if dismiss is not None:
         _dismiss(settings.paths, dismiss, reason, json_output)
@@ -126,6 +125,9 @@ def _check_usage(
     commit_range: str | None,
     max_tokens: int | None,
 ) -> None:
+    from mcode.memory.rules import SEVERITIES
+    from mcode.review.output import FORMATS
+
     if output_format not in FORMATS:
         fail(f"unknown --format {output_format!r}: use {', '.join(FORMATS)}", EXIT_USAGE)
     if fail_on not in SEVERITIES:

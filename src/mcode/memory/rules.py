@@ -38,7 +38,7 @@ hung commit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,7 +216,3 @@ def with_rule(extra: Mapping[str, Any], rule: ReviewRule) -> dict[str, Any]:
         raise RuleError(f"`{RULES_KEY}` in this block is not a list; fix it by hand first")
     kept = [r for r in current if not (isinstance(r, Mapping) and r.get("id") == rule.id)]
     return {**extra, RULES_KEY: [*kept, rule.to_front_matter()]}
-
-
-def rule_ids(rules: Iterable[ReviewRule]) -> list[str]:
-    return [f"{r.block}/{r.id}" if r.block else r.id for r in rules]

@@ -74,6 +74,9 @@ def _configured_hooks_path(root: Path) -> str | None:
 
 
 def is_ours(path: Path) -> bool:
+    """A file mcode wrote; a link never is (writing it would write wherever it points)."""
+    if path.is_symlink():
+        return False
     try:
         return MARKER in path.read_text(encoding="utf-8", errors="replace")
     except OSError:

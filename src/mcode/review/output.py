@@ -44,6 +44,7 @@ def to_json(report: ReviewReport) -> dict[str, Any]:
         "files": report.files,
         "hunks": report.hunks,
         "rules": report.rules,
+        "rules_seconds": round(report.rule_seconds, 3),
         "tokens": report.tokens,
         "cost_usd": round(report.cost_usd, 6),
         "seconds": round(report.seconds, 3),
@@ -51,6 +52,7 @@ def to_json(report: ReviewReport) -> dict[str, Any]:
         "cached_files": report.cached_files,
         "dismissed": report.dismissed,
         "not_shown": report.cut,
+        "outside_the_change": report.dropped,
     }
 
 

@@ -90,9 +90,6 @@ class ReviewReport:
             return self.model_status
         return "clean"
 
-    def worst(self) -> str | None:
-        return min((f.severity for f in self.findings), key=rank, default=None)
-
 
 def make_client(settings: Settings, choice: ModelChoice) -> ModelClient:
     """The review's client: the choice's endpoint and key, and retries short enough for a hook."""
@@ -133,6 +130,7 @@ def review(
     elif not options.rules_only:
         found += _model_part(settings, blocks, files, options, report, client_factory)
     _settle(report, found, Dismissals(paths).ids(), options.max_findings)
+    report.notes = list(dict.fromkeys(report.notes))  # files failing alike: one line
     ReviewCache(paths).save_last(found)
     report.seconds = time.monotonic() - started
     return report

@@ -278,10 +278,12 @@ def test_findings_must_point_at_added_lines_and_only_memory_can_block(world: Wor
     world.answer(
         {"line": 1, "severity": "error", "quote": CONVENTION, "message": "not changed here"},
         {"line": 2, "severity": "error", "quote": "Always write Rust.", "message": "made up"},
+        {"line": 2, "severity": "error", "quote": "print", "message": "one word proves nothing"},
     )
     result = world.review("--json")
     report = json.loads(result.stdout)
-    assert [(f["line"], f["severity"]) for f in report["findings"]] == [(2, "warning")]
+    assert [(f["line"], f["severity"]) for f in report["findings"]] == [(2, "warning")] * 2
+    assert report["outside_the_change"] == 1
     assert result.returncode == 0
 
 

@@ -72,6 +72,9 @@ class Dismissals:
         ensure_memory_dir(self.paths.memory)
         with file_lock(self.path.with_name("dismissed.lock")):
             records = self.records()
+            same = [r for r in records if r.get("kind") == finding.kind and "id" in r]
+            if any(r["id"] == finding.id for r in same):
+                return Dismissed(finding, len(same))  # dismissed before
             record = {
                 "id": finding.id,
                 "kind": finding.kind,
@@ -82,10 +85,9 @@ class Dismissals:
                 "time": clock.iso(timespec="seconds"),
             }
             append_line(self.path, json.dumps(record, ensure_ascii=False))
-            same = [r for r in records if r.get("kind") == finding.kind and "id" in r]
             same.append(record)
             promoted = any(r.get("promoted") == finding.kind for r in records)
-            if promoted or len({r["id"] for r in same}) < PROMOTE_AFTER:
+            if promoted or len(same) < PROMOTE_AFTER:
                 return Dismissed(finding, len(same))
             try:
                 entry = blocks.append(

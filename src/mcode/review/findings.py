@@ -8,7 +8,8 @@ The model answers through the `report_findings` tool (`REPORT_TOOL`), or with th
 text. `read_answer` checks it against the change: a malformed answer is a `MalformedAnswer` naming
 what is wrong (the caller asks once more, then gives up); a finding on a line the change does not
 add is dropped, since the review reports only what the change introduces; a finding whose quote is
-not in the memory it was given cannot block a commit (it becomes a warning at most).
+not in the memory it was given (a few words of it, at least) cannot block a commit: it becomes a
+warning at most.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mcode.review.diff import FileDiff
 ID_CHARS = 10
 MAX_MESSAGE_CHARS = 1000
 MAX_SNIPPET_CHARS = 200
+MIN_QUOTE_CHARS = 12  # a few words: "the" is in every memory, and proves nothing
 REPORT_TOOL_NAME = "report_findings"
 REPORT_TOOL: dict[str, Any] = {
     "type": "function",
@@ -100,7 +102,12 @@ class Finding:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
-        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        """A finding as `to_dict` wrote it; ValueError for anything else (a damaged cache)."""
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "id"}
+        text = all(isinstance(v, str) for k, v in fields.items() if k != "line")
+        line = fields.get("line")
+        if not text or not isinstance(line, int) or fields.get("severity") not in SEVERITIES:
+            raise ValueError("not a finding")
         return finding(**fields)
 
 
@@ -162,7 +169,8 @@ def read_answer(data: Any, file: FileDiff, memory: str) -> tuple[list[Finding], 
         if line not in added:
             dropped += 1
             continue
-        if severity == "error" and not (quote.strip() and _normal(quote) in memory_text):
+        quoted = len(_normal(quote)) >= MIN_QUOTE_CHARS and _normal(quote) in memory_text
+        if severity == "error" and not quoted:
             severity = "warning"  # only memory it was given can block a commit
         found.append(
             finding(

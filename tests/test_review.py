@@ -14,24 +14,12 @@ import pytest
 from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
 from support.repos import GIT_ENV, git, make_repo, mcode_env, use_git_identity, write_files
+from support.review import CONVENTION, PROJECT, lessons, report
 
 from mcode.config import Paths, load_settings
 from mcode.review.commit_check import commit_check
 from mcode.tools import Permissions, RepoAccess, ToolError, builtin_tools
 
-CONVENTION = "Library code never calls print(); it logs through the logging module."
-PROJECT = f"---\ndescription: conventions\nlimit: 6000\n---\n## Conventions\n- {CONVENTION}\n"
-LESSONS = """---
-description: lessons
-limit: 4000
-rules:
-- id: no-todo
-  pattern: '\\bTODO\\b'
-  message: Open an issue instead of leaving a TODO.
-  severity: warning
----
-- Run the tests before committing.
-"""
 BROKEN = "def add(a, b):\n    print(a, b)\n    return a + b\n"
 
 
@@ -49,7 +37,7 @@ class World:
         git(self.repo, "add", "--", *files)
 
     def answer(self, *findings: dict[str, Any]) -> None:
-        self.server.reply_tool_calls([("report_findings", {"findings": list(findings)})])
+        self.server.reply_tool_calls(report(*findings))
 
     def without_model(self) -> dict[str, str]:
         return {k: v for k, v in self.env.items() if k not in ("MCODE_MODEL", "OPENAI_API_KEY")}
@@ -61,7 +49,7 @@ def world(tmp_path: Path, llm_server: ScriptedLLMServer) -> World:
         tmp_path / "project",
         {
             ".agentmemory/blocks/project.md": PROJECT,
-            ".agentmemory/blocks/lessons.md": LESSONS,
+            ".agentmemory/blocks/lessons.md": lessons("warning"),
             "lib/calc.py": "def add(a, b):\n    return a + b\n",
         },
     )
@@ -262,8 +250,8 @@ def test_the_cache_is_keyed_by_change_memory_and_model(world: World) -> None:
         0,
         1,
     )
-    lessons = world.repo / ".agentmemory/blocks/lessons.md"
-    lessons.write_text(lessons.read_text() + "- Never log secrets.\n")
+    block = world.repo / ".agentmemory/blocks/lessons.md"
+    block.write_text(block.read_text() + "- Never log secrets.\n")
     world.answer()
     assert world.review().returncode == 0  # the lessons changed: reviewed afresh
     assert len(world.server.requests) == 2
@@ -334,10 +322,10 @@ def test_dismissed_findings_stay_dismissed_and_repeated_ones_become_a_lesson(
     world.review("--dismiss", ids[1])
     third = world.review("--dismiss", ids[2], "--reason", "generated code")
     assert "added a line to the lessons block (undo: mcode memory revert lessons" in third.stdout
-    lessons = (world.repo / ".agentmemory/blocks/lessons.md").read_text()
-    assert "Review rule lessons/no-todo was dismissed 3 times as a false positive" in lessons
-    assert "tracked in the issue tracker; generated code" in lessons
-    assert "id: no-todo" in lessons  # the rules kept in the front matter
+    block = (world.repo / ".agentmemory/blocks/lessons.md").read_text()
+    assert "Review rule lessons/no-todo was dismissed 3 times as a false positive" in block
+    assert "tracked in the issue tracker; generated code" in block
+    assert "id: no-todo" in block  # the rules kept in the front matter
     entry = third.stdout.rsplit(" ", 1)[1].rstrip(")\n")
     log = run_in_process(["memory", "log", "lessons", "--json"], world.env, cwd=world.repo)
     assert json.loads(log.stdout)["entries"][-1]["actor"] == "review"
@@ -376,9 +364,9 @@ def test_hook_install_keeps_an_existing_hook_running_first(world: World, tmp_pat
         )
 
     world.stage({"lib/calc.py": "def add(a, b):\n    return a + b  # TODO\n"})
-    lessons = repo / ".agentmemory/blocks/lessons.md"
-    lessons.write_text(lessons.read_text().replace("severity: warning", "severity: error"))
-    git(repo, "add", "--", str(lessons))
+    block = repo / ".agentmemory/blocks/lessons.md"
+    block.write_text(lessons("error"))
+    git(repo, "add", "--", str(block))
     blocked = commit()
     assert blocked.returncode == 1, blocked.stdout
     assert "Open an issue instead of leaving a TODO." in blocked.stdout

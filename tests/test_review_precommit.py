@@ -17,19 +17,9 @@ from pathlib import Path
 
 from support.llm_server import ScriptedLLMServer
 from support.repos import GIT_ENV, git, make_repo, mcode_env, write_files
+from support.review import CONVENTION, PROJECT, TODO_MESSAGE, lessons, report
 
 ROOT = Path(__file__).resolve().parents[1]
-CONVENTION = "Library code never calls print(); it logs through the logging module."
-PROJECT = f"---\ndescription: conventions\nlimit: 6000\n---\n## Conventions\n- {CONVENTION}\n"
-LESSONS = """---
-description: lessons
-limit: 4000
-rules:
-- id: no-todo
-  pattern: '\\bTODO\\b'
-  message: Open an issue instead of leaving a TODO.
----
-"""
 
 
 def commit(repo: Path, env: dict[str, str], message: str) -> subprocess.CompletedProcess[str]:
@@ -44,10 +34,6 @@ def commit(repo: Path, env: dict[str, str], message: str) -> subprocess.Complete
         text=True,
         timeout=600,
     )
-
-
-def findings(*items: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
-    return [("report_findings", {"findings": list(items)})]
 
 
 def test_pre_commit_blocks_a_broken_convention_passes_a_clean_commit_caches_and_skips(
@@ -68,7 +54,7 @@ def test_pre_commit_blocks_a_broken_convention_passes_a_clean_commit_caches_and_
         {
             ".pre-commit-config.yaml": config,
             ".agentmemory/blocks/project.md": PROJECT,
-            ".agentmemory/blocks/lessons.md": LESSONS,
+            ".agentmemory/blocks/lessons.md": lessons(),
             "lib/calc.py": "def add(a, b):\n    return a + b\n",
         },
     )
@@ -98,7 +84,7 @@ def test_pre_commit_blocks_a_broken_convention_passes_a_clean_commit_caches_and_
     write_files(repo, {"lib/calc.py": "def add(a, b):\n    print(a, b)\n    return a + b\n"})
     git(repo, "add", "lib/calc.py")
     llm_server.reply_tool_calls(
-        findings({"line": 2, "severity": "error", "quote": CONVENTION, "message": "print here"})
+        report({"line": 2, "severity": "error", "quote": CONVENTION, "message": "print here"})
     )
     blocked = commit(repo, env, "add prints")
     assert blocked.returncode != 0, blocked.stdout
@@ -121,7 +107,7 @@ def test_pre_commit_blocks_a_broken_convention_passes_a_clean_commit_caches_and_
     # A clean change passes.
     write_files(repo, {"lib/sub.py": "def sub(a, b):\n    return a - b\n"})
     git(repo, "add", "lib/sub.py")
-    llm_server.reply_tool_calls(findings())
+    llm_server.reply_tool_calls(report())
     clean = commit(repo, env, "add sub")
     assert clean.returncode == 0, clean.stdout
     assert len(llm_server.requests) == 2
@@ -132,9 +118,7 @@ def test_pre_commit_blocks_a_broken_convention_passes_a_clean_commit_caches_and_
     git(repo, "add", "lib/mul.py")
     ruled = commit(repo, no_model, "add mul")
     assert ruled.returncode != 0, ruled.stdout
-    assert (
-        "lib/mul.py" in ruled.stdout and "Open an issue instead of leaving a TODO." in ruled.stdout
-    )
+    assert "lib/mul.py" in ruled.stdout and TODO_MESSAGE in ruled.stdout
     assert "model review skipped: no model configured" in ruled.stdout
     assert len(llm_server.requests) == 2
     assert git(repo, "log", "--format=%s").splitlines() == [

@@ -146,7 +146,7 @@ def test_github_format_is_one_workflow_command_per_finding(world: World) -> None
     assert result.returncode == 1
 
 
-def test_exit_codes_follow_fail_on_and_bad_usage_is_2(world: World) -> None:
+def test_exit_codes_follow_fail_on_and_bad_usage_is_2(world: World, tmp_path: Path) -> None:
     world.stage({"lib/calc.py": "def add(a, b):\n    return a + b  # TODO\n"})
     world.answer()
     warned = world.review()
@@ -161,6 +161,8 @@ def test_exit_codes_follow_fail_on_and_bad_usage_is_2(world: World) -> None:
         (["--base", "main", "--range", "a..b"], "give --base or --range, not both"),
         (["--range", "main"], "--range 'main' must be A..B"),
         (["--base", "no-such-branch"], "no-such-branch"),
+        (["--rules-only", "--require-model"], "--rules-only runs no model"),
+        (["--repo", str(tmp_path)], "is not a git repository"),
     ]:
         bad = world.review(*args)
         assert bad.returncode == 2, (args, bad.stderr)

@@ -21,6 +21,7 @@ from mcode.fsio import is_reserved
 from mcode.review.diff import FileDiff, added_file, parse_diff
 
 MAX_UNTRACKED_BYTES = 1_000_000
+# What git says when the revision the user gave is wrong: bad usage, not a failure.
 _BAD_REF = ("unknown revision", "bad revision", "ambiguous argument", "looks like an option")
 
 
@@ -55,6 +56,10 @@ class Target:
 
 def read_changes(root: Path, target: Target) -> list[FileDiff]:
     """The files `target` changes, as parsed diffs; ChangeError naming what git said."""
+    if vcs.git_dir(root) is None:
+        raise ChangeError(
+            f"{root} is not a git repository: a review reads the change from git", usage=True
+        )
     return [f for f in _read(root, target) if not is_reserved(f.name.split("/")[0])]
 
 

@@ -3,9 +3,10 @@
 A tool never receives the agent. Its first parameter names one of two access objects, and the
 toolbox passes the session's: `RepoAccess` for tools that work on the repository (its root, the
 session's permissions, a callback to ask the user, one to stream shell output, the code searcher
-when the repository is indexed, and a recorder that hears about every file before it is
-overwritten, for `/undo`, and the review a commit must pass), or `MemoryAccess` for tools that work on the agent's memory (the block
-store, the archival and recall handles, and who is acting, for the blocks' history).
+when the repository is indexed, a recorder that hears about every file before it is overwritten,
+for `/undo`, and the review a commit must pass), or `MemoryAccess` for tools that work on the
+agent's memory (the block store, the archival and recall handles, and who is acting, for the
+blocks' history).
 
 They are called access objects, not contexts: in mcode "context" is what the model sees
 (`mcode.context`).

@@ -105,7 +105,7 @@ def test_json_reports_the_outcome_findings_and_what_the_run_cost(world: World) -
         "snippet": "print(a, b)",
     }
     assert len(finding["id"]) == 10
-    assert (report["calls"], report["tokens"], report["cached_files"]) == (1, 18, 0)
+    assert (report["calls"], report["tokens"], report["cached"]) == (1, 18, 0)
 
 
 def test_sarif_has_every_field_the_2_1_0_schema_requires(world: World) -> None:
@@ -458,3 +458,21 @@ def test_the_model_sees_the_changed_symbols_uses_tests_and_definitions(world: Wo
     assert uses[3].startswith("  app.py:2: login(password='[REDACTED")
     assert "Definitions the added lines use:\n  lib/util.py:1: def clamp(x, lo, hi):" in context
     assert "correct-horse-battery" not in prompt
+
+
+def test_a_file_too_long_for_one_request_goes_in_parts_each_cached(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mcode.review.run.MAX_REQUEST_CHARS", 200)
+    body = "".join(f"x{i} = {i}\n" for i in range(40))
+    write_files(world.repo, {"lib/big.py": body})
+    git(world.repo, "add", "lib/big.py")
+    git(world.repo, "commit", "-qm", "big")
+    world.stage({"lib/big.py": body.replace("x1 = 1\n", "x1 = 'one'\n").replace("x38 = 38", "y")})
+    for _ in range(2):
+        world.answer()
+    assert world.review().returncode == 0
+    hunks = [r["messages"][1]["content"].count("@@ lines") for r in world.server.requests]
+    assert hunks == [1, 1]
+    again = json.loads(world.review("--json").stdout)
+    assert (again["model"]["status"], again["cached"]) == ("cached", 2)

@@ -77,6 +77,21 @@ class FileDiff:
     def text(self) -> str:
         return "\n".join(hunk.text() for hunk in self.hunks)
 
+    def parts(self, max_chars: int) -> list[FileDiff]:
+        """The file's hunks in groups of at most `max_chars` of text each (a hunk larger than
+        that is a group of its own), so that a huge change is several requests, not one that
+        overflows the model's window."""
+        groups: list[list[Hunk]] = [[]]
+        size = 0
+        for hunk in self.hunks:
+            length = len(hunk.text())
+            if groups[-1] and size + length > max_chars:
+                groups.append([])
+                size = 0
+            groups[-1].append(hunk)
+            size += length
+        return [FileDiff(self.path, self.old_path, self.status, group) for group in groups]
+
     def digest(self) -> str:
         """What identifies this change to this file, whatever diff command showed it: the path
         and the hunks (not git's `index` line, which differs between a staged and a work-tree

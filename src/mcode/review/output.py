@@ -49,7 +49,7 @@ def to_json(report: ReviewReport) -> dict[str, Any]:
         "cost_usd": round(report.cost_usd, 6),
         "seconds": round(report.seconds, 3),
         "calls": report.calls,
-        "cached_files": report.cached_files,
+        "cached": report.cached,
         "dismissed": report.dismissed,
         "not_shown": report.cut,
         "outside_the_change": report.dropped,
@@ -96,8 +96,8 @@ def summary(report: ReviewReport) -> str:
     model = report.model or "no model"
     if report.model_status == "off":
         model = "offline rules only"
-    elif report.cached_files:
-        model += f", {report.cached_files} file{'s' * (report.cached_files != 1)} from cache"
+    elif report.cached:
+        model += f", {report.cached} answer{'s' * (report.cached != 1)} from the cache"
     cost = [f"{report.tokens:,} tokens", f"{report.seconds:.1f} s", model]
     return " · ".join([head, *extra, *cost])
 

@@ -7,9 +7,10 @@ made), `skipped` (no model, no key, rate-limited, provider unreachable, nothing 
 an error is one line in `notes`; it never reads as a clean result. After a failure that a retry
 would only repeat (rate limit, provider down), no further file is sent.
 
-Files go to the model in parallel (at most `max_parallel` at once); a run's `max_tokens` is spent
-in estimated tokens before each call, and files past it are left out with a note. Findings on
-dismissed ids are dropped; the rest are sorted most severe first and capped at `max_findings`.
+Files go to the model in parallel, at most `max_parallel` at once; a file whose hunks are longer
+than `MAX_REQUEST_CHARS` goes in several parts, each cached on its own. A run's `max_tokens` is
+spent in estimated tokens before each call, and files past it are left out with a note. Findings
+on dismissed ids are dropped; the rest are sorted most severe first and capped at `max_findings`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from mcode.secrets import is_secret_path
 
 MAX_PARALLEL = 4
 MAX_FINDINGS = 30
+MAX_REQUEST_CHARS = 48_000  # of hunks per request (~12k tokens): a bigger file is split
 MAX_RETRY_WAIT = 10.0  # a hook waits this long at most for a rate limit to pass, per retry
 # Failures the next file would only meet again.
 _STOP_KINDS = frozenset({"rate_limit", "connection", "timeout", "server", "auth", "not_found"})
@@ -75,7 +77,7 @@ class ReviewReport:
     rule_seconds: float = 0.0
     rules: int = 0
     calls: int = 0
-    cached_files: int = 0
+    cached: int = 0  # requests (files, or parts of long ones) answered from the cache
     dismissed: int = 0
     cut: int = 0  # findings past max_findings
     dropped: int = 0  # model findings on lines the change does not add
@@ -165,7 +167,8 @@ def _model_part(
     secret = [f.name for f in files if f.hunks and is_secret_path(f.name)]
     if secret:
         report.notes.append(f"left out of the model review (secret files): {', '.join(secret)}")
-    wanted = [f for f in files if f.hunks and f.name not in secret and any(f.added())]
+    changed = [f for f in files if f.name not in secret and any(f.added())]
+    wanted = [part for f in changed for part in f.parts(MAX_REQUEST_CHARS) if any(part.added())]
     found: list[Finding] = []
     todo: list[tuple[FileDiff, str]] = []
     for file in wanted:
@@ -175,14 +178,14 @@ def _model_part(
             todo.append((file, key))
         else:
             found += hit[0]
-            report.cached_files += 1
+            report.cached += 1
     if todo:
         found += _ask(settings, choice, memory, todo, cache, options, report, client_factory)
     if report.model_status in ("skipped", "error"):
         return found  # a failure, which _ask has told
     if report.calls:
         report.model_status = "reviewed"
-    elif wanted and report.cached_files == len(wanted):
+    elif wanted and report.cached == len(wanted):
         report.model_status = "cached"
     else:
         report.model_status = "skipped"

@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
-from support.repos import GIT_ENV, git, make_repo, mcode_env, use_git_identity, write_files
+from support.repos import (
+    GIT_ENV,
+    git,
+    make_repo,
+    mcode_env,
+    spawn_mcode,
+    terminal_env,
+    use_git_identity,
+    write_files,
+)
 from support.review import CONVENTION, PROJECT, lessons, report
 
 from mcode.config import Paths, load_settings
@@ -476,3 +485,18 @@ def test_a_file_too_long_for_one_request_goes_in_parts_each_cached(
     assert hunks == [1, 1]
     again = json.loads(world.review("--json").stdout)
     assert (again["model"]["status"], again["cached"]) == ("cached", 2)
+
+
+def test_severities_are_coloured_on_a_terminal_and_plain_in_a_pipe(
+    world: World, tmp_path: Path
+) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    world.stage({"lib/calc.py": "def add(a, b):\n    return a + b  # TODO\n"})
+    env = terminal_env(tmp_path / "tty-home")
+    child = spawn_mcode(["review", "--rules-only"], world.repo, env, timeout=120)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "\x1b[33m\x1b[1mwarning" in child.before  # yellow, bold
+    assert "1 finding (1 warning)" in child.before
+    piped = world.review("--rules-only")
+    assert "warning Open an issue" in piped.stdout and "\x1b[" not in piped.stdout

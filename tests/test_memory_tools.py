@@ -258,6 +258,7 @@ def test_every_tool_has_an_openai_schema_and_a_description():
         "memory_replace",
         "memory_insert",
         "memory_rethink",
+        "review_rule_add",
         "archival_memory_insert",
         "archival_memory_search",
         "conversation_search",
@@ -287,7 +288,7 @@ def test_registry_refuses_duplicate_names_and_reports_unknown_tools(context: Mem
         return "ok"
 
     registry.register(echo)
-    assert "echo" in registry and len(registry) == 7
+    assert "echo" in registry and len(registry) == len(MEMORY_TOOLS) + 1
     with pytest.raises(ToolError, match="unknown tool 'nope'"):
         registry.run("nope", context, {})
     assert "echo" not in builtin_tools()  # each call gives a fresh registry

@@ -262,6 +262,7 @@ def test_every_builtin_tool_states_what_permissions_the_loop_and_the_session_ask
         "memory_replace": ("memory", False, None),
         "memory_insert": ("memory", False, None),
         "memory_rethink": ("memory", False, None),
+        "review_rule_add": ("memory", False, None),
         "archival_memory_insert": ("memory", False, None),
         "archival_memory_search": ("search", True, None),
         "conversation_search": ("search", True, None),

@@ -212,6 +212,26 @@ def test_environment_and_flags_count_as_the_users_own(paths: Paths) -> None:
     assert from_flag.model == "openai/gpt-4o"
 
 
+def test_the_review_model_of_an_untrusted_repository_is_ignored_like_its_model(
+    paths: Paths,
+) -> None:
+    """Every commit's diff goes to the review model: a repository cannot choose where."""
+    paths.project_config.write_text('review_model = "openrouter/attacker/any"\n')
+    untrusted = load(paths)
+    assert untrusted.review_model == ""
+    assert untrusted.trust.ignored == {"review_model": "openrouter/attacker/any"}
+    trust(paths)
+    assert load(paths).review_model == "openrouter/attacker/any"
+    paths.project_config.write_text('review_model = "openai/gpt-4.1-mini"\n')  # the user's own
+    assert load(paths).review_model == "openai/gpt-4.1-mini"
+    assert needs_trust({"review_model": "ollama_chat/qwen2.5-coder"}) == []
+    own = {"review_model": "anthropic/claude-haiku-4-5"}
+    assert needs_trust({"model": "anthropic/claude-sonnet-4-5"}, own) == []
+    from_env = load_settings(paths, env={"MCODE_REVIEW_MODEL": "openai/gpt-4.1"})
+    assert from_env.review_model == "openai/gpt-4.1"
+    assert from_env.sources["review_model"] == "MCODE_REVIEW_MODEL"
+
+
 def test_a_setting_the_repository_clears_needs_trust_only_when_the_user_had_set_it(
     paths: Paths,
 ) -> None:

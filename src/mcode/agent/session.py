@@ -60,6 +60,7 @@ from mcode.secrets import is_secret_path
 from mcode.store import check_index_dir
 from mcode.tools import (
     AskCallback,
+    CommitCheck,
     FileUndo,
     MemoryAccess,
     Permissions,
@@ -249,8 +250,10 @@ class AgentSession:
         resume: str | None = None,
         client: ModelClient | None = None,
         index: LiveIndex | None = None,
+        commit_check: CommitCheck | None = None,
     ) -> AgentSession:
-        """Open a new session (or resume one: an id, a unique prefix, or "latest").
+        """Open a new session (or resume one: an id, a unique prefix, or "latest"). `commit_check`
+        reviews what the agent's commits would take (`mcode.review.commit_check`).
 
         `index` is the code index of a process that runs several sessions in turn (the REPL) or
         finishes it itself (headless); without one, the session keeps its own and closes it.
@@ -291,7 +294,13 @@ class AgentSession:
                 api_key_for(settings, settings.weak_model),
             )
             weak_client = make_client(settings, weak_choice, on_event)
-        repo = RepoAccess(settings.paths.repo, permissions, ask=_serialised(ask), searcher=index)
+        repo = RepoAccess(
+            settings.paths.repo,
+            permissions,
+            ask=_serialised(ask),
+            searcher=index,
+            commit_check=commit_check,
+        )
         return cls(
             settings,
             choice,

@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 
 from mcode import __version__
-from mcode.cli import agentfile_cmd, index_cmds, init_cmd, model_cmd, trust_cmd
+from mcode.cli import agentfile_cmd, index_cmds, init_cmd, model_cmd, review_cmd, trust_cmd
 from mcode.cli.common import EXIT_FAILURE, EXIT_USAGE, REPO_OPTION_HELP, fail
+from mcode.cli.hook_cmd import hook_app
 from mcode.cli.memory_cmd import memory_app
 from mcode.fsio import UnsafePathError
 
@@ -148,7 +149,9 @@ app.command("init")(init_cmd.init)
 app.command("export")(agentfile_cmd.export_af)
 app.command("import")(agentfile_cmd.import_af)
 app.command("trust")(trust_cmd.trust)
+app.command("review")(review_cmd.review)
 app.add_typer(memory_app, name="memory")
+app.add_typer(hook_app, name="hook")
 
 
 def main() -> None:

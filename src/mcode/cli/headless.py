@@ -245,6 +245,7 @@ def _open(settings: Any, options: HeadlessOptions, printer: Printer, index: Any)
     from mcode.agent.session import AgentSession
     from mcode.config import ConfigError
     from mcode.memory.sessions import SessionNotFound
+    from mcode.review.commit_check import commit_check
 
     resume = "latest" if options.continue_latest else options.resume
     try:
@@ -258,6 +259,7 @@ def _open(settings: Any, options: HeadlessOptions, printer: Printer, index: Any)
             on_event=printer,
             resume=resume,
             index=index,
+            commit_check=commit_check(settings),
         )
     except (NoModelError, SessionNotFound, ConfigError, ValueError) as exc:
         fail(str(exc), EXIT_USAGE)

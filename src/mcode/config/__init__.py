@@ -6,7 +6,13 @@ from mcode.config.paths import (
     ensure_memory_dir,
     ensure_private_dir,
 )
-from mcode.config.settings import ConfigError, Settings, load_settings, read_toml
+from mcode.config.settings import (
+    ConfigError,
+    Settings,
+    load_settings,
+    pre_push_range,
+    read_toml,
+)
 
 __all__ = [
     "MEMORY_DIRNAME",
@@ -16,5 +22,6 @@ __all__ = [
     "ensure_memory_dir",
     "ensure_private_dir",
     "load_settings",
+    "pre_push_range",
     "read_toml",
 ]

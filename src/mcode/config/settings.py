@@ -47,6 +47,8 @@ class Settings:
     # LLM (used by the agent; kept here so one resolution serves every command)
     model: str = ""
     weak_model: str = ""
+    # The model `mcode review` asks (the pre-commit hook); empty: the project's model.
+    review_model: str = ""
     api_base: str = ""
     fallbacks: tuple[str, ...] = ()
     # Where a local Ollama server is looked for when no model is configured.
@@ -70,6 +72,7 @@ _ENV = {
     "MCODE_EMBEDDING_MODEL": "embedding_model",
     "MCODE_MODEL": "model",
     "MCODE_WEAK_MODEL": "weak_model",
+    "MCODE_REVIEW_MODEL": "review_model",
     "MCODE_API_BASE": "api_base",
     "MCODE_FALLBACKS": "fallbacks",
     "MCODE_OLLAMA_URL": "ollama_url",
@@ -228,3 +231,11 @@ def load_settings(
 def _extra(data: dict[str, Any]) -> dict[str, Any]:
     """A config table's settings that are not Settings fields (the user's [keys] excepted)."""
     return {k: v for k, v in data.items() if k not in _FIELDS and k != USER_KEYS_TABLE}
+
+
+def pre_push_range(env: dict[str, str] | None = None) -> str | None:
+    """`FROM..TO` when the pre-commit framework runs a hook for a push (or `pre-commit run
+    --from-ref --to-ref`): what is being pushed, rather than what is staged."""
+    env = dict(os.environ) if env is None else env
+    start, end = env.get("PRE_COMMIT_FROM_REF"), env.get("PRE_COMMIT_TO_REF")
+    return f"{start}..{end}" if start and end else None

@@ -11,19 +11,21 @@ load and the user's own settings apply; `Settings.trust` says which were dropped
 The user's own settings are what mcode would use with no project file at all: the defaults, the user
 config (`~/.config/mcode/config.toml`), `MCODE_*` environment variables and the flags given to
 `load_settings`. The user's own providers are the providers of their own `model`, `weak_model`,
-`fallbacks` and remote `embedding_model`. A provider key in the environment alone is not a choice of
-provider: with nothing configured, a repository choosing any remote provider asks first.
+`review_model`, `fallbacks` and remote `embedding_model`. A provider key in the environment alone
+is not a choice of provider: with nothing configured, a repository choosing any remote provider
+asks first.
 
 What needs trust (everything else in the file applies at once):
 - `api_base`, unless it is the user's own: mcode sends the provider key with it, so even a loopback
   address counts (a port the user did not choose).
 - `ollama_url`, unless it is a loopback address or the user's own: no key goes there, but code does.
-- `model`, `weak_model`, each of `fallbacks`, a remote `embedding_model`, unless it is the user's own
-  value, or its provider is a keyless local one (`ollama_chat/…`: its requests go to `ollama_url`
-  or `api_base`, which are judged on their own, and no key is sent), or its provider is one of the
-  user's own. When the user has their own `api_base`, it goes with the main model's provider key
-  (and to remote embedders), so then the provider must be that of the user's own `model`. A name
-  without a provider (`gpt-4o`, which litellm routes by guessing) never matches by provider.
+- `model`, `weak_model`, `review_model` (every reviewed commit's diff goes to it), each of
+  `fallbacks`, a remote `embedding_model`, unless it is the user's own value, or its provider is a
+  keyless local one (`ollama_chat/…`: its requests go to `ollama_url` or `api_base`, which are
+  judged on their own, and no key is sent), or its provider is one of the user's own. When the
+  user has their own `api_base`, it goes with the main model's provider key (and to remote
+  embedders), so then the provider must be that of the user's own `model`. A name without a
+  provider (`gpt-4o`, which litellm routes by guessing) never matches by provider.
 - Any setting this version of mcode does not know (tables such as `headers`, hooks, commands): it
   cannot vouch for what a newer reader would do with it, and nothing in `Settings.extra` reaches a
   provider call that way without the user's agreement. The only extra settings read today,
@@ -55,7 +57,7 @@ PROJECT_CONFIG = f"{MEMORY_DIRNAME}/config.toml"  # as the user sees it, from th
 SAFE_SETTINGS = frozenset(
     {"max_file_bytes", "auto_index", "context_window", "temperature", "max_tokens", "embedding_dim"}
 )
-MODEL_SETTINGS = frozenset({"model", "weak_model", "fallbacks", "embedding_model"})
+MODEL_SETTINGS = frozenset({"model", "weak_model", "review_model", "fallbacks", "embedding_model"})
 LOCAL_EMBEDDINGS = frozenset({"local", "none"})
 _T = TypeVar("_T")
 _PLAIN_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
@@ -122,7 +124,8 @@ def _stays_with_user(model: str, own: dict[str, Any]) -> bool:
 
 
 def _own_providers(own: dict[str, Any]) -> set[str]:
-    models = [own.get("model"), own.get("weak_model"), *own.get("fallbacks", ())]
+    models = [own.get("model"), own.get("weak_model"), own.get("review_model")]
+    models += own.get("fallbacks", ())
     models.append(own.get("embedding_model"))
     return {provider_of(m) for m in models if isinstance(m, str)} - {""}
 

@@ -363,6 +363,7 @@ class SessionOpener:
 
     def __call__(self, resume: str | None, *, model: str | None = None) -> AgentSession:
         from mcode.agent.session import AgentSession
+        from mcode.review.commit_check import commit_check
 
         options = {**self.options, "model": model or self.options.get("model")}
         session = AgentSession.open(
@@ -371,6 +372,7 @@ class SessionOpener:
             on_event=self.runner.on_event,
             resume=resume,
             index=self.index,
+            commit_check=commit_check(self.settings),
             **options,  # type: ignore[arg-type]
         )
         self.runner.drain()

@@ -3,9 +3,10 @@
 A tool never receives the agent. Its first parameter names one of two access objects, and the
 toolbox passes the session's: `RepoAccess` for tools that work on the repository (its root, the
 session's permissions, a callback to ask the user, one to stream shell output, the code searcher
-when the repository is indexed, and a recorder that hears about every file before it is
-overwritten, for `/undo`), or `MemoryAccess` for tools that work on the agent's memory (the block
-store, the archival and recall handles, and who is acting, for the blocks' history).
+when the repository is indexed, a recorder that hears about every file before it is overwritten,
+for `/undo`, and the review a commit must pass), or `MemoryAccess` for tools that work on the
+agent's memory (the block store, the archival and recall handles, and who is acting, for the
+blocks' history).
 
 They are called access objects, not contexts: in mcode "context" is what the model sees
 (`mcode.context`).
@@ -13,7 +14,7 @@ They are called access objects, not contexts: in mcode "context" is what the mod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +81,20 @@ AskCallback = Callable[[Request], Answer]
 OutputCallback = Callable[[str], None]
 
 
+@dataclass(frozen=True, slots=True)
+class CommitVerdict:
+    """What the review said of a commit before it is made: `blocked` when a finding must stop it;
+    `text` the findings as the model reads them ("" when there are none)."""
+
+    blocked: bool
+    text: str = ""
+
+
+# Reviews what a commit would take: of these paths, of every change (`everything`), or (neither)
+# of what is staged. The session installs `mcode review`'s; tools cannot import it themselves.
+CommitCheck = Callable[[Sequence[str], bool], CommitVerdict]
+
+
 class FileChangeRecorder(Protocol):
     def before_write(self, path: Path, previous: bytes | None) -> None:
         """Hear a file's content (None: it did not exist) just before a tool changes it."""
@@ -100,6 +115,7 @@ class RepoAccess:
     on_output: OutputCallback = _discard
     searcher: CodeSearcher | None = None
     recorder: FileChangeRecorder | None = None
+    commit_check: CommitCheck | None = None
 
     def authorize(
         self,

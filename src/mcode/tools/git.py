@@ -2,7 +2,10 @@
 
 They run git through `mcode.vcs`: status and diff so that the repository's own git config runs
 nothing; a commit the user approved as their own `git commit` would, with their configuration,
-identity and the repository's hooks (the mcode review hook among them). Secret files stay out of
+identity and the repository's hooks (the mcode review hook among them). Before it asks, a commit
+passes the session's review (`RepoAccess.commit_check`, `mcode review` on what it would take): a
+finding that blocks goes back to the model instead of into the history, so the model fixes it
+rather than meeting the hook's refusal after the user approved. Secret files stay out of
 diffs unless named, and a commit that would include one always asks the user. Secret values in
 their output are redacted (`mcode.secrets`), except in the diff of a secret file the user agreed to
 share.
@@ -116,6 +119,13 @@ def git_commit(
     secrets = [f for f in files if is_secret_path(f)]
     warning = f"\nWARNING: includes secret files: {', '.join(secrets)}" if secrets else ""
     subject = message.strip().splitlines()[0]
+    verdict = ctx.commit_check(specs, all) if ctx.commit_check is not None else None
+    if verdict is not None and verdict.blocked:
+        raise ToolError(
+            "the review of this commit found problems; nothing was committed. Fix them and "
+            "commit again; if a finding is wrong, tell the user, who can dismiss it with "
+            f"`mcode review --dismiss ID`.\n{verdict.text}"
+        )
     ctx.authorize(
         "git_commit",
         {"message": message, "files": files},
@@ -124,7 +134,10 @@ def git_commit(
         summary=f"Commit {len(files)} file{'s' * (len(files) > 1)}: {subject!r}?",
         detail=f"{message.strip()}\n\nFiles:\n{listing}{warning}",
     )
-    return _commit(ctx, message, specs, all)
+    result = _commit(ctx, message, specs, all)
+    if verdict is not None and verdict.text:
+        result = f"{result}\n\nThe review's findings (none blocks a commit):\n{verdict.text}"
+    return result
 
 
 def _commit(ctx: RepoAccess, message: str, specs: list[str], everything: bool) -> str:

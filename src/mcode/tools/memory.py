@@ -17,12 +17,14 @@ from typing import Annotated, Any, Literal, TypeVar
 from mcode.memory.blocks import BlockStoreError, LimitExceededError
 from mcode.memory.frontmatter import BlockContent, normalize_value
 from mcode.memory.history import HistoryEntry
+from mcode.memory.rules import RuleError, make_rule, with_rule
 from mcode.tools.access import MemoryAccess
 from mcode.tools.base import Doc, Range, ToolError, tool
 
 # What a model copies when it quotes a block shown with line numbers: "12→text" or "Line 3: text".
 LINE_NUMBER_PREFIX = re.compile(r"^[ \t]*(?:\d+[ \t]*→|Line \d+:)", re.MULTILINE)
 Role = Literal["user", "assistant", "tool"]
+Severity = Literal["error", "warning", "note"]
 MAX_RESULTS = 50
 _H = TypeVar("_H")
 
@@ -186,6 +188,58 @@ def memory_rethink(
 
     entry = _update(memory, label, change, reason or "memory_rethink", "rethink")
     return _edited(label, entry, "Created" if created else "Rewrote")
+
+
+@tool("memory")
+def review_rule_add(
+    memory: MemoryAccess,
+    rule_id: str,
+    pattern: str,
+    message: str,
+    paths: list[str] | None = None,
+    severity: Severity = "error",
+    label: str = "lessons",
+    reason: Reason | None = None,
+) -> str:
+    """Add a check that `mcode review` runs on every later commit, without a model: a regular
+    expression searched in each line a change adds.
+
+    Use it when the user corrects a mistake that a pattern can recognise (a forbidden call, import
+    or name), so that the lesson holds on every commit, yours and the team's. Keep the pattern
+    specific: every added line it matches is flagged. A rule with the same id in the block is
+    replaced.
+
+    Args:
+        rule_id: A short name for the rule, a-z, 0-9, '_' and '-', e.g. `no-print`.
+        pattern: A Python regular expression searched in each added line, e.g. `^\\s*print\\(`.
+            No backreferences, and no repetition of a group that itself repeats, like `(a+)+`.
+        message: What is wrong and what to do instead; shown with each finding.
+        paths: Optional: gitignore-style globs of the files it applies to, e.g. `src/**/*.py`.
+        severity: `error` stops the commit (the default); `warning` and `note` only report.
+        label: The memory block that keeps the rule: `lessons` (the default) or `project`.
+    """
+    data = {"id": rule_id, "pattern": pattern, "message": message, "severity": severity}
+    try:
+        rule = make_rule({**data, "paths": paths or []}, label)
+    except RuleError as exc:
+        raise ToolError(f"{exc}; nothing was changed") from None
+
+    def change(current: BlockContent | None) -> BlockContent:
+        if current is None:
+            raise memory.blocks.not_found(label)
+        try:
+            return replace(current, extra=with_rule(current.extra, rule))
+        except RuleError as exc:
+            raise ToolError(str(exc)) from None
+
+    entry = _update(memory, label, change, reason or "review_rule_add", "rule")
+    if entry is None:
+        return f"Memory block `{label}` already has this rule; nothing changed."
+    where = f" in {', '.join(rule.paths)}" if rule.paths else ""
+    return (
+        f"Added review rule `{rule.id}` to memory block `{label}`: `mcode review` now reports "
+        f"added lines matching {rule.pattern!r}{where} as {rule.severity}s."
+    )
 
 
 # Archival and recall memory -----------------------------------------------------------------------

@@ -13,7 +13,15 @@ from typing import NamedTuple
 
 from mcode.vcs.command import COMMIT_TIMEOUT, GitError, GitResult, run
 
-_DIFF = ("diff", "--no-color", "--no-ext-diff", "--no-textconv")
+# The prefixes whatever the user's diff.noprefix or diff.mnemonicPrefix say: the review parses them.
+_DIFF = (
+    "diff",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+)
 
 
 class Change(NamedTuple):

@@ -36,6 +36,9 @@ DEFAULT_MAX_TOKENS = 64
 # report's prose goes on well past a chunk's first words.
 DEFAULT_QUERY_TOKENS = 256
 MAX_POSITIONS = 512
+# Texts per model run. Sorted by length, smaller batches pad less: measured on 2 busy cores at 40
+# tokens, 16 a batch cost ~10% less CPU per chunk than 32, and 8 not much less than 16.
+DEFAULT_BATCH = 16
 VERIFIED_FILE = "verified-models.json"
 
 
@@ -155,7 +158,7 @@ class LocalEmbedder:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         query_tokens: int = DEFAULT_QUERY_TOKENS,
         threads: int | None = None,
-        batch_size: int = 32,
+        batch_size: int = DEFAULT_BATCH,
         batch_tokens: int = 4096,
     ) -> None:
         for name, value in (("max_tokens", max_tokens), ("query_tokens", query_tokens)):

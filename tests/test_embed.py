@@ -51,7 +51,7 @@ def test_local_model_gives_normalised_384_dim_vectors_that_rank_by_meaning(local
 
 
 def test_local_id_names_model_and_truncation():
-    assert LocalEmbedder().id == "local:all-MiniLM-L6-v2-int8:256"
+    assert LocalEmbedder().id == "local:all-MiniLM-L6-v2-int8:64"
     assert LocalEmbedder(max_tokens=128).id == "local:all-MiniLM-L6-v2-int8:128"
 
 
@@ -72,6 +72,16 @@ def test_long_text_is_truncated_to_max_tokens():
     assert abs(float(np.linalg.norm(first)) - 1.0) < 1e-5
     # Text past the first 32 tokens does not reach the model.
     np.testing.assert_allclose(first, with_tail, atol=1e-6)
+
+
+def test_a_query_is_read_further_than_a_document():
+    """A chunk is cut short to embed fast; a bug report's prose goes on and all of it counts."""
+    embedder = LocalEmbedder(max_tokens=8, query_tokens=64, threads=2)
+    report = "the parser crashes on empty input files"
+    longer = report + " after the config is reloaded twice"
+    short_doc, long_doc = embedder.embed_documents([report, longer])
+    np.testing.assert_allclose(short_doc, long_doc, atol=1e-6)
+    assert float(embedder.embed_query(report) @ embedder.embed_query(longer)) < 0.99
 
 
 def test_text_with_lone_surrogates_embeds(local):
@@ -228,7 +238,7 @@ def test_two_processes_write_the_cache_at_once(tmp_path):
 def test_make_embedder_by_name(tmp_path):
     assert make_embedder("none", tmp_path) is None
     local = make_embedder("local", tmp_path)
-    assert isinstance(local, CachedEmbedder) and local.id == "local:all-MiniLM-L6-v2-int8:256"
+    assert isinstance(local, CachedEmbedder) and local.id == "local:all-MiniLM-L6-v2-int8:64"
     bare = make_embedder("local", None, model_dir=tmp_path)
     assert isinstance(bare, LocalEmbedder)
     remote = make_embedder("openai/text-embedding-3-small", None, api_base="http://127.0.0.1:1")

@@ -45,10 +45,11 @@ import numpy as np
 from mcode.config import Paths, Settings
 from mcode.embed.base import text_hash
 from mcode.embed.cache import CachedEmbedder
+from mcode.embed.local import LocalEmbedder
 from mcode.index.discover import discover, read_source
 from mcode.index.languages import LANGUAGE_SPECS, language_for_path
 from mcode.index.pipeline import Indexer
-from mcode.index.rows import embedding_text
+from mcode.index.rows import DEFAULT_EMBEDDING_STYLE, embedding_text
 from mcode.retrieval.outline import repo_map_from_manifest
 from mcode.retrieval.resident import ResidentChunks
 from mcode.retrieval.search import Searcher
@@ -61,6 +62,7 @@ TARGET_SEARCH_P50_MS = 30.0
 TARGET_SEARCH_AT_CHUNKS = 50_000
 TARGET_HELP_S = 0.3
 TARGET_SECRET_SCAN_SHARE = 0.10
+BEFORE_TOKENS = 256  # what the local model read of each chunk before issue 12
 UPDATE_DEADLINE_S = 5.0  # process_changes is synchronous: a miss is a ranking, not a lag
 GIT = ["git", "-c", "user.email=bench@example.invalid", "-c", "user.name=bench"]
 GIT += ["-c", "commit.gpgsign=false", "-c", "core.autocrlf=false"]
@@ -479,15 +481,75 @@ def real_embedder(indexer: Indexer) -> CachedEmbedder:
     return embedder
 
 
+# Issue 12's goal: vectors for a repository of this many chunks in at most this long, on 2 cores.
+GOAL_CHUNKS = 45_000
+GOAL_SECONDS = 300.0
+EMBED_ROUNDS = 4  # the two variants take turns on parts of the sample, so both see the same load
+
+
+def embed_rates(embedder: CachedEmbedder, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The same sample embedded as mcode does now (`embedder`: the default embedding text and
+    length, through the cache) and as it did before (the chunk as written, 256 tokens), the two
+    taking turns on parts of the sample; model seconds, chunks/s and mean tokens of each."""
+    before = LocalEmbedder(max_tokens=BEFORE_TOKENS, threads=embedder.inner.threads)  # type: ignore[attr-defined]
+    variants = {
+        "now": (embedder, [embedding_text(r["path"], r["symbol"], r["text"]) for r in rows]),
+        "before": (
+            before,
+            [embedding_text(r["path"], r["symbol"], r["text"], "raw") for r in rows],
+        ),
+    }
+    seconds = dict.fromkeys(variants, 0.0)
+    cpu = dict.fromkeys(variants, 0.0)
+    for model, _ in variants.values():
+        load_model = getattr(model, "load", None)
+        if load_model is not None:
+            load_model()
+    size = max(1, -(-len(rows) // EMBED_ROUNDS))
+    for turn, start in enumerate(range(0, len(rows), size)):
+        order = list(variants) if turn % 2 == 0 else list(reversed(variants))
+        for name in order:
+            model, texts = variants[name]
+            started, cpu_started = time.perf_counter(), time.process_time()
+            model.embed_documents(texts[start : start + size])  # cache misses: the model runs
+            seconds[name] += time.perf_counter() - started
+            cpu[name] += time.process_time() - cpu_started
+    figures = {}
+    for name, (model, texts) in variants.items():
+        inner = getattr(model, "inner", model)
+        tokens = mean_tokens(inner, texts)
+        rate = len(texts) / seconds[name]
+        # What the model's threads would do on idle cores: the machine is shared, and the CPU time a
+        # chunk costs moves far less with the load than the wall time does.
+        idle_rate = len(texts) * inner.threads / cpu[name]
+        figures[name] = {
+            "embedder": model.id,
+            "embedding_text": "raw" if name == "before" else DEFAULT_EMBEDDING_STYLE,
+            "model_seconds": round(seconds[name], 2),
+            "chunks_per_s": round(rate, 1),
+            "mean_tokens": round(tokens, 1),
+            "projected_goal_seconds": round(GOAL_CHUNKS / rate, 1),
+            "cpu_ms_per_chunk": round(cpu[name] / len(texts) * 1000, 2),
+            "threads": inner.threads,
+            "idle_chunks_per_s": round(idle_rate, 1),
+            "idle_projected_goal_seconds": round(GOAL_CHUNKS / idle_rate, 1),
+        }
+    return figures
+
+
+def mean_tokens(model: Any, texts: list[str]) -> float:
+    """Tokens per text as the model reads them (cut to its document length, [CLS] and [SEP] in)."""
+    encodings = model._tokenizer.encode_batch(texts)
+    return sum(min(len(e.ids), model.max_tokens) for e in encodings) / max(1, len(texts))
+
+
 def stage_embed_sample(indexer: Indexer, sample: CorpusSample, out: Report) -> None:
-    """The model's throughput on the sample, then synthetic vectors for the rest via embed_pending."""
+    """The model's throughput on the sample, now and as before, then synthetic vectors for the rest
+    via embed_pending."""
     embedder = real_embedder(indexer)
-    texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in sample.rows]
-    embedder.inner.load()  # type: ignore[attr-defined]
-    started = time.perf_counter()
-    embedder.embed_documents(texts)  # cache misses: the model runs on every text
-    seconds = time.perf_counter() - started
-    rate = len(texts) / seconds
+    figures = embed_rates(embedder, sample.rows)
+    now, before = figures["now"], figures["before"]
+    rate = now["chunks_per_s"]
     total = indexer.store.count()
     stand_in = SyntheticEmbedder(embedder.id, embedder.dim)
     indexer.embedder = CachedEmbedder(stand_in, embedder.cache)
@@ -498,23 +560,41 @@ def stage_embed_sample(indexer: Indexer, sample: CorpusSample, out: Report) -> N
     finally:
         indexer.embedder = embedder
     projected = total / rate + fill
+    goal = now["idle_projected_goal_seconds"]
     out.data["embed"] = {
         "mode": "sample",
-        "sample_chunks": len(texts),
-        "model_seconds": round(seconds, 2),
-        "chunks_per_s": round(rate, 1),
+        "sample_chunks": len(sample.rows),
+        "model_seconds": now["model_seconds"],
+        "chunks_per_s": rate,
         "total_chunks": total,
-        "synthetic_vectors": written - len(texts),
+        "synthetic_vectors": written - len(sample.rows),
         "store_fill_seconds": round(fill, 2),
         "projected_full_seconds": round(projected, 1),
+        "goal": {"chunks": GOAL_CHUNKS, "seconds": GOAL_SECONDS, "met": goal <= GOAL_SECONDS},
+        "now": now,
+        "before": before,
     }
     out.line(
         "3 embedding (sample)",
-        f"{len(texts)} random chunks with the local model in {seconds:.1f} s = {rate:.1f} chunks/s; "
-        f"projected for all {total} chunks: {projected / 60:.1f} min",
+        f"{len(sample.rows)} random chunks, the same ones both ways, taking turns "
+        f"({EMBED_ROUNDS} parts):",
+    )
+    for name, fig in (("now", now), ("before", before)):
+        out.note(
+            f"{name:<6} {fig['embedder']}, {fig['embedding_text']} text, "
+            f"{fig['mean_tokens']:.0f} tokens/chunk: {fig['chunks_per_s']:.1f} chunks/s wall "
+            f"({GOAL_CHUNKS} chunks in {fig['projected_goal_seconds'] / 60:.1f} min at this load); "
+            f"{fig['cpu_ms_per_chunk']:.1f} ms CPU/chunk = {fig['idle_chunks_per_s']:.0f} chunks/s "
+            f"on {fig['threads']} idle cores ({fig['idle_projected_goal_seconds'] / 60:.1f} min)"
+        )
+    out.note(
+        f"= {rate / before['chunks_per_s']:.1f}x wall, "
+        f"{now['idle_chunks_per_s'] / before['idle_chunks_per_s']:.1f}x CPU; goal {GOAL_CHUNKS} "
+        f"chunks in <= {GOAL_SECONDS / 60:.0f} min on idle cores: {verdict(goal <= GOAL_SECONDS)}; "
+        f"all {total} chunks of this corpus at this load: {projected / 60:.1f} min"
     )
     out.note(
-        f"the other {written - len(texts)} rows got synthetic vectors through embed_pending "
+        f"the other {written - len(sample.rows)} rows got synthetic vectors through embed_pending "
         f"(store + cache writes alone: {fill:.1f} s), so later stages run on a fully vectored table"
     )
 
@@ -1057,6 +1137,9 @@ def run(args: argparse.Namespace, out: Report, work: Path) -> None:
     files, seconds = copy_corpus(corpus, repo)
     out.line("corpus", f"{corpus}: {files} files copied and committed to git in {seconds:.1f} s")
     settings = make_settings(work, repo)
+    if args.embed_only:
+        run_embed_only(settings, args, out)
+        return
     raw, inputs = stage_raw_parse(settings, out)
     out.mark("raw parse")
     stage_cold(work, repo, raw, inputs, out)
@@ -1099,6 +1182,16 @@ def run(args: argparse.Namespace, out: Report, work: Path) -> None:
     out.line("machine", f"load average {load()} at end")
 
 
+def run_embed_only(settings: Settings, args: argparse.Namespace, out: Report) -> None:
+    """One lexical build in this process, then the embedding stage alone."""
+    indexer, lock = open_writer(settings)
+    try:
+        indexer.update(embed=False)
+        stage_embed_sample(indexer, sample_rows(indexer, args.sample, args.seed), out)
+    finally:
+        lock.release()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default=sysconfig.get_paths()["stdlib"], help="tree to copy")
@@ -1110,6 +1203,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument(
         "--cold-only", action="store_true", help="stop after the cold builds and the secret scan"
+    )
+    parser.add_argument(
+        "--embed-only", action="store_true", help="one lexical build, then the embedding stage only"
     )
     parser.add_argument("--tmp", default=None, help="parent of the temporary work directory")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")

@@ -41,6 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcode.embed.local import DEFAULT_MAX_TOKENS
+from mcode.index.rows import DEFAULT_EMBEDDING_STYLE, EMBEDDING_STYLES
+
 KS = (1, 5, 10)
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _STOP = frozenset(
@@ -117,18 +120,28 @@ class WholeFileBM25:
 # -- mcode, in process ---------------------------------------------------------------------------
 
 
-def build_index(repo: Path, cache: Path, embed: bool) -> tuple[dict, object]:
-    """Index `repo` with mcode's real pipeline; vectors cached in `cache` across runs."""
-    os.environ["XDG_CACHE_HOME"] = str(cache)
+def build_index(repo: Path, args: argparse.Namespace, embed: bool) -> tuple[dict, object]:
+    """Index `repo` with mcode's real pipeline; vectors cached in `args.cache` across runs.
+
+    The vectors come from the local model reading `args.embed_tokens` tokens of each chunk's text in
+    `args.embedding_text` style (mcode's defaults unless the flags say otherwise), so that the
+    quality of each variant can be measured by name."""
+    os.environ["XDG_CACHE_HOME"] = str(Path(args.cache))
     os.environ["XDG_CONFIG_HOME"] = str(repo.parent / "config")
     from mcode.config import Paths, load_settings
-    from mcode.retrieval.workspace import Workspace, open_writer
+    from mcode.embed import CachedEmbedder, EmbeddingCache, LocalEmbedder
+    from mcode.index.pipeline import open_index
+    from mcode.retrieval.workspace import Workspace
 
     settings = load_settings(
         Paths.for_repo(repo), overrides={"embedding_model": "local" if embed else "none"}
     )
+    embedder = None
+    if embed:
+        local = LocalEmbedder(max_tokens=args.embed_tokens, cache_dir=settings.paths.cache)
+        embedder = CachedEmbedder(local, EmbeddingCache.in_dir(settings.paths.cache))
     started = time.perf_counter()
-    indexer, lock = open_writer(settings)
+    indexer, lock = open_index(settings, embedder, embedding_style=args.embedding_text)
     try:
         report = indexer.update(embed=embed)
     finally:
@@ -137,8 +150,10 @@ def build_index(repo: Path, cache: Path, embed: bool) -> tuple[dict, object]:
         "files": report.files,
         "chunks": report.total_chunks,
         "seconds": round(time.perf_counter() - started, 1),
+        "embedder": report.embedder,
+        "embedding_text": args.embedding_text,
     }
-    return info, Workspace.open_reader(settings)
+    return info, Workspace(settings, indexer.store, indexer.manifest, embedder)
 
 
 @dataclass
@@ -241,7 +256,7 @@ def run_stdlib(args: argparse.Namespace) -> dict:
     }
     rows: dict[str, Scores] = {}
     for embed in (False, True):
-        info, workspace = build_index(repo, Path(args.cache), embed)
+        info, workspace = build_index(repo, args, embed)
         results[f"index_{'hybrid' if embed else 'lexical'}"] = info
         searcher = workspace.searcher()
         tag = "hybrid" if embed else "lexical only"
@@ -488,7 +503,7 @@ def evaluate_changes(
     results.update(queries=len(changes), corpus_files=len(docs))
     rows: dict[str, Scores] = {}
     for embed in (False, True):
-        info, workspace = build_index(repo, Path(args.cache), embed)
+        info, workspace = build_index(repo, args, embed)
         results[f"index_{'hybrid' if embed else 'lexical'}"] = info
         searcher = workspace.searcher()
         scores = new_scores()
@@ -588,6 +603,18 @@ def main() -> int:
             "--cache",
             default=str(Path.home() / ".cache" / "mcode-eval"),
             help="vector cache kept across runs",
+        )
+        p.add_argument(
+            "--embedding-text",
+            choices=sorted(EMBEDDING_STYLES),
+            default=DEFAULT_EMBEDDING_STYLE,
+            help="what the model reads of a chunk (raw: path, symbol and text as before 'words')",
+        )
+        p.add_argument(
+            "--embed-tokens",
+            type=int,
+            default=DEFAULT_MAX_TOKENS,
+            help="how many tokens of each chunk the local model reads (256 before 'words')",
         )
         p.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mcode.config import Settings, ensure_private_dir
 from mcode.index.discover import Discovery, SourceFile, discover, discover_paths
 from mcode.index.ignore import is_ignore_file
-from mcode.index.rows import embedding_text
+from mcode.index.priority import embedding_order
+from mcode.index.rows import DEFAULT_EMBEDDING_STYLE, EMBEDDING_STYLES
 from mcode.index.worker import (
     BatchResult,
     FileResult,
@@ -217,6 +218,7 @@ class Indexer:
         manifest: Manifest,
         embedder: Embedder | None,
         progress: Progress | None = None,
+        embedding_style: str = DEFAULT_EMBEDDING_STYLE,
     ) -> None:
         self.settings = settings
         self.root = settings.paths.repo
@@ -224,6 +226,7 @@ class Indexer:
         self.manifest = manifest
         self.embedder = embedder
         self.progress: Progress = progress or _NoProgress()
+        self.embedding_style = embedding_style  # one of rows.EMBEDDING_STYLES
         self._embed_now = False
         # Files a killed run left in flight that this run has not rewritten yet.
         self._redo: set[str] = set()
@@ -389,7 +392,7 @@ class Indexer:
             # new chunks), and keeps the vectors of the rows it leaves alone.
             embedder = self.embedder if self._embed_now else None
             embedded = embedder is not None and len(rows) <= EMBED_BEFORE_WRITE_ROWS
-            embed = _row_vectors(embedder) if embedder is not None and embedded else None
+            embed = self._row_vectors(embedder) if embedder is not None and embedded else None
             self.store.replace_files(paths, rows, embed=embed)
         self.manifest.upsert(
             [r.record for r in results],
@@ -405,9 +408,10 @@ class Indexer:
     def embed_pending(self, report: IndexReport | None = None, batch: int = EMBED_BATCH) -> int:
         """Compute vectors for files whose chunks lack them; safe to stop at any point and resume.
 
-        The manifest says which files wait, so nothing scans the vector column. A file is marked
-        done only after its vectors are stored, and the vectors attach by (id, hash), so a file that
-        changed meanwhile keeps waiting for its own vectors.
+        The manifest says which files wait, so nothing scans the vector column; they go in
+        `embedding_order`, so the files a search most likely wants are the first to have vectors. A
+        file is marked done only after its vectors are stored, and the vectors attach by (id, hash),
+        so a file that changed meanwhile keeps waiting for its own vectors.
         """
         if self.embedder is None:
             return 0
@@ -415,27 +419,40 @@ class Indexer:
         if total == 0:
             return 0
         self.progress.start("embed", total)
+        vectors = self._row_vectors(self.embedder)
         written = 0
         try:
-            while files := self.manifest.unembedded(EMBED_FILES_PER_ROUND):
-                paths = [path for path, _ in files]
-                rows = self.store.rows_for_paths(paths, with_text=True)
-                for start in range(0, len(rows), batch):
-                    part = rows[start : start + batch]
-                    texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in part]
-                    vectors = self.embedder.embed_documents(texts)
-                    self._changing()  # Lance rewrites a row to attach its vector
-                    self.store.set_vectors(
-                        [(r["id"], r["hash"], vectors[i]) for i, r in enumerate(part)]
-                    )
-                    written += len(part)
-                    self.progress.advance(len(part))
-                self.manifest.mark_embedded(paths)
+            while files := self.manifest.unembedded(None):
+                order = embedding_order(self.manifest, [path for path, _ in files])
+                for start in range(0, len(order), EMBED_FILES_PER_ROUND):
+                    paths = order[start : start + EMBED_FILES_PER_ROUND]
+                    rank = {path: i for i, path in enumerate(paths)}
+                    rows = self.store.rows_for_paths(paths, with_text=True)
+                    rows.sort(key=lambda row: rank[row["path"]])
+                    for first in range(0, len(rows), batch):
+                        part = rows[first : first + batch]
+                        found = vectors(part)
+                        self._changing()  # Lance rewrites a row to attach its vector
+                        self.store.set_vectors(
+                            [(r["id"], r["hash"], found[i]) for i, r in enumerate(part)]
+                        )
+                        written += len(part)
+                        self.progress.advance(len(part))
+                    self.manifest.mark_embedded(paths)
         finally:
             self.progress.finish()
         if report is not None:
             report.vectors_written += written
         return written
+
+    def _row_vectors(self, embedder: Embedder) -> Callable[[Sequence[dict[str, Any]]], np.ndarray]:
+        """Vectors for store rows, from the text of this index's embedding style."""
+        text = EMBEDDING_STYLES[self.embedding_style]
+
+        def vectors(rows: Sequence[dict[str, Any]]) -> np.ndarray:
+            return embedder.embed_documents([text(r["path"], r["symbol"], r["text"]) for r in rows])
+
+        return vectors
 
     # -- upkeep --------------------------------------------------------------------------------
 
@@ -504,16 +521,6 @@ class Indexer:
         return self.update(embed=embed, only=paths)
 
 
-def _row_vectors(embedder: Embedder) -> Callable[[Sequence[dict[str, Any]]], np.ndarray]:
-    """Vectors for store rows, from the text the vector cache is keyed by."""
-
-    def vectors(rows: Sequence[dict[str, Any]]) -> np.ndarray:
-        texts = [embedding_text(r["path"], r["symbol"], r["text"]) for r in rows]
-        return embedder.embed_documents(texts)
-
-    return vectors
-
-
 def _expand_dirs(only: Collection[str], states: dict) -> list[str]:
     """The files a watcher's batch names: its files, plus indexed files under a directory that went."""
     dirs = tuple(p for p in only if p.endswith("/"))
@@ -535,9 +542,15 @@ def _merge_skips(*sources: dict[str, list[str]]) -> dict[str, list[str]]:
     return {reason: sorted(paths) for reason, paths in merged.items()}
 
 
-def index_identity(embedder: Embedder | None) -> dict[str, object]:
-    """What the stored rows depend on: a change of either means a rebuild, not a crash."""
-    return {"schema": SCHEMA_VERSION, "embedder": embedder.id if embedder else "none"}
+def index_identity(
+    embedder: Embedder | None, embedding_style: str = DEFAULT_EMBEDDING_STYLE
+) -> dict[str, object]:
+    """What the stored rows and vectors depend on: a change of any means a rebuild, not a crash.
+
+    Without an embedder there are no vectors, so the embedding style does not matter then."""
+    if embedder is None:
+        return {"schema": SCHEMA_VERSION, "embedder": "none"}
+    return {"schema": SCHEMA_VERSION, "embedder": embedder.id, "text": embedding_style}
 
 
 def open_index(
@@ -545,8 +558,10 @@ def open_index(
     embedder: Embedder | None,
     progress: Progress | None = None,
     purpose: str = "mcode index",
+    embedding_style: str = DEFAULT_EMBEDDING_STYLE,
 ) -> tuple[Indexer, IndexLock]:
-    """Take the writer's lock and open the store, rebuilding it when its format or embedder changed."""
+    """Take the writer's lock and open the store, rebuilding it when its format, embedder or
+    embedding style changed."""
     from mcode.store.chunks import ChunkStore, StoreFormatError
 
     check_index_dir(settings.paths.index)
@@ -555,7 +570,7 @@ def open_index(
     lock.acquire()
     try:
         manifest = Manifest(settings.paths.manifest)
-        identity = index_identity(embedder)
+        identity = index_identity(embedder, embedding_style)
         dim = embedder.dim if embedder else 0
         lance_dir = settings.paths.chunks
         try:
@@ -570,7 +585,7 @@ def open_index(
             manifest = Manifest(settings.paths.manifest)
             manifest.set_meta("identity", identity)
             store = ChunkStore(lance_dir, dim)
-        return Indexer(settings, store, manifest, embedder, progress), lock
+        return Indexer(settings, store, manifest, embedder, progress, embedding_style), lock
     except BaseException:
         lock.release()
         raise

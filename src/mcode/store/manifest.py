@@ -187,11 +187,11 @@ class Manifest:
             self._db.execute("ROLLBACK")
             raise
 
-    def unembedded(self, limit: int) -> list[tuple[str, int]]:
-        """Files whose chunks still lack vectors, with their chunk counts."""
+    def unembedded(self, limit: int | None = None) -> list[tuple[str, int]]:
+        """Files whose chunks still lack vectors, with their chunk counts; all of them by default."""
         rows = self._db.execute(
             "SELECT path, chunks FROM files WHERE embedded = 0 AND skip_reason IS NULL LIMIT ?",
-            (limit,),
+            (-1 if limit is None else limit,),
         )
         return rows.fetchall()
 

@@ -36,10 +36,16 @@ CURSOR_QUERY = "\x1b[6n"
 CURSOR_AT_TOP = "\x1b[1;1R"
 
 
+def _letters(*numbers: int) -> str:
+    """A word per number (`7, 3` is "ahad"): the embedding model reads words, not digits, and
+    chunks that read alike would share one vector and never keep the server busy."""
+    return "".join(chr(ord("a") + int(d)) for n in numbers for d in f"{n:02d}")
+
+
 def big_repo(root: Path) -> Path:
     files = {
         f"pkg/mod_{i:04d}.py": "".join(
-            f"def handler_{i}_{j}(request):\n    return request.reply({j})\n\n"
+            f"def handler_{_letters(i, j)}(request):\n    return request.reply({j})\n\n"
             for j in range(FUNCTIONS)
         )
         for i in range(FILES)

@@ -56,7 +56,9 @@ class ScriptedLLMServer:
         self.request_headers: list[dict[str, str]] = []
         self.seen: list[str] = []  # every request's method and path, whatever its route
         self.aborted = 0  # streams the client hung up on before the end
-        self.embedding_delay = 0.0  # seconds each /embeddings request takes
+        self.embedding_delay = 0.0  # seconds each /embeddings request takes …
+        self.embedding_free = 0  # … after this many (a remote embedder's dimension probe)
+        self._embedding_requests = 0
         self.embedded = 0  # texts embedded so far
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -177,7 +179,10 @@ class _Handler(BaseHTTPRequestHandler):
         test can make vectors slow (`embedding_delay`) without keeping the machine busy."""
         texts = body.get("input") or []
         texts = [texts] if isinstance(texts, str) else texts
-        if self.script.embedding_delay:
+        with self.script._lock:
+            self.script._embedding_requests += 1
+            free = self.script._embedding_requests <= self.script.embedding_free
+        if self.script.embedding_delay and not free:
             time.sleep(self.script.embedding_delay)
         with self.script._lock:
             self.script.embedded += len(texts)

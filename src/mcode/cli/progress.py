@@ -29,6 +29,16 @@ class TerminalProgress:
         )
         self._task: Any = None
 
+    def _say(self, stage: str, total: int) -> None:
+        """Vectors are the long part of a first index: say that the wait is optional."""
+        if stage == "embed":
+            self._progress.console.print(
+                f"the index is searchable by words now; vectors for {total:,} chunks follow "
+                "(Ctrl-C keeps the ones done, and `mcode index`, `mcode` or `mcode watch` go on)",
+                highlight=False,
+                soft_wrap=True,
+            )
+
     def start(self, stage: str, total: int) -> None:
         if total <= 0:
             return
@@ -36,6 +46,7 @@ class TerminalProgress:
             self._progress.start()
         else:
             self._progress.remove_task(self._task)
+        self._say(stage, total)
         self._task = self._progress.add_task(stage, total=total)
 
     def advance(self, count: int = 1) -> None:

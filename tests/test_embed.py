@@ -51,7 +51,7 @@ def test_local_model_gives_normalised_384_dim_vectors_that_rank_by_meaning(local
 
 
 def test_local_id_names_model_and_truncation():
-    assert LocalEmbedder().id == "local:all-MiniLM-L6-v2-int8:64"
+    assert LocalEmbedder().id == "local:all-MiniLM-L6-v2-int8:32"
     assert LocalEmbedder(max_tokens=128).id == "local:all-MiniLM-L6-v2-int8:128"
 
 
@@ -238,7 +238,7 @@ def test_two_processes_write_the_cache_at_once(tmp_path):
 def test_make_embedder_by_name(tmp_path):
     assert make_embedder("none", tmp_path) is None
     local = make_embedder("local", tmp_path)
-    assert isinstance(local, CachedEmbedder) and local.id == "local:all-MiniLM-L6-v2-int8:64"
+    assert isinstance(local, CachedEmbedder) and local.id == "local:all-MiniLM-L6-v2-int8:32"
     bare = make_embedder("local", None, model_dir=tmp_path)
     assert isinstance(bare, LocalEmbedder)
     remote = make_embedder("openai/text-embedding-3-small", None, api_base="http://127.0.0.1:1")

@@ -18,10 +18,9 @@ def repo_with(tmp_path: Path, count: int) -> Path:
     return make_repo(tmp_path / "repo", files)
 
 
-def test_progress_is_drawn_on_a_terminal(tmp_path: Path) -> None:
-    repo = repo_with(tmp_path, 300)
-    env = mcode_env(tmp_path / "home", MCODE_EMBEDDING_MODEL="none", TERM="xterm")
-    child = pexpect.spawn(
+def spawn_index(repo: Path, env: dict[str, str]) -> pexpect.spawn:
+    """`mcode index` in a pseudo-terminal of 100 x 24."""
+    return pexpect.spawn(
         sys.executable,
         ["-m", "mcode", "index", "--repo", str(repo)],
         env=env,
@@ -29,6 +28,12 @@ def test_progress_is_drawn_on_a_terminal(tmp_path: Path) -> None:
         dimensions=(24, 100),
         timeout=120,
     )
+
+
+def test_progress_is_drawn_on_a_terminal(tmp_path: Path) -> None:
+    repo = repo_with(tmp_path, 300)
+    env = mcode_env(tmp_path / "home", MCODE_EMBEDDING_MODEL="none", TERM="xterm")
+    child = spawn_index(repo, env)
     child.expect(r"parse.*\d+/300")
     child.expect(r"indexed 300 files")
     child.expect(pexpect.EOF)
@@ -64,14 +69,7 @@ def test_vectors_are_announced_as_optional_and_ctrl_c_keeps_the_index(
     )
     llm_server.embedding_free = 1  # the embedder's dimension probe; then …
     llm_server.embedding_delay = 60.0  # … the vectors do not come before the Ctrl-C
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "mcode", "index", "--repo", str(repo)],
-        env=env,
-        encoding="utf-8",
-        dimensions=(24, 100),
-        timeout=120,
-    )
+    child = spawn_index(repo, env)
     child.expect(r"searchable by words now; vectors for 64 chunks follow")
     child.sendintr()
     child.expect(r"interrupted: what was written is kept; run `mcode index` again to finish")

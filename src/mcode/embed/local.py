@@ -32,7 +32,7 @@ TOKENIZER_RELPATH = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.j
 # indexer hands the model the words that say what a chunk is first (mcode.index.rows.embedding_text).
 # Measured on 2 cores (CPU time, under load): ~10 ms a chunk at 32 tokens, ~14 at 48, ~15 at 64, ~68
 # for 256 of raw text; 45,000 chunks in 3.8 min at 32. File-level quality (tools/eval_search.py,
-# hybrid Acc@5) was no better at 48 or 64 than at 32: stdlib 93.5 / 93.5 / 93.0, GRUB patches
+# hybrid Acc@5) was no better at 48 or 64 than at 32: stdlib 93.5 / 93.0 / 93.0, GRUB patches
 # 79.7 / 79.7 / 80.2, against 94.2 / 80.7 for 256 tokens of raw text.
 DEFAULT_MAX_TOKENS = 32
 # A query is embedded once per search, so it may be as long as the model was trained at: a bug

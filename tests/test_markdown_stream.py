@@ -114,3 +114,7 @@ def test_a_long_answer_writes_bytes_in_proportion_to_its_length() -> None:
     written = len(sink.getvalue().encode())
     assert written < 12 * len(code)  # it used to be about 70 times the answer
     assert "step 59" in sink.getvalue() and "word199" in sink.getvalue()
+
+
+def test_carriage_returns_at_line_ends_are_dropped() -> None:
+    assert streamed("one\r\ntwo\r\n```\nx = 1\r\n```\r\n", 1) == "one\ntwo\n\n x = 1"

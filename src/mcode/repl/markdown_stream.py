@@ -47,7 +47,7 @@ _WORD = re.compile(r"\S+")
 def line_kind(line: str) -> str:
     """What a line begins: prose, quote, item (of a list), table, heading or rule."""
     text = line.lstrip(" ")
-    if len(line) - len(text) >= 4:
+    if _indent(line) >= 4:
         return "prose"  # indented: a continuation, or code Markdown draws as such
     if _RULE.match(text):
         return "rule"
@@ -60,6 +60,10 @@ def line_kind(line: str) -> str:
     if text.startswith("|"):
         return "table"
     return "prose"
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
 
 
 @dataclass
@@ -113,7 +117,7 @@ class MarkdownStream:
         with self._lock:
             *lines, self.partial = (self.partial + text).split("\n")
             for line in lines:
-                self._line(line)
+                self._line(line.removesuffix("\r"))
             if lines:
                 self._split_from = 0
             self._print_code()
@@ -129,7 +133,7 @@ class MarkdownStream:
                 self._live.stop()
                 self._live = None
             if self.partial:
-                self._line(self.partial)
+                self._line(self.partial.removesuffix("\r"))
                 self.partial = ""
             self._print_code(final=True)
             self.fence = None
@@ -161,7 +165,7 @@ class MarkdownStream:
         if not self._continues(line):
             self._end_block()
             self.kind = line_kind(line)
-            self.indent = len(line) - len(line.lstrip(" "))
+            self.indent = _indent(line)
         self.held.append(line)
         if self.kind in ("heading", "rule"):
             self._end_block()
@@ -175,7 +179,7 @@ class MarkdownStream:
         if self.kind == "item":
             if line[0].isspace():
                 return True
-            if kind == "item" and not after_blank and self._indent(line) == self.indent:
+            if kind == "item" and not after_blank and _indent(line) == self.indent:
                 self._print_held()
                 return True
             return False
@@ -192,10 +196,6 @@ class MarkdownStream:
             self._print_held()
             return True
         return False
-
-    @staticmethod
-    def _indent(line: str) -> int:
-        return len(line) - len(line.lstrip(" "))
 
     def _end_block(self) -> None:
         while self.held and not self.held[-1].strip():

@@ -166,9 +166,10 @@ def repo_map(
     except IndexMissingError as exc:
         fail(str(exc))
     focus = [_repo_relative(path, settings.paths.repo) for path in focus or ()]
-    for path in unmapped_paths(manifest, focus)[:1]:
+    unknown = unmapped_paths(manifest, focus)
+    if unknown:
         fail(
-            f"--focus {path}: no such file in the index of {settings.paths.repo}"
+            f"--focus {unknown[0]}: no such file in the index of {settings.paths.repo}"
             " (a path from the repository's top; run `mcode index` if the file is new)",
             EXIT_USAGE,
         )

@@ -4,7 +4,8 @@
 Three answers, as issue 15 measured them: an 8 KB and a 33 KB Python code block, and a 214 KB
 paragraph of prose without a line break. Each is fed to the REPL's `Renderer` in pieces of a few
 characters (as a model streams them), on a console that believes it is a 100x40 colour terminal
-and writes into a byte counter. Beside each figure, the baseline: the same pieces written raw.
+and writes into a byte counter: wall and CPU seconds (the CPU figure moves less with the load of a
+shared machine) and bytes written. Beside each, the baseline: the same pieces written raw.
 
     /work/main/.venv/bin/python tools/bench_render.py [--piece N] [--limit SECONDS] [--json]
 
@@ -81,7 +82,7 @@ def render(text: str, piece: int, limit: float) -> dict[str, Any]:
         file=sink, width=100, height=40, force_terminal=True, color_system="256", highlight=False
     )
     renderer = Renderer(console)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     fed = 0
     for chunk in pieces(text, piece):
         renderer(TextDelta(chunk))
@@ -89,8 +90,14 @@ def render(text: str, piece: int, limit: float) -> dict[str, Any]:
         if time.perf_counter() - started > limit:
             break
     renderer(TurnFinished(Usage(), 0.0, 0, 0.0, "done"))
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "bytes": sink.bytes, "fed": fed, "complete": fed == len(text)}
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "bytes": sink.bytes,
+        "fed": fed,
+        "complete": fed == len(text),
+    }
 
 
 def raw(text: str, piece: int) -> dict[str, Any]:
@@ -122,7 +129,8 @@ def main() -> None:
             got = "" if drawn["complete"] else f" (gave up at {drawn['fed'] / 1024:.0f} KB)"
             print(
                 f"{name:17} {len(text) / 1024:6.0f} KB  render {drawn['seconds']:7.2f} s "
-                f"{drawn['bytes'] / 1024:8.0f} KB written{got}  |  raw "
+                f"({drawn['cpu_seconds']:.2f} s CPU) {drawn['bytes'] / 1024:8.0f} KB written{got}"
+                "  |  raw "
                 f"{baseline['seconds']:.3f} s {baseline['bytes'] / 1024:.0f} KB"
             )
     if args.json:

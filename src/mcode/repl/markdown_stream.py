@@ -5,11 +5,13 @@ Drawing the whole answer again on every piece the model sends costs the square o
 once, as soon as nothing that follows can change how it looks, and only what can still change
 is shown in a small transient `Live` region below it, repainted at most `REFRESH_SECONDS` apart:
 
-- a line of prose or of a quote, once the next line has begun (a line break is kept, so the next
-  line can only change it by making it a table's header or a heading's underline);
+- lines of prose or of a quote, `LINE_BATCH` at a time, once the line after them has begun (a line
+  break is kept, so the next line can only change the last one, making it a table's header or a
+  heading);
 - the lines of a code block, `CODE_BATCH` at a time, highlighted with the lines above them as
   context (the live region highlights the lines it shows without it);
-- an item of a list, once the next item at the same indent begins; a table, once it ends;
+- the items of a list, once `LINE_BATCH` lines of them are held and the next item at the same
+  indent begins; a table, once it ends;
 - a line of prose longer than a few screen rows, row by row: a row is printed once rendering the
   text up to its last word alone gives the very same row, so no emphasis or link is cut in half.
 """
@@ -31,6 +33,7 @@ from mcode.repl.markdown import CODE_THEME, FENCE, LineMarkdown, Lines, Trimmed,
 
 REFRESH_SECONDS = 1 / 15
 CODE_BATCH = 16  # code lines printed at a time (each print highlights its context again)
+LINE_BATCH = 8  # lines of prose, a quote or a list held back to be printed at a time
 CONTEXT_LINES = 16  # code lines above new ones that their highlighting sees
 LONG_LINE_ROWS = 4  # a line of prose this many rows long is printed row by row
 FORCE_ROWS = 40  # ... even when no row ends cleanly (an emphasis left open for pages)
@@ -180,20 +183,23 @@ class MarkdownStream:
             if line[0].isspace():
                 return True
             if kind == "item" and not after_blank and _indent(line) == self.indent:
-                self._print_held()
+                if len(self.held) >= LINE_BATCH:
+                    self._print_held()
                 return True
             return False
         if self.kind == "table":
             return "|" in line
-        if self.kind == "prose" and len(self.held) == 1:
-            if _TABLE_DELIMITER.match(line) and "|" in line + self.held[0]:
-                self.kind = "table"
-                return True
-            if _UNDERLINE.match(line):
-                self.kind = "heading"
+        if self.kind == "prose":
+            table = _TABLE_DELIMITER.match(line) and "|" in line + self.held[-1]
+            if table or _UNDERLINE.match(line):  # the last line becomes a header or a heading
+                last = self.held.pop()
+                self._print_held()
+                self.held = [last]
+                self.kind = "table" if table else "heading"
                 return True
         if kind == self.kind or (self.kind == "prose" and line[0].isspace()):
-            self._print_held()
+            if len(self.held) >= LINE_BATCH:
+                self._print_held()
             return True
         return False
 

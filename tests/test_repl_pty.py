@@ -125,7 +125,7 @@ def test_ctrl_c_clears_the_line_and_ctrl_d_leaves(spawn) -> None:
 def test_a_long_answer_arrives_whole_with_its_paths_verbatim(
     spawn, llm_server: ScriptedLLMServer
 ) -> None:
-    """200 KB streamed in 4,000 pieces: prose, a long line, a code block; every part reaches the
+    """200 KB streamed in 1,000 pieces: prose, a long line, a code block; every part reaches the
     terminal, and a path with dunders is not turned into bold."""
     prose = "".join(
         f"Paragraph {i} says the parser in json/__init__.py reads it.\n" for i in range(1500)
@@ -134,7 +134,7 @@ def test_a_long_answer_arrives_whole_with_its_paths_verbatim(
     code = "".join(f"value_{i} = compute({i})\n" for i in range(3000))
     answer = f"Edited json/__init__.py\n\n{prose}\n{line}\n\n```python\n{code}```\n\nTHE END"
     assert len(answer) > 200_000
-    llm_server.reply_text(answer, chunks=4000)
+    llm_server.reply_text(answer, chunks=1000)
     child = spawn()
     seen = io.StringIO()
     child.logfile_read = seen

@@ -117,9 +117,15 @@ def test_nested_definitions_are_indented_and_long_signatures_joined():
 def test_focus_file_pulls_up_what_it_uses_and_its_own_definitions_wait():
     plain = build_repo_map(small_repo(), 10_000)
     focused = build_repo_map(small_repo(), 10_000, focus_files=["src/app/server.py"])
-    # db.py is used by the server alone, util.py by two files: in play, the server lifts db.py.
+    # db.py is used by the server alone, util.py by two files: in play, the server lifts db.py,
+    # and cli.py, in the server's own package, above util.py.
     assert paths(plain)[:3] == ["src/pkg/core.py", "src/pkg/util.py", "src/pkg/db.py"]
-    assert paths(focused)[:3] == ["src/pkg/core.py", "src/pkg/db.py", "src/pkg/util.py"]
+    assert paths(focused)[:4] == [
+        "src/pkg/core.py",
+        "src/pkg/db.py",
+        "src/app/cli.py",
+        "src/pkg/util.py",
+    ]
     # With room for everything, the focus file comes last with its definitions.
     assert paths(focused)[-1] == "src/app/server.py"
     assert len(focused.entries[-1].definitions) == 3

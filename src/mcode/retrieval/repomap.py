@@ -638,11 +638,15 @@ def _path_components(path: str) -> set[str]:
 
 
 def _neighbours(graph: _Graph, weights: np.ndarray, focus: np.ndarray) -> np.ndarray:
-    """Per file, how strongly it is tied to the focus files: what they use that it defines, and
-    what it uses that they define, each name by its weight shared among its definers.
+    """Per file, how strongly it is tied to the focus files, as two halves: by the names between
+    them (what a focus file uses that the file defines, and what the file uses that a focus file
+    defines, each name by its weight shared among its definers), and by being in a focus file's
+    directory (its package).
 
     PageRank alone carries rank only from user to definer, so the files that use a focus file
-    (its callers, its package's `__init__`) would get nothing from it.
+    (its callers, its package's `__init__`) would get nothing from it; and a file's references
+    are every identifier it writes, so a local variable named as another file's method ties the
+    two as much as a call does. The directory half keeps the focus's own package in view.
     """
     n = len(graph.paths)
     if not focus.any():
@@ -652,16 +656,19 @@ def _neighbours(graph: _Graph, weights: np.ndarray, focus: np.ndarray) -> np.nda
     by_ident = np.bincount(
         ident, weights=weights[ident] / graph.ref_others[used], minlength=len(weights)
     )
-    near = np.bincount(graph.pair_file, weights=by_ident[graph.pair_ident], minlength=n)
+    ties = np.bincount(graph.pair_file, weights=by_ident[graph.pair_ident], minlength=n)
     defined = np.zeros(len(weights), dtype=bool)
     defined[graph.pair_ident[focus[graph.pair_file]]] = True
     using = defined[graph.ref_ident]
     ident = graph.ref_ident[using]
-    near += np.bincount(
+    ties += np.bincount(
         graph.ref_file[using], weights=weights[ident] / graph.definers[ident], minlength=n
     )
-    near[focus] = 0.0
-    return near
+    folders = [path.rpartition("/")[0] for path in graph.paths]
+    focus_folders = {folders[f] for f in np.flatnonzero(focus).tolist()}
+    siblings = np.fromiter(map(focus_folders.__contains__, folders), dtype=float, count=n)
+    ties[focus] = siblings[focus] = 0.0
+    return sum((part / part.sum() for part in (ties, siblings) if part.any()), np.zeros(n))
 
 
 def _strongest(near: np.ndarray, paths: list[str]) -> np.ndarray:

@@ -917,13 +917,13 @@ class _Layout:
         while pending:
             candidates = {d: self._parent_candidates(d) for d in pending}
             details.read(chain.from_iterable(candidates.values()))
-            found = []
+            found: dict[int, None] = {}  # the parents found, in order, each once
             for d, near in candidates.items():
                 parent = next((k for k in near if self._encloses(k, d)), None)
                 self._parents[d] = parent
-                if parent is not None and parent not in self._parents:
-                    found.append(parent)
-            pending = found
+                if parent is not None:
+                    found[parent] = None
+            pending = [d for d in found if d not in self._parents]
 
     def _parent_candidates(self, item: int) -> list[int]:
         """Definitions before `item` in its file named as its symbol's parent, nearest first."""
@@ -944,11 +944,9 @@ class _Layout:
 
     def _encloses(self, parent: int, item: int) -> bool:
         outer, inner = self.graph.details[parent], self.graph.details[item]
-        return (
-            outer is not None
-            and inner is not None
-            and (inner.symbol.rsplit(".", 1)[0] == outer.symbol)
-        )
+        if outer is None or inner is None:
+            return False
+        return inner.symbol.rsplit(".", 1)[0] == outer.symbol
 
     def _definition(self, item: int) -> Definition:
         definition = self.graph.details[item]

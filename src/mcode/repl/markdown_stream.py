@@ -23,7 +23,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from pygments.lexer import Lexer
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.segment import Segment
 from rich.syntax import Syntax
@@ -69,12 +70,19 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
+def find_lexer(name: str) -> Lexer:
+    """The lexer rich would use for a code block in `name`; plain text for a name it does not know."""
+    lexer = Syntax("", name).lexer or Syntax("", "text").lexer
+    assert lexer is not None, "pygments always knows plain text"
+    return lexer
+
+
 @dataclass
 class CodeFence:
     """An open code block: its lines not printed yet, and the last ones printed (for context)."""
 
     marker: str
-    lexer: str
+    lexer: Lexer  # found once: rich would look it up by name for every print
     lines: list[str] = field(default_factory=list)
     context: list[str] = field(default_factory=list)
 
@@ -111,6 +119,8 @@ class MarkdownStream:
         self.continued = False  # part of the open block is printed: no blank line before more
         self.printed = False
         self._split_from = 0  # the partial line's length worth trying to split again
+        self._terminal = console.is_terminal  # asked once: each time is a system call
+        self._settled: list[RenderableType] = []  # parts settled, not written yet
         self._lock = threading.RLock()
         self._live: Live | None = None
         self._timer: threading.Timer | None = None
@@ -141,6 +151,7 @@ class MarkdownStream:
             self._print_code(final=True)
             self.fence = None
             self._end_block()
+            self._write()
 
     # -- settling lines ------------------------------------------------------------------------------
 
@@ -163,7 +174,7 @@ class MarkdownStream:
         if opener:
             self._end_block()
             info = line[opener.end() :].strip().partition(" ")[0]
-            self.fence = CodeFence(opener.group(1), info or "text")
+            self.fence = CodeFence(opener.group(1), find_lexer(info or "text"))
             return
         if not self._continues(line):
             self._end_block()
@@ -271,17 +282,29 @@ class MarkdownStream:
         return rows
 
     def _print(self, renderable: RenderableType) -> None:
+        """Settle a part: it is written with the others of the same moment (see _write)."""
         if self.printed and not self.continued:
-            self.console.print()
-        self.console.print(renderable)
+            self._settled.append(Text(""))
+        self._settled.append(renderable)
         self.printed = True
         self.continued = True
+
+    def _write(self) -> bool:
+        """Print the parts settled since last time, in one write (with the live region redrawn
+        below them); whether there were any."""
+        if not self._settled:
+            return False
+        settled, self._settled = self._settled, []
+        self.console.print(Group(*settled))
+        return True
 
     # -- the live region -----------------------------------------------------------------------------
 
     def _show(self) -> None:
-        """Repaint what is still open, at most every REFRESH_SECONDS (later, if sooner)."""
-        if not self.console.is_terminal:
+        """Write what settled and repaint what is still open, at most every REFRESH_SECONDS
+        (later, if sooner): each write to a terminal costs the other thread's turn."""
+        if not self._terminal:
+            self._write()
             return
         if self._live is None:
             self._live = Live(
@@ -304,7 +327,8 @@ class MarkdownStream:
         with self._lock:
             self._timer = None
             if self._live is not None:
-                self._live.refresh()
+                if not self._write():
+                    self._live.refresh()
                 self._shown_at = time.monotonic()
 
     def tail(self) -> RenderResult:

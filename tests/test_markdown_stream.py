@@ -118,3 +118,15 @@ def test_a_long_answer_writes_bytes_in_proportion_to_its_length() -> None:
 
 def test_carriage_returns_at_line_ends_are_dropped() -> None:
     assert streamed("one\r\ntwo\r\n```\nx = 1\r\n```\r\n", 1) == "one\ntwo\n\n x = 1"
+
+
+def test_on_a_terminal_the_line_being_written_shows_at_once() -> None:
+    sink = io.StringIO()
+    out = Console(file=sink, width=80, height=30, force_terminal=True, color_system=None)
+    stream = MarkdownStream(out)
+    stream.feed("Hello wor")
+    assert "Hello wor" in sink.getvalue()  # the first repaint does not wait
+    stream.feed("ld.\n\nBye.")
+    stream.finish()
+    written = re.sub(r" +\n", "\n", sink.getvalue())  # lines come padded to the width
+    assert written.rstrip().endswith("Hello world.\n\nBye.")

@@ -380,6 +380,17 @@ def test_map_prints_a_ranked_outline_within_the_budget(repo, env):
     assert text.returncode == 0 and "refund_transaction" in text.stdout
 
 
+def test_map_keeps_its_focus_and_refuses_one_the_index_does_not_hold(repo, env):
+    index(repo, env)
+    focused = run_in_process(["map", "--tokens", "30", "--focus", "shop/cart.py"], env, cwd=repo)
+    assert focused.returncode == 0, focused.stderr
+    assert "shop/cart.py" in focused.stdout
+    missing = run_in_process(["map", "--focus", "nonexist.py"], env, cwd=repo)
+    assert missing.returncode == 2
+    assert missing.stdout == ""
+    assert missing.stderr.count("\n") == 1 and "nonexist.py" in missing.stderr
+
+
 class _CountingEmbedder:
     """Constant unit vectors; with `stop`, the user stops the run (Ctrl-C) at the first batch."""
 

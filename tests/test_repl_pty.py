@@ -7,6 +7,8 @@ program carries on; Ctrl-D leaves. Every wait polls the terminal's output with a
 from __future__ import annotations
 
 import importlib.util
+import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +120,31 @@ def test_ctrl_c_clears_the_line_and_ctrl_d_leaves(spawn) -> None:
             break
     child.close()
     assert child.exitstatus == 0
+
+
+def test_a_long_answer_arrives_whole_with_its_paths_verbatim(
+    spawn, llm_server: ScriptedLLMServer
+) -> None:
+    """200 KB streamed in 1,000 pieces: prose, a long line, a code block; every part reaches the
+    terminal, and a path with dunders is not turned into bold."""
+    prose = "".join(
+        f"Paragraph {i} says the parser in json/__init__.py reads it.\n" for i in range(1500)
+    )
+    line = " ".join(f"long{i}" for i in range(8000))
+    code = "".join(f"value_{i} = compute({i})\n" for i in range(3000))
+    answer = f"Edited json/__init__.py\n\n{prose}\n{line}\n\n```python\n{code}```\n\nTHE END"
+    assert len(answer) > 200_000
+    llm_server.reply_text(answer, chunks=1000)
+    child = spawn()
+    seen = io.StringIO()
+    child.logfile_read = seen
+
+    child.send("write a lot\r")
+    child.expect("THE END", timeout=WAIT * 5)
+    child.expect(PROMPT)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.getvalue())
+    assert "Edited json/__init__.py" in shown
+    for marker in ("Paragraph 0 ", "Paragraph 1499 ", "long0 ", "long7999", "value_2999 = "):
+        assert marker in shown
+    child.send("/exit\r")
+    assert finish(child) == 0

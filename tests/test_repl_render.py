@@ -19,7 +19,7 @@ from mcode.agent.events import (
 )
 from mcode.agent.messages import Usage
 from mcode.repl.permissions import ask_user, parse_answer, request_view
-from mcode.repl.render import Renderer, split_finished, subject
+from mcode.repl.render import Renderer, subject
 from mcode.tools import Request
 
 DIFF = "--- a/greet.py\n+++ b/greet.py\n@@ -1 +1 @@\n-hello\n+goodbye\n"
@@ -56,14 +56,6 @@ def test_streamed_text_is_rendered_as_markdown_once() -> None:
 def test_a_code_block_is_not_cut_at_its_blank_lines() -> None:
     pieces = ["Run:\n\n```python\nx = 1\n", "\n", "y = 2\n```\n\nok"]
     assert draw([TextDelta(p) for p in pieces]) == "Run:\n\n x = 1\n\n y = 2\n\nok"
-
-
-def test_split_finished_keeps_the_open_paragraph_and_code_fence() -> None:
-    assert split_finished("one\n\ntwo") == ("one\n\n", "two")
-    assert split_finished("one\n\ntw") == ("one\n\n", "tw")
-    assert split_finished("```\na\n\nb\n") == ("", "```\na\n\nb\n")
-    # an indented line after a blank line may belong to the list item above
-    assert split_finished("- a\n\n  more\n") == ("", "- a\n\n  more\n")
 
 
 def test_tool_calls_are_one_line_headers_with_a_dim_summary() -> None:

@@ -117,18 +117,69 @@ def test_nested_definitions_are_indented_and_long_signatures_joined():
 def test_focus_file_pulls_up_what_it_uses_and_its_own_definitions_wait():
     plain = build_repo_map(small_repo(), 10_000)
     focused = build_repo_map(small_repo(), 10_000, focus_files=["src/app/server.py"])
-    # db.py is used by the server alone, util.py by two files: in play, the server lifts db.py.
+    # db.py is used by the server alone, util.py by two files: in play, the server lifts db.py,
+    # and cli.py, in the server's own package, above util.py.
     assert paths(plain)[:3] == ["src/pkg/core.py", "src/pkg/util.py", "src/pkg/db.py"]
-    assert paths(focused)[:3] == ["src/pkg/core.py", "src/pkg/db.py", "src/pkg/util.py"]
+    assert paths(focused)[:4] == [
+        "src/pkg/core.py",
+        "src/pkg/db.py",
+        "src/app/cli.py",
+        "src/pkg/util.py",
+    ]
     # With room for everything, the focus file comes last with its definitions.
     assert paths(focused)[-1] == "src/app/server.py"
     assert len(focused.entries[-1].definitions) == 3
-    # With a tight budget, what the server uses is shown and its own definitions are left out.
+    # With a tight budget, what the server uses is shown, and the server by its path alone.
     tight_plain = build_repo_map(small_repo(), 40)
     tight = build_repo_map(small_repo(), 40, focus_files=["./src/app/server.py"])
     assert "src/pkg/db.py" not in paths(tight_plain)
     assert "src/pkg/db.py" in paths(tight)
-    assert "src/app/server.py" not in paths(tight)
+    assert paths(tight)[-1] == "src/app/server.py"
+    assert tight.entries[-1].definitions == ()
+    assert tight.tokens <= 40
+
+
+def test_a_focus_file_and_the_files_that_use_it_stay_in_the_smallest_map():
+    """Rank flows from a user to what it uses; the focus file's users are pulled in all the
+    same, as its neighbours."""
+    focused = build_repo_map(small_repo(), 25, focus_files=["src/pkg/db.py"])
+    assert "src/pkg/db.py" in paths(focused)
+    assert "src/app/server.py" in paths(focused)  # the one file that uses the database
+    assert "src/app/server.py" not in paths(build_repo_map(small_repo(), 25))
+    assert focused.tokens <= 25
+
+
+def classes_repo() -> list[FileSymbols]:
+    """Many classes with a `value` method every other file uses, as in email's header parser;
+    the classes themselves are never named elsewhere."""
+    parser = [_def("Outer", 1, "class Outer:", kind="class")]
+    parser += [_def("Inner", 2, "class Inner:", "Outer.Inner", "class")]
+    parser += [_def("value", 3, "def value(self):", "Outer.Inner.value", "method")]
+    for i in range(10):
+        line = 10 + 10 * i
+        parser.append(_def(f"Token{i}", line, f"class Token{i}(list):", kind="class"))
+        parser.append(_def("value", line + 2, "def value(self):", f"Token{i}.value", "method"))
+    users = [FileSymbols(f"use{i}.py", [], ["value"]) for i in range(5)]
+    return [FileSymbols("parser.py", parser, []), *users]
+
+
+def test_methods_are_shown_inside_their_classes_outline():
+    text = build_repo_map(classes_repo(), 10_000).text
+    assert text.startswith(
+        "parser.py:\n"
+        "   1│ class Outer:\n"
+        "   2│     class Inner:\n"
+        "   3│         def value(self):\n"
+        "  10│ class Token0(list):\n"
+        "  12│     def value(self):\n"
+    )
+    for budget in (8, 20, 40, 70, 100):
+        repo_map = build_repo_map(classes_repo(), budget)
+        assert repo_map.tokens <= budget
+        lines = repo_map.text.splitlines()
+        for k, line in enumerate(lines):
+            if "def value" in line:  # the line before is its class (or the class inside it)
+                assert "class " in lines[k - 1]
 
 
 def test_query_naming_a_definition_or_a_path_puts_that_file_first():

@@ -157,7 +157,7 @@ def repo_map(
     json_output: JsonOption = False,
 ) -> None:
     """Print a ranked outline of the repository (files and key definitions) within a token budget."""
-    from mcode.retrieval.outline import repo_map_from_manifest
+    from mcode.retrieval.outline import repo_map_from_manifest, unmapped_paths
     from mcode.retrieval.workspace import IndexMissingError, open_manifest
 
     settings = resolve_settings(repo)
@@ -165,7 +165,15 @@ def repo_map(
         manifest = open_manifest(settings)
     except IndexMissingError as exc:
         fail(str(exc))
-    result = repo_map_from_manifest(manifest, tokens, focus_files=focus or (), query=query)
+    focus = [_repo_relative(path, settings.paths.repo) for path in focus or ()]
+    unknown = unmapped_paths(manifest, focus)
+    if unknown:
+        fail(
+            f"--focus {unknown[0]}: no such file in the index of {settings.paths.repo}"
+            " (a path from the repository's top; run `mcode index` if the file is new)",
+            EXIT_USAGE,
+        )
+    result = repo_map_from_manifest(manifest, tokens, focus_files=focus, query=query)
     if json_output:
         print_json(
             {
@@ -192,6 +200,17 @@ def repo_map(
         sys.stdout.write(
             result.text + ("\n" if result.text and not result.text.endswith("\n") else "")
         )
+
+
+def _repo_relative(path: str, root: Path) -> str:
+    """A path as given from the repository's top, or from here when it names a file here."""
+    given = Path(path)
+    if not given.is_absolute() and not given.is_file():
+        return path
+    try:
+        return given.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path
 
 
 def watch(repo: RepoOption = None) -> None:

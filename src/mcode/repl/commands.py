@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.padding import Padding
 from rich.syntax import Syntax
 from rich.table import Table
@@ -24,6 +23,7 @@ import mcode.vcs as vcs
 from mcode.agent.events import TurnResult
 from mcode.config import Settings
 from mcode.repl.listing import block_table, search_hit
+from mcode.repl.markdown import LineMarkdown
 from mcode.retrieval.hits import SearchHit
 from mcode.tools import FileUndo
 
@@ -270,7 +270,7 @@ def cmd_compact(ctx: CommandContext, arg: str) -> Outcome:
     except KeyboardInterrupt:
         ctx.say("Compaction interrupted; the conversation is unchanged.", "yellow")
         return None
-    ctx.console.print(Markdown(report))
+    ctx.console.print(LineMarkdown(report))  # the summary keeps identifiers verbatim: so do we
     return None
 
 

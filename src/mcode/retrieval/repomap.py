@@ -19,9 +19,16 @@ names nobody references either: they get no rank and come after the used ones, b
 
 Files in play (`focus_files`) and files the query names (a path, a directory, a defined name) get
 most of the restart mass, so they and what they use rank high; identifiers the query mentions weigh
-x10. Focus files' own definitions are listed only after every other file's definitions and the
-definition-less paths have fitted, and their entries come last: the agent already has them open
-(Aider leaves them out of the map altogether).
+x10. A focus file's neighbours (the files it uses and the files that use it, by the names between
+them) share some of it too, since rank only flows from a user to what it uses. Focus files' own
+definitions are listed only after every other file's definitions and the definition-less paths
+have fitted, and their entries come last: the agent already has them open (Aider leaves them out
+of the map altogether). Their paths, and their strongest neighbours', are taken first, before
+any definition.
+
+As in Aider's map, a method is shown inside its class's outline: the line of its class (and of the
+class around that) comes with it, counted in the budget once per class, so ten `def value(self):`
+read as the methods of ten classes.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, count, repeat
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -47,6 +54,9 @@ _TOLERANCE = 1.0e-6  # per file, on the L1 change between iterations, as network
 _MAX_ITERATIONS = 100
 _MATCHED_SHARE = 0.9  # of the restart mass, for focus and query-matched files when there are any
 _UBIQUITOUS_DEFINERS = 5
+_NEIGHBOUR_SHARE = 0.5  # restart mass of a focus file's neighbours, all told, per focus file
+_KEPT_NEIGHBOURS = 3  # the focus files' strongest neighbours are always listed, if only by path
+_PARENT_SCAN = 2_000  # definitions looked back over for a method's class
 
 _CHARS_PER_TOKEN = 4
 _LINE_NUMBER_WIDTH = 4
@@ -153,9 +163,13 @@ class RepoGraph:
         if terms:
             file_mass += _path_matches(graph.paths, self._path_components(), terms)
             pair_mass += _definition_matches(graph, mentioned)
+        near = _neighbours(graph, self._weights, focus)
+        if near.any():
+            file_mass += _NEIGHBOUR_SHARE * focus.sum() * near / near.sum()
         teleport = _Teleport.build(graph, file_mass, pair_mass)
         ranks = _pagerank(graph, np.where(mentioned, 10.0, 1.0) * self._weights, teleport)
-        return _Layout(graph, ranks, focus).fit(max_tokens)
+        kept = np.concatenate((np.flatnonzero(focus), _strongest(near, graph.paths)))
+        return _Layout(graph, ranks, focus, kept).fit(max_tokens)
 
     def _mentioned(self, terms: frozenset[str]) -> np.ndarray:
         """Identifiers the query names, compared without case."""
@@ -580,11 +594,12 @@ def _name_multipliers(names: list[str]) -> list[float]:
 
 
 def _focus_mask(paths: list[str], focus_files: Collection[str]) -> np.ndarray:
-    wanted = {_normalise_path(p) for p in focus_files}
+    wanted = {normalise_path(p) for p in focus_files}
     return np.fromiter((p in wanted for p in paths), dtype=bool, count=len(paths))
 
 
-def _normalise_path(path: str) -> str:
+def normalise_path(path: str) -> str:
+    """A repository-relative path as the index spells it ("./a\\b.py" -> "a/b.py")."""
     path = path.replace("\\", "/")
     while path.startswith("./"):
         path = path[2:]
@@ -620,6 +635,47 @@ def _path_components(path: str) -> set[str]:
     components = {*dirs, base, stem}
     components.update(part for part in re.split(r"[^a-z0-9]+", stem) if part)
     return components
+
+
+def _neighbours(graph: _Graph, weights: np.ndarray, focus: np.ndarray) -> np.ndarray:
+    """Per file, how strongly it is tied to the focus files, as two halves: by the names between
+    them (what a focus file uses that the file defines, and what the file uses that a focus file
+    defines, each name by its weight shared among its definers), and by being in a focus file's
+    directory (its package).
+
+    PageRank alone carries rank only from user to definer, so the files that use a focus file
+    (its callers, its package's `__init__`) would get nothing from it; and a file's references
+    are every identifier it writes, so a local variable named as another file's method ties the
+    two as much as a call does. The directory half keeps the focus's own package in view.
+    """
+    n = len(graph.paths)
+    if not focus.any():
+        return np.zeros(n)
+    used = focus[graph.ref_file]
+    ident = graph.ref_ident[used]
+    by_ident = np.bincount(
+        ident, weights=weights[ident] / graph.ref_others[used], minlength=len(weights)
+    )
+    ties = np.bincount(graph.pair_file, weights=by_ident[graph.pair_ident], minlength=n)
+    defined = np.zeros(len(weights), dtype=bool)
+    defined[graph.pair_ident[focus[graph.pair_file]]] = True
+    using = defined[graph.ref_ident]
+    ident = graph.ref_ident[using]
+    ties += np.bincount(
+        graph.ref_file[using], weights=weights[ident] / graph.definers[ident], minlength=n
+    )
+    folders = [path.rpartition("/")[0] for path in graph.paths]
+    focus_folders = {folders[f] for f in np.flatnonzero(focus).tolist()}
+    siblings = np.fromiter(map(focus_folders.__contains__, folders), dtype=float, count=n)
+    ties[focus] = siblings[focus] = 0.0
+    return sum((part / part.sum() for part in (ties, siblings) if part.any()), np.zeros(n))
+
+
+def _strongest(near: np.ndarray, paths: list[str]) -> np.ndarray:
+    """The files most tied to the focus, strongest first (ties by path)."""
+    tied = np.flatnonzero(near > 0).tolist()
+    tied.sort(key=lambda f: (-near[f], paths[f]))
+    return np.array(tied[:_KEPT_NEIGHBOURS], dtype=_INDEX)
 
 
 def _definition_matches(graph: _Graph, mentioned: np.ndarray) -> np.ndarray:
@@ -726,13 +782,24 @@ class _Items:
         return list(map(_Item, indexes.tolist(), path_only.tolist()))
 
 
-class _Layout:
-    """Ranked items (definitions, bare paths, then focus definitions) and how they render."""
+@dataclass(slots=True)
+class _Shown:
+    """What the items taken so far render: files (and whether with definitions), definitions."""
 
-    def __init__(self, graph: _Graph, ranks: _Ranks, focus: np.ndarray) -> None:
+    files: dict[int, bool] = field(default_factory=dict)
+    definitions: set[int] = field(default_factory=set)
+
+
+class _Layout:
+    """Ranked items (kept paths, definitions, bare paths, then focus definitions) and how they
+    render: a definition inside a class is shown inside its class's outline, so each shown
+    method brings the lines of the classes around it (once per class)."""
+
+    def __init__(self, graph: _Graph, ranks: _Ranks, focus: np.ndarray, kept: np.ndarray) -> None:
         self.graph = graph
         self.ranks = ranks
         self.focus = focus
+        self.kept = kept  # files taken first, by their paths: focus files, their neighbours
         n = len(graph.paths)
         by_path = np.empty(n, dtype=_INDEX)
         by_path[sorted(range(n), key=graph.paths.__getitem__)] = np.arange(n)
@@ -740,6 +807,7 @@ class _Layout:
         self.file_position = np.empty(n, dtype=_INDEX)
         self.file_position[np.lexsort((by_path, -ranks.files, focus))] = np.arange(n)
         self._lines: dict[int, str] = {}
+        self._parents: dict[int, int | None] = {}
 
     def fit(self, max_tokens: int) -> RepoMap:
         """Binary-search the prefix sums of the items' costs for the longest prefix within budget.
@@ -751,10 +819,10 @@ class _Layout:
         max_chars = max_tokens * _CHARS_PER_TOKEN
         items = self._ranked_items(max_chars)
         costs: list[int] = []
-        seen: set[int] = set()
+        shown = _Shown()
         chunk = 64
         while sum(costs) <= max_chars and len(costs) < len(items):
-            costs += self._costs(items.take(len(costs), len(costs) + chunk), seen)
+            costs += self._costs(items.take(len(costs), len(costs) + chunk), shown)
             chunk *= 2
         count = int(np.searchsorted(np.cumsum(costs), max_chars, side="right"))
         return self.render(items.take(0, count))
@@ -767,15 +835,15 @@ class _Layout:
         if len(others) > limit:
             ranks = self.ranks.definitions[others]
             threshold = np.partition(ranks, len(ranks) - limit)[len(ranks) - limit]
-            picked = self._sorted(others[ranks >= threshold])
-            return _Items(picked, np.zeros(len(picked), dtype=bool))
-        has_definitions = np.bincount(def_file, minlength=len(self.graph.paths)) > 0
-        bare = np.flatnonzero(~has_definitions & ~self.focus)
-        bare = bare[np.argsort(self.file_position[bare], kind="stable")]
-        in_focus = np.flatnonzero(self.focus[def_file])
-        parts = (self._sorted(others), bare, self._sorted(in_focus))
-        path_only = np.repeat([False, True, False], [len(part) for part in parts])
-        return _Items(np.concatenate(parts), path_only)
+            parts = (self.kept, self._sorted(others[ranks >= threshold]))
+        else:
+            has_definitions = np.bincount(def_file, minlength=len(self.graph.paths)) > 0
+            bare = np.flatnonzero(~has_definitions & ~self.focus)
+            bare = bare[np.argsort(self.file_position[bare], kind="stable")]
+            in_focus = np.flatnonzero(self.focus[def_file])
+            parts = (self.kept, self._sorted(others), bare, self._sorted(in_focus))
+        path_only = np.repeat([True, False, True, False][: len(parts)], list(map(len, parts)))
+        return _Items(np.concatenate(parts).astype(_INDEX), path_only)
 
     def _sorted(self, definitions: np.ndarray) -> np.ndarray:
         """By rank, then by file position and line so that ties come out the same every time."""
@@ -783,34 +851,44 @@ class _Layout:
         position = self.file_position[self.graph.def_file[definitions]]
         return definitions[np.lexsort((lines, position, -self.ranks.definitions[definitions]))]
 
-    def _costs(self, items: list[_Item], seen: set[int]) -> list[int]:
-        """Characters each item adds to the rendering, its file's header line the first time."""
-        self.graph.details.read(item.index for item in items if not item.path_only)
+    def _costs(self, items: list[_Item], shown: _Shown) -> list[int]:
+        """Characters each item adds to the rendering: its line, the lines of the classes around
+        it and its file's header line, each the first time it is shown."""
+        details = self.graph.details
+        definitions = [item.index for item in items if not item.path_only]
+        details.read(definitions)
+        self._read_ancestors(definitions)
         costs = []
         for index, path_only in items:
             if path_only:
-                costs.append(len(self.graph.paths[index]) + 1)
+                costs.append(0 if index in shown.files else len(self.graph.paths[index]) + 1)
+                shown.files.setdefault(index, False)
                 continue
-            if self.graph.details[index] is None:  # gone from the index: shown as nothing
-                costs.append(0)
-                continue
+            cost = 0
+            for d in (*self._ancestors(index), index):
+                if details[d] is not None and d not in shown.definitions:
+                    shown.definitions.add(d)
+                    cost += len(self._line(d)) + 1
             file = int(self.graph.def_file[index])
-            cost = len(self._line(index)) + 1
-            if file not in seen:
-                seen.add(file)
-                cost += len(self.graph.paths[file]) + 2
-            costs.append(cost)
+            if cost and not shown.files.get(file, False):  # "path:" (or the colon after "path")
+                cost += 1 if file in shown.files else len(self.graph.paths[file]) + 2
+                shown.files[file] = True
+            costs.append(cost)  # nothing if gone from the index: shown as nothing
         return costs
 
     def render(self, items: list[_Item]) -> RepoMap:
         details = self.graph.details
-        details.read(item.index for item in items if not item.path_only)
-        shown: dict[int, list[int]] = {}  # file -> its definitions shown
+        definitions = [item.index for item in items if not item.path_only]
+        details.read(definitions)
+        self._read_ancestors(definitions)
+        shown: dict[int, set[int]] = {}  # file -> its definitions shown
         for index, path_only in items:
             if path_only:
-                shown.setdefault(index, [])
-            elif details[index] is not None:
-                shown.setdefault(int(self.graph.def_file[index]), []).append(index)
+                shown.setdefault(index, set())
+                continue
+            here = [d for d in (*self._ancestors(index), index) if details[d] is not None]
+            if here:
+                shown.setdefault(int(self.graph.def_file[index]), set()).update(here)
         entries, lines = [], []
         for file in sorted(shown, key=lambda f: self.file_position[f]):
             here = sorted(shown[file], key=self._line_key)
@@ -821,6 +899,54 @@ class _Layout:
             entries.append(MapEntry(path, float(self.ranks.files[file]), definitions))
         text = "".join(line + "\n" for line in lines)
         return RepoMap(entries=tuple(entries), text=text, tokens=estimate_tokens(text))
+
+    def _ancestors(self, item: int) -> list[int]:
+        """The definitions enclosing `item` in its file, outermost first (after _read_ancestors)."""
+        chain: list[int] = []
+        parent = self._parents.get(item)
+        while parent is not None:
+            chain.append(parent)
+            parent = self._parents.get(parent)
+        return chain[::-1]
+
+    def _read_ancestors(self, definitions: Iterable[int]) -> None:
+        """Find the class of each method among `definitions`, and its class, and so on: one read
+        of the store per level for the candidates (the same name, earlier in the same file)."""
+        details = self.graph.details
+        pending = [d for d in definitions if d not in self._parents]
+        while pending:
+            candidates = {d: self._parent_candidates(d) for d in pending}
+            details.read(chain.from_iterable(candidates.values()))
+            found: dict[int, None] = {}  # the parents found, in order, each once
+            for d, near in candidates.items():
+                parent = next((k for k in near if self._encloses(k, d)), None)
+                self._parents[d] = parent
+                if parent is not None:
+                    found[parent] = None
+            pending = [d for d in found if d not in self._parents]
+
+    def _parent_candidates(self, item: int) -> list[int]:
+        """Definitions before `item` in its file named as its symbol's parent, nearest first."""
+        definition = self.graph.details[item]
+        if definition is None or "." not in definition.symbol:
+            return []
+        name = definition.symbol.rsplit(".", 2)[-2]
+        file = self.graph.def_file
+        first = int(np.searchsorted(file, file[item]))  # the file's first definition
+        names = self.graph.names  # per definition
+        near = []
+        for k in range(item - 1, max(first, item - _PARENT_SCAN) - 1, -1):
+            if names[k] == name:
+                near.append(k)
+                if len(near) == 4:
+                    break
+        return near
+
+    def _encloses(self, parent: int, item: int) -> bool:
+        outer, inner = self.graph.details[parent], self.graph.details[item]
+        if outer is None or inner is None:
+            return False
+        return inner.symbol.rsplit(".", 1)[0] == outer.symbol
 
     def _definition(self, item: int) -> Definition:
         definition = self.graph.details[item]

@@ -71,7 +71,7 @@ class Plan:
 
 @dataclass(slots=True)
 class RunReport:
-    files: int = 0
+    written: list[tuple[str, str, str]] = field(default_factory=list)  # (path, reason, generator)
     dirs: int = 0
     touched: int = 0
     deleted: int = 0
@@ -110,6 +110,7 @@ class Refresher:
         self.states = store.states()
         self.indexed = manifest.versions()  # path -> (raw hash, embedded)
         self._graph: ModuleGraph | None = None
+        self._children: dict[str, set[tuple[str, str]]] | None = None
 
     @property
     def graph(self) -> ModuleGraph:
@@ -129,16 +130,11 @@ class Refresher:
         """What a pass would do. Files whose raw hash moved are read (that is how a comment-only
         edit is told apart); `upgrades` also lists current structural summaries a model may redo."""
         plan = Plan()
-        moved = []
-        for path, (raw, _) in self.indexed.items():
-            if not within(path, only):
-                continue
-            stored = self.states.get(summary_id("file", path))
-            if stored is None or stored.file_hash != raw:
-                moved.append(path)
-            elif upgrades and not is_model(stored.generator):
-                plan.upgrades.append(path)
-        for done, path in enumerate(sorted(moved), 1):
+        moved = self.dirty(only)
+        if upgrades:
+            seen = set(moved)
+            plan.upgrades = [p for p in self.structural_only(only) if p not in seen]
+        for done, path in enumerate(moved, 1):
             job = self.prepare(path)
             if on_read is not None:
                 on_read(done, len(moved))
@@ -163,6 +159,26 @@ class Refresher:
             mtimes = self.manifest.states_for(plan.upgrades)
             plan.upgrades.sort(key=lambda p: -mtimes[p].mtime_ns if p in mtimes else 0)
         return plan
+
+    def dirty(self, only: Sequence[str] = ()) -> list[str]:
+        """Indexed files whose raw hash is not the one their summary last saw (or that have none),
+        by path: without reading a file. Some may turn out to differ only in comments."""
+        moved = []
+        for path, (raw, _) in self.indexed.items():
+            stored = self.states.get(summary_id("file", path))
+            if (stored is None or stored.file_hash != raw) and within(path, only):
+                moved.append(path)
+        return sorted(moved)
+
+    def structural_only(self, only: Sequence[str] = ()) -> list[str]:
+        """Indexed files whose summary is a structural one: what a model may redo."""
+        return [
+            path
+            for path in self.indexed
+            if within(path, only)
+            and (stored := self.states.get(summary_id("file", path))) is not None
+            and not is_model(stored.generator)
+        ]
 
     def prepare(self, path: str) -> FileJob | None:
         """The file read, redacted and parsed, with its structural summary; None when it cannot
@@ -200,7 +216,8 @@ class Refresher:
         """Carry out `plan`: changed files, then (with `upgrade`) structural summaries a model may
         redo, newest change first, then directories. `should_stop()` is asked between summaries;
         a non-empty answer ends the pass there, keeping everything written (directories are
-        still brought up to date: they are free)."""
+        still brought up to date: they are free). Ctrl-C ends it too ("interrupted"), after
+        committing what was made."""
         report = RunReport()
         self.store.set_file_hashes(plan.touches)
         report.touched = len(plan.touches)
@@ -227,14 +244,18 @@ class Refresher:
                     if job is None:
                         continue
                     written = upgrade(job)
-                    if is_model(written.generator):
-                        self._write(batch, job, written, report)
+                    if not is_model(written.generator):
+                        break  # the model is spent or failing: the rest waits for another pass
+                    self._write(batch, job, written, report)
                     if on_progress is not None:
                         on_progress(path, done, len(plan.upgrades))
+        except KeyboardInterrupt:
+            report.stopped = "interrupted"
         finally:
             batch.flush()
-        self._refresh_dirs(batch, report)
-        batch.flush()
+        if report.stopped != "interrupted":
+            self._refresh_dirs(batch, report)
+            batch.flush()
         return report
 
     def _write(self, batch: _Batch, job: FileJob, written: Written, report: RunReport) -> None:
@@ -249,28 +270,17 @@ class Refresher:
             file_hash=job.file_hash,
         )
         batch.add(summary, now=written.tokens > 0)  # paid-for work is committed at once
-        report.files += 1
+        report.written.append((job.path, job.reason, written.generator))
         report.tokens += written.tokens
         report.by_generator[written.generator] += 1
 
     # -- directories -----------------------------------------------------------------------------
 
-    def dirty_dirs(self) -> list[tuple[str, str]]:
+    def dirty_dirs(self) -> tuple[list[tuple[str, str]], list[str]]:
         """(directory, the hash its summary must be made from) for each directory whose summary
-        is missing or stale, deepest first; and stale summaries of directories that are gone are
-        deleted."""
-        children: dict[str, set[tuple[str, str]]] = {}
-        for path in self.indexed:
-            above = parents(path)
-            kids = [(path, "file"), *((d, "dir") for d in above[:-1])]
-            for kid, parent in zip(kids, above, strict=True):
-                children.setdefault(parent, set()).add(kid)
-        gone = [
-            key for key, s in self.states.items() if s.level == "dir" and s.path not in children
-        ]
-        self.store.delete(gone)
-        for key in gone:
-            self.states.pop(key)
+        is missing or stale, deepest first; and the ids of summaries of directories now gone."""
+        children = self.children()
+        gone = [k for k, s in self.states.items() if s.level == "dir" and s.path not in children]
         out = []
         hashes: dict[str, str] = {}
         for directory in sorted(children, key=lambda d: (-_depth(d), d)):
@@ -286,14 +296,27 @@ class Refresher:
             stored = self.states.get(summary_id("dir", directory))
             if stored is None or stored.source_hash != hashes[directory]:
                 out.append((directory, hashes[directory]))
-        self._children = children
-        return out
+        return out, gone
+
+    def children(self) -> dict[str, set[tuple[str, str]]]:
+        """Each directory above an indexed file, with its (path, level) children."""
+        if self._children is None:
+            children: dict[str, set[tuple[str, str]]] = {}
+            for path in self.indexed:
+                above = parents(path)
+                kids = [(path, "file"), *((d, "dir") for d in above[:-1])]
+                for kid, parent in zip(kids, above, strict=True):
+                    children.setdefault(parent, set()).add(kid)
+            self._children = children
+        return self._children
 
     def _refresh_dirs(self, batch: _Batch, report: RunReport) -> None:
-        dirty = self.dirty_dirs()
-        if not dirty:
-            return
-        children = self._children
+        dirty, gone = self.dirty_dirs()
+        self.store.delete(gone)
+        for key in gone:
+            self.states.pop(key)
+        report.deleted += len(gone)
+        children = self.children()
         wanted = [
             summary_id(level, child)
             for directory, _ in dirty

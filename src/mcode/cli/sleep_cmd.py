@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mcode.cli.common import EXIT_USAGE, fail, print_json, resolve_settings
 from mcode.cli.index_cmds import JsonOption, RepoOption
+
+if TYPE_CHECKING:
+    from mcode.config import Settings
+    from mcode.sleep.trigger import QuietTrigger
 
 EXIT_INTERRUPTED = 130
 
@@ -69,6 +73,32 @@ def sleep(
             "interrupted: every summary made is kept; run `mcode sleep` again to finish",
             EXIT_INTERRUPTED,
         )
+
+
+def start_watch_trigger(settings: Settings) -> QuietTrigger:
+    """What `mcode watch` adds: a pass once files have been quiet for `sleep_quiet_seconds`,
+    reported in a line on stderr; it stops early when edits resume, and resumes later."""
+    from mcode.retrieval.workspace import IndexMissingError
+    from mcode.sleep import PassOptions, run_pass
+    from mcode.sleep.trigger import QuietTrigger
+    from mcode.store import IndexLockedError
+
+    def action() -> None:
+        options = PassOptions(purpose="mcode watch")
+        try:
+            report = run_pass(settings, options, should_stop=trigger.edited)
+        except (IndexLockedError, IndexMissingError) as exc:
+            typer.echo(f"sleep pass skipped: {exc}", err=True)
+            return
+        data = report.as_json()
+        if data["files"] or data["dirs"] or data["deleted"] or data["stopped"]:
+            typer.echo("sleep: " + _pass_text(data).replace("\n", "; "), err=True)
+
+    def report_error(exc: BaseException) -> None:
+        typer.echo(f"sleep pass failed: {exc}", err=True)
+
+    trigger = QuietTrigger(action, settings.sleep_quiet_seconds, on_error=report_error)
+    return trigger.start()
 
 
 def summary(

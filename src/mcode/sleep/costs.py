@@ -19,8 +19,8 @@ SUMMARY = "summary"  # a line per model summary stored
 PASS = "pass"  # a line per pass, at its end
 
 
-def log_event(path: Path, event: str, **fields: Any) -> None:
-    append_line(path, json.dumps({"time": clock.iso(), "event": event, **fields}, sort_keys=True))
+def log_event(log: Path, event: str, **fields: Any) -> None:
+    append_line(log, json.dumps({"time": clock.iso(), "event": event, **fields}, sort_keys=True))
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

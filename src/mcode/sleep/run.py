@@ -158,7 +158,7 @@ def _run(
     report = PassReport()
     embedder = build_embedder(settings)
     dim, embedder_id = (embedder.dim, embedder.id) if embedder is not None else (0, "")
-    store = SummaryStore(settings.paths.summaries, dim, embedder_id)
+    store = SummaryStore(settings.paths.summaries, dim, embedder_id, writer=True)
     refresher = Refresher(settings.paths.repo, manifest, store, settings.max_file_bytes)
     budget = budget_for(settings, options)
     model = _model(settings, budget, client_factory, report)

@@ -102,10 +102,14 @@ class Summary:
 
 class SummaryStore:
     """The summaries table of one repository. One process writes it (the sleep pass holds
-    `Paths.sleep_lock`); any number read."""
+    `Paths.sleep_lock`, and opens it with `writer`); any number read. Only the writer drops a
+    table it cannot use (damaged, or made for another embedder) to rebuild it: a reader that
+    met one being created would otherwise drop it under the writer."""
 
-    def __init__(self, directory: Path, dim: int = 0, embedder_id: str = "") -> None:
-        self._table = _SummaryTable(directory, TABLE, summary_schema(dim, embedder_id))
+    def __init__(
+        self, directory: Path, dim: int = 0, embedder_id: str = "", *, writer: bool = False
+    ) -> None:
+        self._table = _SummaryTable(directory, TABLE, summary_schema(dim, embedder_id), writer)
 
     def put(self, summaries: Sequence[Summary]) -> None:
         """Write these summaries in one commit, replacing any of the same path and level."""
@@ -150,6 +154,23 @@ class SummaryStore:
 
 
 class _SummaryTable(TextTable):
+    def __init__(self, directory: Path, name: str, schema: pa.Schema, writer: bool) -> None:
+        self._writer = writer
+        super().__init__(directory, name, schema)
+
+    def _open(self) -> None:
+        if self._writer:
+            super()._open()
+            return
+        if not self._listed():
+            return
+        try:
+            table = self._db.open_table(self.name)
+            table.count_rows()
+        except Exception:  # half-created or damaged: nothing to read yet
+            return
+        self._table = table
+
     def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
             return

@@ -12,9 +12,12 @@ from its children's, and is redone when any child's changed.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -22,6 +25,7 @@ from mcode.fsio import UnsafePathError, clock, inside
 from mcode.index.chunker import parse_file
 from mcode.index.discover import read_source
 from mcode.index.languages import language_for_path
+from mcode.index.worker import exit_with_parent
 from mcode.secrets import redact
 from mcode.store import Manifest
 from mcode.store.summaries import STRUCTURAL, Summary, SummaryStore, is_model, summary_id
@@ -32,6 +36,7 @@ from mcode.summary.structural import dir_summary, file_summary
 ROOT = "."
 BATCH_SECONDS = 2.0  # structural summaries are committed at least this often
 BATCH_ROWS = 256
+POOL_MIN_FILES = 200  # fewer files are read in this process: starting workers costs ~1 s
 
 
 @dataclass(slots=True)
@@ -78,6 +83,61 @@ class RunReport:
     tokens: int = 0
     by_generator: Counter[str] = field(default_factory=Counter)
     stopped: str = ""  # why the pass ended early: "interrupted", "budget", "" when it finished
+
+
+def prepare_file(root: Path, path: str, max_file_bytes: int, graph: ModuleGraph) -> FileJob | None:
+    """A file read, redacted and parsed, with its structural summary; None when it cannot be read
+    (gone, grown past the size limit, binary now, or a link out of the repository)."""
+    try:
+        abspath = inside(root, root / path)
+    except UnsafePathError:
+        return None
+    source = read_source(abspath, path, max_file_bytes)
+    if source.text is None:
+        return None
+    text = redact(source.text)
+    parsed = parse_file(path, text, language_for_path(path, text[:200].split("\n", 1)[0]))
+    docs = [chunk.docstring for chunk in parsed.chunks]
+    return FileJob(
+        path=path,
+        file_hash=source.content_hash,
+        source_hash=meaningful_hash(text, parsed.language, docs),
+        text=text,
+        structural=file_summary(parsed, text, graph),
+        reason="upgrade",
+    )
+
+
+def _prepare_batch(
+    root: Path, paths: Sequence[str], max_file_bytes: int, graph: ModuleGraph
+) -> list[tuple[str, FileJob | None]]:
+    return [(path, prepare_file(root, path, max_file_bytes, graph)) for path in paths]
+
+
+def prepare_files(
+    root: Path, paths: Sequence[str], max_file_bytes: int, graph: ModuleGraph
+) -> Iterator[tuple[str, FileJob | None]]:
+    """`prepare_file` of each path, in order; in worker processes when there are enough files
+    to repay starting them (a repository's first pass: parsing is most of its cost)."""
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    if len(paths) < POOL_MIN_FILES or workers == 1:
+        for path in paths:
+            yield path, prepare_file(root, path, max_file_bytes, graph)
+        return
+    # As the indexer does (see index.pipeline): a fork server, so that no thread of LanceDB's
+    # is forked, and workers that end with their parent.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", __name__])
+    size = max(8, len(paths) // (workers * 8))
+    batches = [paths[start : start + size] for start in range(0, len(paths), size)]
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent) as pool:
+        futures = [pool.submit(_prepare_batch, root, b, max_file_bytes, graph) for b in batches]
+        try:
+            for future in futures:
+                yield from future.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def within(path: str, only: Sequence[str]) -> bool:
@@ -134,8 +194,8 @@ class Refresher:
         if upgrades:
             seen = set(moved)
             plan.upgrades = [p for p in self.structural_only(only) if p not in seen]
-        for done, path in enumerate(moved, 1):
-            job = self.prepare(path)
+        read = prepare_files(self.root, moved, self.max_file_bytes, self.graph)
+        for done, (path, job) in enumerate(read, 1):
             if on_read is not None:
                 on_read(done, len(moved))
             if job is None:
@@ -183,24 +243,7 @@ class Refresher:
     def prepare(self, path: str) -> FileJob | None:
         """The file read, redacted and parsed, with its structural summary; None when it cannot
         be read (gone, grown past the size limit, binary now, or a link out of the repository)."""
-        try:
-            abspath = inside(self.root, self.root / path)
-        except UnsafePathError:
-            return None
-        source = read_source(abspath, path, self.max_file_bytes)
-        if source.text is None:
-            return None
-        text = redact(source.text)
-        parsed = parse_file(path, text, language_for_path(path, text[:200].split("\n", 1)[0]))
-        docs = [chunk.docstring for chunk in parsed.chunks]
-        return FileJob(
-            path=path,
-            file_hash=source.content_hash,
-            source_hash=meaningful_hash(text, parsed.language, docs),
-            text=text,
-            structural=file_summary(parsed, text, self.graph),
-            reason="upgrade",
-        )
+        return prepare_file(self.root, path, self.max_file_bytes, self.graph)
 
     # -- running ---------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ _IMPORT = re.compile(
       | import[ \t]+(?:static[ \t]+)?([\w.]+)
       | \#include[ \t]+[<"]([^>"]+)[>"]
       | use[ \t]+([\w:]+)
-      | .*?\brequire(?:_relative)?[ \t(]+['"]([^'"]+)['"]
+      | (?:(?:const|let|var)[ \t][^=\n]*=[ \t]*)?require(?:_relative)?[ \t(]+['"]([^'"]+)['"]
     )""",
     re.MULTILINE | re.VERBOSE,
 )

@@ -17,7 +17,7 @@ from support.llm_server import ScriptedLLMServer
 from support.polling import poll
 from support.repos import git, make_repo, mcode_env, opened_index, write_files
 
-from mcode.config import Paths, Settings
+from mcode.config import ConfigError, Paths, Settings, load_settings
 from mcode.sleep import PassOptions, run_pass, sleep_status
 from mcode.sleep.costs import read_log
 from mcode.sleep.trigger import QuietTrigger
@@ -264,6 +264,26 @@ def test_sleep_and_summary_commands(repo: Repo, tmp_path: Path) -> None:
     )
     both = run_in_process(["sleep", "--status", "--dry-run"], env, cwd=repo.root)
     assert both.returncode == 2
+
+
+def test_a_repository_can_lower_the_caps_but_its_sleep_model_and_raised_caps_wait_for_trust(
+    tmp_path: Path,
+) -> None:
+    paths = Paths(repo=tmp_path / "r", user_config=tmp_path / "config", cache=tmp_path / "cache")
+    paths.memory.mkdir(parents=True)
+    paths.project_config.write_text(
+        'sleep_model = "anthropic/claude-haiku-4-5"\n'
+        "sleep_budget_tokens_per_day = 10000000\n"
+        "sleep_pass_tokens = 1000\n"
+        "sleep_quiet_seconds = 5\n"
+    )
+    settings = load_settings(paths, env={})
+    assert settings.sleep_model == "" and settings.sleep_budget_tokens_per_day == 200_000
+    assert settings.sleep_pass_tokens == 1000 and settings.sleep_quiet_seconds == 5.0
+    assert set(settings.trust.ignored) == {"sleep_model", "sleep_budget_tokens_per_day"}
+    paths.project_config.write_text('sleep_pass_tokens = "lots"\n')
+    with pytest.raises(ConfigError, match="sleep_pass_tokens must be a whole number"):
+        load_settings(paths, env={})
 
 
 def test_the_trigger_waits_for_quiet_and_for_the_turn_to_end() -> None:

@@ -137,7 +137,9 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         try:
             seconds = float(value)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: {name} must be a number of seconds, got {value!r}") from exc
+            raise ConfigError(
+                f"{source}: {name} must be a number of seconds, got {value!r}"
+            ) from exc
         if not 0 <= seconds < 1e6:
             raise ConfigError(f"{source}: {name} must be between 0 and 1e6, got {seconds}")
         return seconds

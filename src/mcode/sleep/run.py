@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from mcode.agent.llm import ModelClient
 from mcode.agent.providers import ModelChoice
 from mcode.config import Settings
+from mcode.embed import EmbedderUnavailable
 from mcode.retrieval.workspace import build_embedder, open_manifest
 from mcode.sleep.costs import PASS, Budget, log_event, read_log, spent_on, today
 from mcode.sleep.model import (
@@ -156,7 +157,10 @@ def _run(
     should_stop: Callable[[], bool],
 ) -> PassReport:
     report = PassReport()
-    embedder = build_embedder(settings)
+    try:
+        embedder = build_embedder(settings)
+    except (EmbedderUnavailable, ValueError) as exc:  # summaries need no vectors
+        embedder, report.note = None, f"no vectors for summaries: {exc}"
     dim, embedder_id = (embedder.dim, embedder.id) if embedder is not None else (0, "")
     store = SummaryStore(settings.paths.summaries, dim, embedder_id, writer=True)
     refresher = Refresher(settings.paths.repo, manifest, store, settings.max_file_bytes)
@@ -187,7 +191,12 @@ def _run(
     elif model is not None and model.spent_out:
         report.note = f"the {model.spent_out} token budget is spent"
     if embedder is not None and not run.stopped:
-        report.vectors = _embed(store, embedder, should_stop)
+        try:
+            report.vectors = _embed(store, embedder, should_stop)
+        except KeyboardInterrupt:
+            report.stopped = "interrupted"
+        except EmbedderUnavailable as exc:
+            report.note = f"no vectors for summaries: {exc}"
     store.compact()
     return report
 

@@ -82,7 +82,7 @@ class RunReport:
     deleted: int = 0
     tokens: int = 0
     by_generator: Counter[str] = field(default_factory=Counter)
-    stopped: str = ""  # why the pass ended early: "interrupted", "budget", "" when it finished
+    stopped: str = ""  # why the pass ended early: "interrupted", or what `should_stop` said
 
 
 def prepare_file(root: Path, path: str, max_file_bytes: int, graph: ModuleGraph) -> FileJob | None:
@@ -241,8 +241,6 @@ class Refresher:
         ]
 
     def prepare(self, path: str) -> FileJob | None:
-        """The file read, redacted and parsed, with its structural summary; None when it cannot
-        be read (gone, grown past the size limit, binary now, or a link out of the repository)."""
         return prepare_file(self.root, path, self.max_file_bytes, self.graph)
 
     # -- running ---------------------------------------------------------------------------------

@@ -186,6 +186,23 @@ def test_a_model_summary_supersedes_the_structural_one_within_the_pass_cap(
     assert repo.summary(models[0]).generator == f"model:{MODEL}"
 
 
+def test_a_model_summary_outlives_its_file_leaving_the_index_but_not_the_disk(
+    repo: Repo, llm_server: ScriptedLLMServer
+) -> None:
+    repo.sleep()
+    llm_server.reply_text("what the till does")
+    repo.sleep(repo.with_model(llm_server, sleep_pass_tokens=1_000), paths=("shop/till.py",))
+    assert repo.summary("shop/till.py").generator == f"model:{MODEL}"
+    repo.write({".mcodeignore": "shop/\n"})  # as an index being rebuilt would lack them too
+    report = repo.sleep()
+    assert report["deleted"] >= 1
+    assert repo.summary("shop/store.py") is None  # structural: free to make again
+    assert repo.summary("shop/till.py").text.endswith("what the till does")
+    (repo.root / "shop" / "till.py").unlink()
+    repo.sleep()
+    assert repo.summary("shop/till.py") is None
+
+
 def test_the_daily_budget_counts_what_earlier_passes_spent(
     repo: Repo, llm_server: ScriptedLLMServer
 ) -> None:
@@ -222,6 +239,34 @@ def test_status_names_the_queue_and_the_oldest_change(repo: Repo) -> None:
     assert status["queued"] == ["shop/store.py", "shop/till.py"]
     assert status["oldest_dirty"] == {"path": "shop/till.py", "changed": "2023-11-14T22:13:20Z"}
     assert status["last_pass"]["files"] == 3
+
+
+def test_status_flags_memory_lines_naming_what_the_code_no_longer_has(repo: Repo) -> None:
+    block = repo.root / ".agentmemory" / "blocks" / "project.md"
+    block.parent.mkdir(parents=True, exist_ok=True)
+    written = (
+        "---\ndescription: conventions\nlimit: 4000\n---\n"
+        "- Stock counts live in `Stock.take()` (shop/store.py).\n"
+        "- Sales go through `sell` in till.py; see https://example.com/docs/guide.py\n"
+        "- Use `os.path` rarely and return `None` on failure.\n"
+    )
+    block.write_text(written)
+    uses_os_path = "import os\n\ndef sell(stock):\n    return os.path.sep\n"
+    repo.write({"shop/till.py": TILL + "\n" + uses_os_path})
+    assert sleep_status(repo.settings)["stale_memory"] == []
+
+    (repo.root / "shop" / "store.py").unlink()
+    repo.write({"shop/till.py": uses_os_path})
+    stale = sleep_status(repo.settings)["stale_memory"]
+    assert stale == [
+        {
+            "label": "project",
+            "line": 1,
+            "text": "- Stock counts live in `Stock.take()` (shop/store.py).",
+            "missing": ("shop/store.py", "Stock.take()"),
+        }
+    ]
+    assert block.read_text() == written  # flagged, never edited
 
 
 def test_dry_run_writes_nothing_and_paths_narrow_the_pass(repo: Repo) -> None:

@@ -5,7 +5,8 @@ directory against the cold lexical index of the same corpus, then a pass after o
 The corpus and the cold build are `bench_index.py`'s (a git copy of this interpreter's standard
 library, lexical index without vectors). The summary pass runs in this process, vectors off (they
 come after the summaries, as the index's do). The issue's target: covering the repository costs
-about what its lexical index costs.
+about what its lexical index costs. Last, a dry run with a model configured counts the tokens a
+model pass over every module would send (nothing is called).
 
     python tools/bench_sleep.py [--json] [--corpus PATH]
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from bench_index import cold_build, copy_corpus, make_settings
 
-from mcode.sleep import run_pass
+from mcode.sleep import PassOptions, run_pass
 from mcode.store.summaries import SummaryStore
 
 TARGET_RATIO = 1.5  # summary pass / cold lexical index
@@ -63,7 +64,7 @@ def main() -> None:
         target.write_text(target.read_text() + "\n\ndef bench_added(value):\n    return value\n")
         from mcode.retrieval.workspace import open_writer
 
-        indexer, lock = open_writer(settings)
+        indexer, lock = open_writer(make_settings(work, repo))  # the cold build's embedder
         try:
             indexer.process_changes(["json/decoder.py"], embed=False)
         finally:
@@ -78,6 +79,22 @@ def main() -> None:
             f"pass after one edit: {latency:.2f} s ({len(edit['files'])} file, {edit['dirs']} "
             "directories): what a save costs after the quiet period"
         )
+        # What a model would be sent, counted as the pass counts it before each call.
+        priced = dataclasses.replace(
+            settings,
+            sleep_model="openai/gpt-4.1-mini",
+            api_keys={"OPENAI_API_KEY": "not-used"},  # a dry run calls nothing
+            sleep_budget_tokens_per_day=10**12,
+        )
+        everything = run_pass(priced, PassOptions(dry_run=True, budget_tokens=10**12)).as_json()
+        per_file = everything["tokens"] / max(1, len(everything["files"]))
+        per_pass = int(priced.sleep_pass_tokens // per_file)
+        say(
+            f"a model pass over every module: {everything['tokens']:,} tokens "
+            f"(~{per_file:,.0f} a file); the default cap of {priced.sleep_pass_tokens:,} a pass "
+            f"covers ~{per_pass} files, the default {settings.sleep_budget_tokens_per_day:,} a day "
+            f"~{int(settings.sleep_budget_tokens_per_day // per_file)}"
+        )
     if args.json:
         data = {
             "files": files,
@@ -88,6 +105,8 @@ def main() -> None:
             "summarised_dirs": cold["dirs"],
             "noop_seconds": round(idle, 3),
             "edit_seconds": round(latency, 3),
+            "model_tokens_all_modules": everything["tokens"],
+            "model_tokens_per_file": round(per_file, 1),
         }
         print(json.dumps(data, indent=2))
 

@@ -211,6 +211,11 @@ def _status_text(data: dict[str, Any]) -> str:
         lines.append("queue: empty, every summary is current")
     if data["model_queue"]:
         lines.append(f"model queue: {data['model_queue']} structural summaries the model may redo")
+    for stale in data["stale_memory"]:
+        lines.append(
+            f"memory {stale['label']}:{stale['line']} names what the index no longer has "
+            f"({', '.join(stale['missing'])}): {stale['text']}"
+        )
     last = data["last_pass"]
     if last:
         lines.append(

@@ -1,4 +1,5 @@
-"""`mcode sleep --status`: today's spend against the caps, the queue, and how stale it is.
+"""`mcode sleep --status`: today's spend against the caps, the queue, how stale it is, and the
+memory lines that name files or symbols the index no longer has.
 
 Read-only and cheap: no file is read (the queue is the files whose raw hash moved since their
 summary, some of which a pass will find changed only in comments), no lock is taken.
@@ -11,8 +12,10 @@ from typing import Any
 
 from mcode.config import Settings
 from mcode.fsio import clock
+from mcode.memory import BlockStore
 from mcode.retrieval.workspace import open_manifest
 from mcode.sleep.costs import PASS, read_log, spent_on, today
+from mcode.sleep.stale import stale_lines
 from mcode.store.summaries import SummaryStore
 from mcode.summary import Refresher
 
@@ -31,6 +34,7 @@ def sleep_status(settings: Settings) -> dict[str, Any]:
         upgrades = len(refresher.structural_only()) if settings.sleep_model else 0
         mtimes = manifest.states_for(queue)
         summaries = store.count()
+        stale = stale_lines(BlockStore.for_paths(settings.paths), manifest)
     finally:
         manifest.close()
     oldest = min(
@@ -54,6 +58,7 @@ def sleep_status(settings: Settings) -> dict[str, Any]:
             "changed": _stamp(mtimes[oldest].mtime_ns) if oldest in mtimes else None,
         },
         "last_pass": passes[-1] if passes else None,
+        "stale_memory": [line.as_json() for line in stale],
     }
 
 

@@ -171,6 +171,7 @@ class Refresher:
         self.indexed = manifest.versions()  # path -> (raw hash, embedded)
         self._graph: ModuleGraph | None = None
         self._children: dict[str, set[tuple[str, str]]] | None = None
+        self._unreadable: set[str] = set()
 
     @property
     def graph(self) -> ModuleGraph:
@@ -200,6 +201,7 @@ class Refresher:
                 on_read(done, len(moved))
             if job is None:
                 plan.unreadable.append(path)
+                self._unreadable.add(path)
                 continue
             stored = self.states.get(summary_id("file", path))
             if stored is not None and stored.source_hash == job.source_hash:
@@ -209,16 +211,24 @@ class Refresher:
             else:
                 job.reason = "new" if stored is None else "changed"
                 plan.jobs.append(job)
-        gone = set(plan.unreadable)
         for key, stored in self.states.items():
-            if stored.level != "file" or not within(stored.path, only):
-                continue
-            if stored.path not in self.indexed or stored.path in gone:
+            if stored.level == "file" and within(stored.path, only) and self._gone(stored):
                 plan.deletes.append(key)
         if upgrades:
             mtimes = self.manifest.states_for(plan.upgrades)
             plan.upgrades.sort(key=lambda p: -mtimes[p].mtime_ns if p in mtimes else 0)
         return plan
+
+    def _gone(self, stored: Summary) -> bool:
+        """Whether a file's summary should go: its file is deleted, or no longer indexed (now
+        ignored, or unreadable). A model summary of a file still on disk is kept while the index
+        lacks it: an index being rebuilt lists its files a batch at a time, and paid work is not
+        dropped for that."""
+        if stored.path in self.indexed and stored.path not in self._unreadable:
+            return False
+        if is_model(stored.generator):
+            return not os.path.lexists(self.root / stored.path)
+        return True
 
     def dirty(self, only: Sequence[str] = ()) -> list[str]:
         """Indexed files whose raw hash is not the one their summary last saw (or that have none),

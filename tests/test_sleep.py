@@ -18,8 +18,8 @@ from support.polling import poll
 from support.repos import git, make_repo, mcode_env, opened_index, write_files
 
 from mcode.config import ConfigError, Paths, Settings, load_settings
+from mcode.fsio import read_json_lines
 from mcode.sleep import PassOptions, run_pass, sleep_status
-from mcode.sleep.costs import read_log
 from mcode.sleep.trigger import QuietTrigger
 from mcode.store.summaries import SummaryStore
 
@@ -177,7 +177,7 @@ def test_a_model_summary_supersedes_the_structural_one_within_the_pass_cap(
     request = llm_server.requests[0]["messages"]
     assert "Facts the index already knows" in request[1]["content"]
 
-    logged = [e for e in read_log(repo.settings.paths.sleep_log) if e["event"] == "summary"]
+    logged = [e for e in read_json_lines(repo.settings.paths.sleep_log) if e["event"] == "summary"]
     assert sorted(e["path"] for e in logged) == sorted(models)
     assert sum(e["tokens"] for e in logged) == 700
 
@@ -398,11 +398,11 @@ def test_kill_9_mid_pass_loses_nothing_and_the_next_pass_resumes(
     )
     log = made.settings.paths.sleep_log
     try:
-        assert poll(lambda: len(read_log(log)) >= 3, 120)
+        assert poll(lambda: len(read_json_lines(log)) >= 3, 120)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    paid = {e["path"] for e in read_log(log) if e["event"] == "summary"}
+    paid = {e["path"] for e in read_json_lines(log) if e["event"] == "summary"}
     requests = len(llm_server.requests)
     assert 3 <= len(paid) < 8
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mcode.fsio import append_line, clock, read_bytes
+from mcode.fsio import append_line, clock
 
 SUMMARY = "summary"  # a line per model summary stored
 PASS = "pass"  # a line per pass, at its end
@@ -21,23 +21,6 @@ PASS = "pass"  # a line per pass, at its end
 
 def log_event(log: Path, event: str, **fields: Any) -> None:
     append_line(log, json.dumps({"time": clock.iso(), "event": event, **fields}, sort_keys=True))
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """Every readable line; a torn or hand-edited line is skipped, not fatal."""
-    try:
-        text = read_bytes(path).decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
 
 
 def spent_on(entries: list[dict[str, Any]], day: str) -> int:

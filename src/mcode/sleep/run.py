@@ -18,8 +18,9 @@ from mcode.agent.llm import ModelClient
 from mcode.agent.providers import ModelChoice
 from mcode.config import Settings
 from mcode.embed import EmbedderUnavailable
+from mcode.fsio import read_json_lines
 from mcode.retrieval.workspace import build_embedder, open_manifest
-from mcode.sleep.costs import PASS, Budget, log_event, read_log, spent_on, today
+from mcode.sleep.costs import PASS, Budget, log_event, spent_on, today
 from mcode.sleep.model import (
     ModelSummariser,
     NoSleepModel,
@@ -90,7 +91,7 @@ class PassReport:
 
 def budget_for(settings: Settings, options: PassOptions) -> Budget:
     cap = settings.sleep_pass_tokens if options.budget_tokens is None else options.budget_tokens
-    spent = spent_on(read_log(settings.paths.sleep_log), today())
+    spent = spent_on(read_json_lines(settings.paths.sleep_log), today())
     return Budget(settings.sleep_budget_tokens_per_day, cap, spent_today=spent)
 
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcode.config import Settings
-from mcode.fsio import clock
+from mcode.fsio import clock, read_json_lines
 from mcode.memory import BlockStore
 from mcode.retrieval.workspace import open_manifest
-from mcode.sleep.costs import PASS, read_log, spent_on, today
+from mcode.sleep.costs import PASS, spent_on, today
 from mcode.sleep.stale import stale_lines
 from mcode.store.summaries import SummaryStore
 from mcode.summary import Refresher
@@ -24,7 +24,7 @@ LISTED = 20  # queued paths shown
 
 def sleep_status(settings: Settings) -> dict[str, Any]:
     """IndexMissingError when there is no index yet."""
-    entries = read_log(settings.paths.sleep_log)
+    entries = read_json_lines(settings.paths.sleep_log)
     spent = spent_on(entries, today())
     manifest = open_manifest(settings)
     try:

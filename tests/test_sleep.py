@@ -19,6 +19,8 @@ from support.repos import git, make_repo, mcode_env, opened_index, write_files
 
 from mcode.config import ConfigError, Paths, Settings, load_settings
 from mcode.fsio import read_json_lines
+from mcode.memory import BlockStore
+from mcode.memory.sessions import SessionLog
 from mcode.sleep import PassOptions, run_pass, sleep_status
 from mcode.sleep.trigger import QuietTrigger
 from mcode.store.summaries import SummaryStore
@@ -440,3 +442,98 @@ def test_mcode_watch_summarises_once_files_are_quiet(repo: Repo, tmp_path: Path)
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=120) == 0
+
+
+PERSON_LINE = "- Run the tests with `make check`."
+
+
+def conversation(repo: Repo, turns: int) -> None:
+    """A session whose user said things for `turns` turns, as the REPL writes it."""
+    log = SessionLog(repo.settings.paths.sessions)
+    session = log.new_session(model=MODEL)
+    for i in range(turns):
+        log.append(session.id, {"role": "user", "content": f"we always use tabs, turn {i}"})
+        log.append(session.id, {"role": "assistant", "content": "Noted."})
+
+
+def memory_blocks(repo: Repo) -> BlockStore:
+    blocks = BlockStore.for_paths(repo.settings.paths)
+    blocks.set_value("project", PERSON_LINE, actor="user", reason="the team's command")
+    blocks.set_value("lessons", "", actor="user", reason="start")
+    return blocks
+
+
+def model_summaries(repo: Repo, server: ScriptedLLMServer) -> None:
+    """Every module summarised by the model already, so that only memory is left to ask about."""
+    for path in FILES:
+        server.reply_text(f"{path} summary")
+    report = repo.sleep(repo.with_model(server))
+    assert report["generators"] == {f"model:{MODEL}": 3}
+    server.requests.clear()
+
+
+def test_consolidation_edits_memory_through_the_tools_and_only_proposes_for_a_persons_line(
+    repo: Repo, llm_server: ScriptedLLMServer
+) -> None:
+    blocks = memory_blocks(repo)
+    conversation(repo, 4)
+    model_summaries(repo, llm_server)  # 4 turns: not due yet
+    settings = repo.with_model(llm_server)
+
+    conversation(repo, 5)
+    llm_server.reply_tool_calls(
+        [
+            ("memory_insert", {"label": "project", "text": "- Indent with tabs (2025-05-01)."}),
+            ("memory_replace", {"label": "project", "old": PERSON_LINE, "new": "- `make test`"}),
+            ("memory_insert", {"label": "lessons", "text": "x" * 6000}),
+        ],
+        usage=(900, 60),
+    )
+    memory = repo.sleep(settings)["memory"]
+    assert memory["applied"] == ["insert project"]
+    assert memory["proposals"] == [
+        {"label": "project", "old": PERSON_LINE, "new": "- `make test`", "reason": ""}
+    ]
+    assert len(memory["refused"]) == 1 and "limit" in memory["refused"][0]
+    assert memory["tokens"] == 960
+    prompt = llm_server.requests[0]["messages"][0]["content"]
+    assert f"(person) {PERSON_LINE}" in prompt and "turn 0" in prompt
+
+    project = blocks.get("project").value
+    assert project == PERSON_LINE + "\n- Indent with tabs (2025-05-01)."
+    entry = blocks.log("project")[-1]
+    assert entry.actor == "sleep" and entry.op == "insert"
+    blocks.revert("project", entry.id, actor="user")
+    assert blocks.get("project").value == PERSON_LINE
+    events = [e["event"] for e in read_json_lines(repo.settings.paths.sleep_log)]
+    assert "proposal" in events and "consolidate" in events
+
+    # The same session is not read again until five more user turns.
+    assert repo.sleep(settings)["memory"]["skipped"] == "not due"
+    assert len(llm_server.requests) == 1
+
+
+def test_consolidation_may_merge_its_own_lines_and_respects_read_only_blocks(
+    repo: Repo, llm_server: ScriptedLLMServer
+) -> None:
+    blocks = memory_blocks(repo)
+    blocks.append("lessons", "- Check the index first.", actor="sleep", reason="earlier pass")
+    blocks.append("lessons", "- Look at the index before grep.", actor="agent", reason="turn")
+    project = repo.settings.paths.memory / "blocks" / "project.md"
+    project.write_text(project.read_text().replace("read_only: false", "read_only: true"))
+    model_summaries(repo, llm_server)
+    conversation(repo, 5)
+    merged = "- Check the index first.\n- Look at the index before grep."
+    llm_server.reply_tool_calls(
+        [
+            (
+                "memory_replace",
+                {"label": "lessons", "old": merged, "new": "- Search the index first."},
+            ),
+            ("memory_insert", {"label": "project", "text": "- Tabs."}),
+        ]
+    )
+    memory = repo.sleep(repo.with_model(llm_server))["memory"]
+    assert memory["applied"] == ["replace lessons"] and memory["proposals"] == []
+    assert "read-only" in memory["refused"][0]
+    assert blocks.get("lessons").value == "- Search the index first."

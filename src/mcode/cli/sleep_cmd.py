@@ -183,6 +183,14 @@ def _pass_text(data: dict[str, Any]) -> str:
     lines.append(f"model: {data['model']}, {tokens}" if data["model"] else "no model: 0 tokens")
     if data["note"]:
         lines.append(data["note"])
+    memory = data.get("memory") or {}
+    if memory.get("applied") or memory.get("proposals") or memory.get("refused"):
+        lines.append(
+            f"memory: {len(memory['applied'])} change(s) ({', '.join(memory['applied']) or '-'}), "
+            f"{len(memory['proposals'])} proposal(s) for lines a person wrote (in "
+            f".agentmemory/sleep.log), {len(memory['refused'])} refused; `mcode memory log "
+            "project` shows them"
+        )
     if data["vectors"]:
         lines.append(f"vectors: {data['vectors']} computed")
     if not data["dry_run"]:

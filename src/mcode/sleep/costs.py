@@ -1,8 +1,9 @@
 """What sleep-time passes spend, written down as it is spent, and the caps on it.
 
 `.agentmemory/sleep.log` gets a JSON line for every model summary the moment it is stored (so a
-pass killed half-way still counts what it spent) and one line per pass at its end. Today's spend
-is the sum of the summary lines of the current UTC day; it is what the daily cap is held to.
+pass killed half-way still counts what it spent), one per consolidation of core memory and per
+change it proposes to a person's line, and one per pass at its end. Today's spend is the sum of
+the summary and consolidation lines of the current UTC day; it is what the daily cap is held to.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from typing import Any
 from mcode.fsio import append_line, clock
 
 SUMMARY = "summary"  # a line per model summary stored
+CONSOLIDATE = "consolidate"  # a line per consolidation of core memory (the session's mark)
+PROPOSAL = "proposal"  # a change to a person's memory line, shown, not made
 PASS = "pass"  # a line per pass, at its end
+SPENDING = frozenset({SUMMARY, CONSOLIDATE})
 
 
 def log_event(log: Path, event: str, **fields: Any) -> None:
@@ -24,10 +28,10 @@ def log_event(log: Path, event: str, **fields: Any) -> None:
 
 
 def spent_on(entries: list[dict[str, Any]], day: str) -> int:
-    """Tokens the summary lines of `day` (YYYY-MM-DD, UTC) record."""
+    """Tokens the summary and consolidation lines of `day` (YYYY-MM-DD, UTC) record."""
     total = 0
     for entry in entries:
-        if entry.get("event") == SUMMARY and str(entry.get("time", "")).startswith(day):
+        if entry.get("event") in SPENDING and str(entry.get("time", "")).startswith(day):
             tokens = entry.get("tokens")
             total += tokens if isinstance(tokens, int) and tokens > 0 else 0
     return total

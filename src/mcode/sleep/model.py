@@ -3,9 +3,10 @@ summary out, within the budget.
 
 Only `sleep_model` is ever used (never the project's chat model by default), so no cost starts
 without someone choosing it; a repository's `sleep_model` waits for trust like `model`. A call is
-made only when its estimate fits the budget; an answer that is empty or does not start as asked
-is not stored (the structural summary stays). After the first failed call the model is left
-alone for the rest of the pass: one outage, one line in the log, not a call per file.
+made only when its estimate (the request, plus 400 tokens of reply) fits the budget, so none
+starts past a cap; what it really cost is charged and logged. An empty answer is not stored (the
+structural summary stays), but its tokens still count. After the first failed call the model is
+left alone for the rest of the pass: one outage, one line in the log, not a call per file.
 """
 
 from __future__ import annotations

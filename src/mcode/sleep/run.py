@@ -20,6 +20,7 @@ from mcode.config import Settings
 from mcode.embed import EmbedderUnavailable
 from mcode.fsio import read_json_lines
 from mcode.retrieval.workspace import build_embedder, open_manifest
+from mcode.sleep.consolidate import consolidate
 from mcode.sleep.costs import PASS, Budget, log_event, spent_on, today
 from mcode.sleep.model import (
     ModelSummariser,
@@ -70,6 +71,7 @@ class PassReport:
     note: str = ""  # why there is no model, or why it stopped being asked
     stopped: str = ""  # "interrupted", "budget", "edits": the pass ended early
     seconds: float = 0.0
+    memory: dict[str, Any] = field(default_factory=dict)  # the consolidation of core memory
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class PassReport:
             "note": self.note,
             "stopped": self.stopped,
             "seconds": round(self.seconds, 3),
+            "memory": self.memory,
         }
 
 
@@ -167,6 +170,8 @@ def _run(
     refresher = Refresher(settings.paths.repo, manifest, store, settings.max_file_bytes)
     budget = budget_for(settings, options)
     model = _model(settings, budget, client_factory, report)
+    if model is not None:  # one request, before the summaries take the budget
+        report.memory = _consolidate(settings, model, budget)
     reading = _stage(progress, "reading")
     plan = refresher.plan(options.paths, upgrades=model is not None, on_read=reading)
     run = refresher.run(
@@ -184,7 +189,7 @@ def _run(
     ]
     report.dirs, report.touched, report.deleted = run.dirs, run.touched, run.deleted
     report.unreadable = len(plan.unreadable)
-    report.tokens = run.tokens
+    report.tokens = run.tokens + report.memory.get("tokens", 0)
     report.generators = dict(run.by_generator)
     report.stopped = run.stopped
     if model is not None and model.failure:
@@ -200,6 +205,19 @@ def _run(
             report.note = f"no vectors for summaries: {exc}"
     store.compact()
     return report
+
+
+def _consolidate(settings: Settings, model: ModelSummariser, budget: Budget) -> dict[str, Any]:
+    entries = read_json_lines(settings.paths.sleep_log)
+    memory = consolidate(settings, model.client, model.model, budget, entries)
+    return {
+        "session": memory.session,
+        "applied": memory.applied,
+        "proposals": memory.proposals,
+        "refused": memory.refused,
+        "tokens": memory.tokens,
+        "skipped": memory.skipped,
+    }
 
 
 def _stage(progress: Progress | None, stage: str) -> Callable[..., None] | None:

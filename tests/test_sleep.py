@@ -531,9 +531,23 @@ def test_consolidation_may_merge_its_own_lines_and_respects_read_only_blocks(
                 {"label": "lessons", "old": merged, "new": "- Search the index first."},
             ),
             ("memory_insert", {"label": "project", "text": "- Tabs."}),
+            ("memory_insert", {"label": "human", "text": "- The user likes tabs."}),
         ]
     )
     memory = repo.sleep(repo.with_model(llm_server))["memory"]
     assert memory["applied"] == ["replace lessons"] and memory["proposals"] == []
     assert "read-only" in memory["refused"][0]
+    assert memory["refused"][1] == "memory_insert human: this pass edits only project and lessons"
     assert blocks.get("lessons").value == "- Search the index first."
+
+
+def test_consolidation_may_not_empty_a_block(repo: Repo, llm_server: ScriptedLLMServer) -> None:
+    blocks = memory_blocks(repo)
+    blocks.append("lessons", "- Check the index first.", actor="sleep", reason="earlier pass")
+    model_summaries(repo, llm_server)
+    conversation(repo, 5)
+    wipe = {"label": "lessons", "old": "- Check the index first.", "new": ""}
+    llm_server.reply_tool_calls([("memory_replace", wipe)])
+    memory = repo.sleep(repo.with_model(llm_server))["memory"]
+    assert memory["refused"] == ["memory_replace lessons: an edit may not empty a block"]
+    assert blocks.get("lessons").value == "- Check the index first."

@@ -178,6 +178,9 @@ def _apply(
         return
     label = str(arguments.get("label", ""))
     old = str(arguments.get("old", ""))
+    if label not in machine:  # only the blocks it was shown: never `human`, `persona`, others
+        result.refused.append(f"{name} {label}: this pass edits only {' and '.join(LABELS)}")
+        return
     if name == "memory_replace":
         theirs = [
             line
@@ -193,6 +196,11 @@ def _apply(
             }
             result.proposals.append(proposal)
             log_event(settings.paths.sleep_log, PROPOSAL, **proposal)
+            return
+        block = access.blocks.find(label)
+        emptied = block is not None and block.value.replace(old, "", 1).strip() == ""
+        if emptied and not str(arguments.get("new", "")).strip():
+            result.refused.append(f"{name} {label}: an edit may not empty a block")
             return
     try:
         tool(access, arguments)

@@ -507,6 +507,7 @@ def test_consolidation_edits_memory_through_the_tools_and_only_proposes_for_a_pe
     assert blocks.get("project").value == PERSON_LINE
     events = [e["event"] for e in read_json_lines(repo.settings.paths.sleep_log)]
     assert "proposal" in events and "consolidate" in events
+    assert sleep_status(settings)["proposals"][0]["new"] == "- `make test`"
 
     # The same session is not read again until five more user turns.
     assert repo.sleep(settings)["memory"]["skipped"] == "not due"

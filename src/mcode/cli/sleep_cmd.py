@@ -224,6 +224,11 @@ def _status_text(data: dict[str, Any]) -> str:
             f"memory {stale['label']}:{stale['line']} names what the index no longer has "
             f"({', '.join(stale['missing'])}): {stale['text']}"
         )
+    for proposal in data["proposals"]:
+        lines.append(
+            f"proposed for {proposal.get('label')} ({proposal.get('time')}): replace "
+            f"{proposal.get('old')!r} with {proposal.get('new')!r}"
+        )
     last = data["last_pass"]
     if last:
         lines.append(

@@ -96,15 +96,8 @@ def consolidate(
         return result
     blocks = BlockStore.for_paths(settings.paths)
     shown, machine = _blocks(blocks)
-    messages = [
-        {
-            "role": "system",
-            "content": render_template(
-                "sleep_consolidate.md", {"blocks": shown, "conversation": _conversation(new)}
-            ),
-        },
-        {"role": "user", "content": "Consolidate the memory blocks now."},
-    ]
+    values = {"blocks": shown, "conversation": _conversation(new)}
+    messages = [{"role": "user", "content": render_template("sleep_consolidate.md", values)}]
     try:
         budget.check(estimate(messages))
     except BudgetSpent as exc:

@@ -14,7 +14,7 @@ from mcode.config import Settings
 from mcode.fsio import clock, read_json_lines
 from mcode.memory import BlockStore
 from mcode.retrieval.workspace import open_manifest
-from mcode.sleep.costs import PASS, spent_on, today
+from mcode.sleep.costs import PASS, PROPOSAL, spent_on, today
 from mcode.sleep.stale import stale_lines
 from mcode.store.summaries import SummaryStore
 from mcode.summary import Refresher
@@ -59,6 +59,7 @@ def sleep_status(settings: Settings) -> dict[str, Any]:
         },
         "last_pass": passes[-1] if passes else None,
         "stale_memory": [line.as_json() for line in stale],
+        "proposals": [e for e in entries if e.get("event") == PROPOSAL][-LISTED:],
     }
 
 

@@ -28,15 +28,21 @@ def sleep(
     ] = False,
     paths: Annotated[
         list[str] | None,
-        typer.Option("--paths", help="Only files under this path (repeatable)."),
+        typer.Option("--paths", metavar="PATH", help="Only files under this path (repeatable)."),
     ] = None,
     budget_tokens: Annotated[
         int | None,
-        typer.Option("--budget-tokens", min=0, help="This pass's token cap (sleep_pass_tokens)."),
+        typer.Option(
+            "--budget-tokens",
+            min=0,
+            metavar="N",
+            help="This pass's token cap, instead of sleep_pass_tokens.",
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Bring module summaries up to date with the index: one sleep-time pass in the foreground."""
+    """Bring module summaries up to date with the index (and, with sleep_model, consolidate core
+    memory): one sleep-time pass in the foreground."""
     from mcode.retrieval.workspace import IndexMissingError
     from mcode.sleep import PassOptions, run_pass, sleep_status
     from mcode.store import IndexLockedError

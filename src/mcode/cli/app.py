@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 
 from mcode import __version__
-from mcode.cli import agentfile_cmd, index_cmds, init_cmd, model_cmd, review_cmd, trust_cmd
+from mcode.cli import (
+    agentfile_cmd,
+    index_cmds,
+    init_cmd,
+    model_cmd,
+    review_cmd,
+    sleep_cmd,
+    trust_cmd,
+)
 from mcode.cli.common import EXIT_FAILURE, EXIT_USAGE, REPO_OPTION_HELP, fail
 from mcode.cli.hook_cmd import hook_app
 from mcode.cli.memory_cmd import memory_app
@@ -150,6 +158,8 @@ app.command("export")(agentfile_cmd.export_af)
 app.command("import")(agentfile_cmd.import_af)
 app.command("trust")(trust_cmd.trust)
 app.command("review")(review_cmd.review)
+app.command("sleep")(sleep_cmd.sleep)
+app.command("summary")(sleep_cmd.summary)
 app.add_typer(memory_app, name="memory")
 app.add_typer(hook_app, name="hook")
 

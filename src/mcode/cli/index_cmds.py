@@ -214,7 +214,8 @@ def _repo_relative(path: str, root: Path) -> str:
 
 
 def watch(repo: RepoOption = None) -> None:
-    """Keep archival memory fresh as files change, until interrupted (Ctrl-C)."""
+    """Keep archival memory fresh as files change, until interrupted (Ctrl-C); once files are
+    quiet (`sleep_quiet_seconds`), a sleep pass brings module summaries up to date."""
     import threading
 
     from mcode.watch import IndexFollower
@@ -222,12 +223,17 @@ def watch(repo: RepoOption = None) -> None:
     settings = resolve_settings(repo)
     indexer, lock = _open_writer(settings, None, WATCH_PURPOSE)
 
+    from mcode.cli.sleep_cmd import start_watch_trigger
+
+    sleep_pass = start_watch_trigger(settings)
+
     def updated(paths: list[str], result, elapsed: float) -> None:
         typer.echo(
             f"updated {result.changed} changed, {result.deleted} deleted "
             f"({len(paths)} paths) in {elapsed:.0f} ms",
             err=True,
         )
+        sleep_pass.mark()
 
     follower = IndexFollower(indexer, on_update=updated)
     try:
@@ -237,7 +243,9 @@ def watch(repo: RepoOption = None) -> None:
                 report = indexer.update()
             typer.echo(_human_report(report.as_json()), err=True)
             typer.echo(f"watching {follower.watched_dirs} directories; Ctrl-C to stop", err=True)
+            sleep_pass.mark()  # summaries catch up with the index once it is quiet
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
     finally:
+        sleep_pass.stop(timeout=10)  # a pass under way stops at its next summary
         lock.release()

@@ -36,6 +36,8 @@ cache/
 sessions/
 # Temporary files of an interrupted write.
 .*.tmp
+# What each sleep-time pass did and spent: yours, not the team's.
+sleep.log
 """
 
 
@@ -84,6 +86,22 @@ class Paths:
     def index_lock(self) -> Path:
         """Held by the one process that writes the index."""
         return self.index / "write.lock"
+
+    @property
+    def summaries(self) -> Path:
+        """Module summaries (LanceDB), beside the chunk table but outside it: a rebuilt index
+        keeps the summaries a model was paid to write."""
+        return self.index / "summaries"
+
+    @property
+    def sleep_lock(self) -> Path:
+        """Held by the one process running a sleep-time pass."""
+        return self.index / "sleep.lock"
+
+    @property
+    def sleep_log(self) -> Path:
+        """One JSON line per sleep-time pass (and per model summary): what it did and spent."""
+        return self.memory / "sleep.log"
 
     @property
     def sessions(self) -> Path:

@@ -49,6 +49,14 @@ class Settings:
     weak_model: str = ""
     # The model `mcode review` asks (the pre-commit hook); empty: the project's model.
     review_model: str = ""
+    # The model the sleep-time pass writes module summaries with; empty: structural ones only,
+    # offline and free. Never the project's model by default: no cost nobody chose.
+    sleep_model: str = ""
+    # What the sleep pass may spend with `sleep_model`, in tokens: per UTC day, and per pass.
+    sleep_budget_tokens_per_day: int = 200_000
+    sleep_pass_tokens: int = 50_000
+    # Seconds without edits before `mcode watch` runs the sleep pass.
+    sleep_quiet_seconds: float = 60.0
     api_base: str = ""
     fallbacks: tuple[str, ...] = ()
     # Where a local Ollama server is looked for when no model is configured.
@@ -73,6 +81,10 @@ _ENV = {
     "MCODE_MODEL": "model",
     "MCODE_WEAK_MODEL": "weak_model",
     "MCODE_REVIEW_MODEL": "review_model",
+    "MCODE_SLEEP_MODEL": "sleep_model",
+    "MCODE_SLEEP_BUDGET_TOKENS_PER_DAY": "sleep_budget_tokens_per_day",
+    "MCODE_SLEEP_PASS_TOKENS": "sleep_pass_tokens",
+    "MCODE_SLEEP_QUIET_SECONDS": "sleep_quiet_seconds",
     "MCODE_API_BASE": "api_base",
     "MCODE_FALLBACKS": "fallbacks",
     "MCODE_OLLAMA_URL": "ollama_url",
@@ -109,17 +121,28 @@ def read_toml_bytes(path: Path) -> tuple[dict[str, Any], bytes | None]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
+_WHOLE_NUMBERS = frozenset({"max_file_bytes", "sleep_budget_tokens_per_day", "sleep_pass_tokens"})
+
+
 def _coerce(name: str, value: Any, source: str) -> Any:
-    if name == "max_file_bytes":
+    if name in _WHOLE_NUMBERS:
         try:
             number = int(value)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"{source}: max_file_bytes must be a whole number, got {value!r}"
-            ) from exc
-        if number <= 0:
-            raise ConfigError(f"{source}: max_file_bytes must be positive, got {number}")
+            raise ConfigError(f"{source}: {name} must be a whole number, got {value!r}") from exc
+        if number < 0 or (number == 0 and name == "max_file_bytes"):
+            raise ConfigError(f"{source}: {name} must be positive, got {number}")
         return number
+    if name == "sleep_quiet_seconds":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{source}: {name} must be a number of seconds, got {value!r}"
+            ) from exc
+        if not 0 <= seconds < 1e6:
+            raise ConfigError(f"{source}: {name} must be between 0 and 1e6, got {seconds}")
+        return seconds
     if name == "auto_index":
         if isinstance(value, bool):
             return value

@@ -11,7 +11,7 @@ load and the user's own settings apply; `Settings.trust` says which were dropped
 The user's own settings are what mcode would use with no project file at all: the defaults, the user
 config (`~/.config/mcode/config.toml`), `MCODE_*` environment variables and the flags given to
 `load_settings`. The user's own providers are the providers of their own `model`, `weak_model`,
-`review_model`, `fallbacks` and remote `embedding_model`. A provider key in the environment alone
+`review_model`, `sleep_model`, `fallbacks` and remote `embedding_model`. A provider key in the environment alone
 is not a choice of provider: with nothing configured, a repository choosing any remote provider
 asks first.
 
@@ -19,13 +19,15 @@ What needs trust (everything else in the file applies at once):
 - `api_base`, unless it is the user's own: mcode sends the provider key with it, so even a loopback
   address counts (a port the user did not choose).
 - `ollama_url`, unless it is a loopback address or the user's own: no key goes there, but code does.
-- `model`, `weak_model`, `review_model` (every reviewed commit's diff goes to it), each of
-  `fallbacks`, a remote `embedding_model`, unless it is the user's own value, or its provider is a
+- `model`, `weak_model`, `review_model` (every reviewed commit's diff goes to it), `sleep_model`
+  (every changed module goes to it), each of `fallbacks`, a remote `embedding_model`, unless it is the user's own value, or its provider is a
   keyless local one (`ollama_chat/…`: its requests go to `ollama_url` or `api_base`, which are
   judged on their own, and no key is sent), or its provider is one of the user's own. When the
   user has their own `api_base`, it goes with the main model's provider key (and to remote
   embedders), so then the provider must be that of the user's own `model`. A name without a
   provider (`gpt-4o`, which litellm routes by guessing) never matches by provider.
+- `sleep_budget_tokens_per_day` and `sleep_pass_tokens` above the user's own: they spend the
+  user's money; lowering them applies at once.
 - Any setting this version of mcode does not know (tables such as `headers`, hooks, commands): it
   cannot vouch for what a newer reader would do with it, and nothing in `Settings.extra` reaches a
   provider call that way without the user's agreement. The only extra settings read today,
@@ -55,9 +57,21 @@ PROJECT_CONFIG = f"{MEMORY_DIRNAME}/config.toml"  # as the user sees it, from th
 # Settings that cannot send anything anywhere: what to index and whether to keep it current, and
 # numbers only `mcode export` reads.
 SAFE_SETTINGS = frozenset(
-    {"max_file_bytes", "auto_index", "context_window", "temperature", "max_tokens", "embedding_dim"}
+    {
+        "max_file_bytes",
+        "auto_index",
+        "context_window",
+        "temperature",
+        "max_tokens",
+        "embedding_dim",
+        "sleep_quiet_seconds",
+    }
 )
-MODEL_SETTINGS = frozenset({"model", "weak_model", "review_model", "fallbacks", "embedding_model"})
+MODEL_SETTINGS = frozenset(
+    {"model", "weak_model", "review_model", "sleep_model", "fallbacks", "embedding_model"}
+)
+# Spending caps: a repository may lower the user's own, never raise them unasked.
+BUDGET_SETTINGS = frozenset({"sleep_budget_tokens_per_day", "sleep_pass_tokens"})
 LOCAL_EMBEDDINGS = frozenset({"local", "none"})
 _T = TypeVar("_T")
 _PLAIN_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
@@ -100,6 +114,8 @@ def _harmless(name: str, value: Any, own: dict[str, Any]) -> bool:
         return isinstance(value, str) and is_loopback(value)
     if name in MODEL_SETTINGS:
         return all(_stays_with_user(model, own) for model in _models(name, value))
+    if name in BUDGET_SETTINGS:
+        return isinstance(value, int) and value <= own.get(name, 0)
     return False
 
 
@@ -124,7 +140,7 @@ def _stays_with_user(model: str, own: dict[str, Any]) -> bool:
 
 
 def _own_providers(own: dict[str, Any]) -> set[str]:
-    models = [own.get("model"), own.get("weak_model"), own.get("review_model")]
+    models = [own.get(name) for name in ("model", "weak_model", "review_model", "sleep_model")]
     models += own.get("fallbacks", ())
     models.append(own.get("embedding_model"))
     return {provider_of(m) for m in models if isinstance(m, str)} - {""}

@@ -13,6 +13,7 @@ from mcode.fsio.atomic import (
     atomic_write_text,
     create_file,
     fsync_dir,
+    read_json_lines,
     remove_file,
 )
 from mcode.fsio.confine import (
@@ -60,6 +61,7 @@ __all__ = [
     "open_fd",
     "open_lock_file",
     "read_bytes",
+    "read_json_lines",
     "release_lock",
     "remove_file",
     "try_lock",

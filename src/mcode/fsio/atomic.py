@@ -9,12 +9,14 @@ a symlink.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Any
 
-from mcode.fsio.confine import check, make_parents, open_fd
+from mcode.fsio.confine import check, make_parents, open_fd, read_bytes
 
 
 def fsync_dir(directory: Path) -> None:
@@ -85,6 +87,24 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(handle.fileno())
     if created:
         fsync_dir(path.parent)
+
+
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a file that `append_line` writes, in order: a torn last line, a merge
+    marker or any line that is not an object is skipped, not fatal. [] when the file is absent."""
+    try:
+        text = read_bytes(path).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
 
 
 def create_file(path: Path, text: str) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcode.config import Paths, ensure_memory_dir
-from mcode.fsio import append_line, clock, file_lock, read_bytes
+from mcode.fsio import append_line, clock, file_lock, read_json_lines
 from mcode.memory import BlockStore, BlockStoreError, HistoryEntry
 from mcode.review.cache import ReviewCache
 from mcode.review.findings import Finding
@@ -50,19 +50,7 @@ class Dismissals:
 
     def records(self) -> list[dict[str, Any]]:
         """Every intact record; a torn or merged-over line is skipped, not fatal."""
-        try:
-            text = read_bytes(self.path).decode("utf-8", "replace")
-        except FileNotFoundError:
-            return []
-        out = []
-        for line in text.splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                out.append(record)
-        return out
+        return read_json_lines(self.path)
 
     def ids(self) -> set[str]:
         return {str(r["id"]) for r in self.records() if "id" in r}

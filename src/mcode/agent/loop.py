@@ -30,7 +30,7 @@ from mcode.agent.events import (
     add_usage,
 )
 from mcode.agent.hooks import FinishedCall, TurnHook
-from mcode.agent.llm import LLMError, ModelClient
+from mcode.agent.llm import Cancelled, LLMError, ModelClient
 from mcode.agent.messages import AssistantTurn, ToolCall, Usage
 from mcode.context import ContextOverflowError, MessageWindow
 from mcode.tools import Tool, ToolError, decode_arguments
@@ -41,10 +41,6 @@ MAX_PARALLEL_TOOLS = 4
 CANCELLED_RESULT = "Error: cancelled by the user before this tool ran; nothing was done."
 INTERRUPTED_RESULT = "Error: interrupted by the user while this tool ran; it may be half done."
 INTERRUPTED_NOTE = "[interrupted by the user]"
-
-
-class Cancelled(Exception):
-    """Raised inside the turn when the user cancels; never leaves the loop."""
 
 
 class ToolRunner(Protocol):

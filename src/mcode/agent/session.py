@@ -10,7 +10,6 @@ mode both drive a session through this small surface.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +28,7 @@ from mcode.agent.llm import (
     DEFAULT_CONTEXT_WINDOW,
     DEFAULT_MAX_OUTPUT_TOKENS,
     LiteLLMClient,
+    LLMError,
     ModelClient,
     model_info,
 )
@@ -131,23 +131,29 @@ def _serialised(ask: AskCallback | None) -> AskCallback | None:
     return asking
 
 
-def _notifying_sleep(on_event: Callable[[Event], None]) -> Callable[[float], None]:
-    def sleep(seconds: float) -> None:
-        on_event(Notice(f"the model is busy or unreachable; retrying in {seconds:g}s"))
-        time.sleep(seconds)
+def _retry_notice(on_event: Callable[[Event], None]) -> Callable[[LLMError, float, int, int], None]:
+    def notify(error: LLMError, seconds: float, attempt: int, attempts: int) -> None:
+        on_event(Notice(f"{error}; retrying in {seconds:g}s (attempt {attempt} of {attempts})"))
 
-    return sleep
+    return notify
 
 
 def make_client(
-    settings: Settings, choice: ModelChoice, on_event: Callable[[Event], None]
+    settings: Settings,
+    choice: ModelChoice,
+    on_event: Callable[[Event], None],
+    cancel: threading.Event | None = None,
 ) -> LiteLLMClient:
+    """The session's client: its retries told to the user, its requests given up on `cancel`."""
     return LiteLLMClient(
         choice.model,
         api_base=choice.api_base,
         api_key=choice.api_key,
         fallbacks=settings.fallbacks,
-        sleep=_notifying_sleep(on_event),
+        timeout=settings.first_token_timeout,
+        connect_timeout=settings.connect_timeout,
+        on_retry=_retry_notice(on_event),
+        cancel=cancel,
     )
 
 
@@ -187,6 +193,7 @@ class AgentSession:
         weak_client: Any = None,
         on_event: Callable[[Event], None] = lambda event: None,
         owns_index: bool = False,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.model = choice.model
@@ -196,7 +203,9 @@ class AgentSession:
         self._owns_index = owns_index
         self.repo = repo
         self._on_event = on_event
-        self._cancel = threading.Event()
+        # set by `cancel`: the client gives up its request, a shell command is stopped
+        self._cancel = cancel or threading.Event()
+        repo.cancel = self._cancel
         self._undo: list[TurnCheckpoint] = []
         self._touched: dict[str, None] = {}  # files the session has worked on, oldest first
         self._undo_reminders = UndoReminders()
@@ -283,8 +292,9 @@ class AgentSession:
             if owns_index:
                 index.close()
             raise
+        cancel = threading.Event()
         if client is None:
-            client = make_client(settings, choice, on_event)
+            client = make_client(settings, choice, on_event, cancel)
         weak_client = None
         if settings.weak_model and settings.weak_model != choice.model:
             weak_choice = ModelChoice(
@@ -293,7 +303,7 @@ class AgentSession:
                 api_base_for(settings, settings.weak_model),
                 api_key_for(settings, settings.weak_model),
             )
-            weak_client = make_client(settings, weak_choice, on_event)
+            weak_client = make_client(settings, weak_choice, on_event, cancel)
         repo = RepoAccess(
             settings.paths.repo,
             permissions,
@@ -313,6 +323,7 @@ class AgentSession:
             weak_client=weak_client,
             on_event=on_event,
             owns_index=owns_index,
+            cancel=cancel,
         )
 
     # -- what the REPL and headless mode see -------------------------------------------------------
@@ -388,7 +399,7 @@ class AgentSession:
         choice = ModelChoice(
             name, "switched", api_base_for(self.settings, name), api_key_for(self.settings, name)
         )
-        client = make_client(self.settings, choice, self._on_event)
+        client = make_client(self.settings, choice, self._on_event, self._cancel)
         self.loop.client = client
         self._budget_ready = False
         if not self.settings.weak_model:
@@ -413,6 +424,7 @@ class AgentSession:
 
     def compact(self) -> str:
         """Summarise the conversation before the latest turn now (the REPL's /compact)."""
+        self._cancel.clear()  # a cancel of the last turn is not one of this
         self._ensure_budget()
         try:
             core = self.builder.core_tokens(self._inputs())

@@ -14,6 +14,7 @@ They are called access objects, not contexts: in mcode "context" is what the mod
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,6 +117,8 @@ class RepoAccess:
     searcher: CodeSearcher | None = None
     recorder: FileChangeRecorder | None = None
     commit_check: CommitCheck | None = None
+    # set when the user cancels the turn: a running command is stopped
+    cancel: threading.Event | None = None
 
     def authorize(
         self,

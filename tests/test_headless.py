@@ -78,10 +78,14 @@ def test_text_output_of_the_real_command(tmp_path: Path, servers) -> None:
     repo, server, env = world(tmp_path, "text", servers)
     server.reply_text("add returns the sum of a and b.")
 
-    text = Run(["-p", "What does add do?"], env, repo).wait()
+    text = Run(["-p", "What does add do?"], env, repo, stdin="def add(a, b): ...\n").wait()
 
     assert text.returncode == 0, text.stderr
     assert text.stdout == "add returns the sum of a and b.\n"
+    # what was piped in follows the prompt
+    assert server.requests[0]["messages"][-1]["content"] == (
+        "What does add do?\n\ndef add(a, b): ...\n"
+    )
 
 
 def test_json_and_stream_json_output(tmp_path: Path, servers) -> None:
@@ -272,3 +276,43 @@ def test_continue_resumes_the_latest_session_and_max_turns_exits_1(tmp_path: Pat
     looping = in_process(["-p", "Read it", "--max-turns", "1"], env, repo)
     assert looping.exit_code == 1
     assert "--max-turns" in looping.stderr.strip().splitlines()[-1]
+
+
+def test_no_key_or_no_model_fails_before_any_request_and_json_says_why(
+    tmp_path: Path, servers
+) -> None:
+    repo, server, env = world(tmp_path, "nokey", servers)
+    keyless = no_keys(env, MCODE_MODEL="openai/mock-model", MCODE_OLLAMA_URL="http://127.0.0.1:9")
+    nothing = no_keys(env, MCODE_OLLAMA_URL="http://127.0.0.1:9")
+
+    no_key = in_process(["-p", "hi", "--output-format", "json"], keyless, repo)
+    no_model = in_process(["-p", "hi", "--output-format", "json"], nothing, repo)
+
+    assert no_key.exit_code == 2
+    error = json.loads(no_key.stdout)
+    assert error["is_error"] is True and error["error"].startswith(
+        "no key for openai/mock-model: set OPENAI_API_KEY"
+    )
+    assert no_key.stderr.strip() == f"mcode: {error['error']}"
+    assert no_model.exit_code == 2
+    assert json.loads(no_model.stdout)["error"].startswith("no model configured")
+    assert server.requests == []
+
+
+def test_a_refused_edit_is_listed_and_the_run_exits_1(tmp_path: Path, servers) -> None:
+    repo, server, env = world(tmp_path, "refused", servers, MCODE_AUTO_INDEX="0")
+    edit = {"path": "calc.py", "old_string": "a + b", "new_string": "a - b"}
+    server.reply_tool_calls([("edit_file", edit)])
+    server.reply_text("Done.")
+
+    result = in_process(["-p", "make add subtract", "--output-format", "json"], env, repo)
+
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["result"] == "Done." and data["stop_reason"] == "done"
+    assert data["permission_denials"] == [
+        {"tool_name": "edit_file", "tool_use_id": "call_0", "tool_input": edit}
+    ]
+    assert "mcode: refused: edit_file calc.py" in result.stderr
+    assert "edits were refused" in result.stderr.strip().splitlines()[-1]
+    assert (repo / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"

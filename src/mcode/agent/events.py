@@ -39,6 +39,8 @@ class ToolFinished:
     name: str
     result: str  # what the model reads; starts with "Error:" when error is True
     error: bool
+    # what the permission mode, a rule or the user refused ("edit", "shell", "read", "secret")
+    denied: str = ""
 
 
 @dataclass(frozen=True)

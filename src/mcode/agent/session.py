@@ -34,7 +34,13 @@ from mcode.agent.llm import (
 )
 from mcode.agent.loop import AgentLoop, Message
 from mcode.agent.messages import Usage
-from mcode.agent.providers import ModelChoice, api_base_for, api_key_for, resolve_model
+from mcode.agent.providers import (
+    ModelChoice,
+    api_base_for,
+    api_key_for,
+    require_key,
+    resolve_model,
+)
 from mcode.config import Settings, ensure_memory_dir, ensure_private_dir
 from mcode.context import (
     ContextBudget,
@@ -266,7 +272,7 @@ class AgentSession:
 
         `index` is the code index of a process that runs several sessions in turn (the REPL) or
         finishes it itself (headless); without one, the session keeps its own and closes it.
-        Raises NoModelError when there is no model to use, ValueError for a bad permission mode
+        Raises NoModelError when there is no model to use (NoKeyError: no key for it), ValueError for a bad permission mode
         or rule, SessionNotFound for a session that does not exist.
         """
         permissions = Permissions.from_settings(permission_mode, allow, deny)
@@ -275,6 +281,7 @@ class AgentSession:
             choice = ModelChoice(name, "injected")
         else:
             choice = resolve_model(settings, flag=model)
+            require_key(settings, choice)
         for warning in settings.warnings:
             on_event(Notice(warning))
         if choice.note:

@@ -6,6 +6,8 @@ Exit codes are the contract in README.md: 0 ok, 1 the work failed, 2 bad usage o
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -70,3 +72,18 @@ def read_text_argument(value: str) -> str:
     if value == "-":
         return sys.stdin.read()
     return value
+
+
+def piped_stdin() -> str:
+    """What is piped or redirected into standard input (`echo X | mcode -p ...`); "" for a
+    terminal, /dev/null, or anything else that is not a pipe or a file, which may never end."""
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        return ""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError):
+        return stream.read()  # an in-memory stream (a test's runner)
+    if stat.S_ISFIFO(mode) or stat.S_ISREG(mode):
+        return stream.read()
+    return ""

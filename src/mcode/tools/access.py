@@ -102,6 +102,15 @@ class FileChangeRecorder(Protocol):
         ...
 
 
+class PermissionDenied(ToolError):
+    """A call the permission mode, a rule or the user refused (headless mode lists them);
+    `kind` is what was asked for."""
+
+    def __init__(self, message: str, kind: RequestKind) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 def _discard(line: str) -> None:
     pass
 
@@ -138,14 +147,16 @@ class RepoAccess:
         if decision.behavior == "allow":
             return
         if decision.behavior == "deny":
-            raise ToolError(
+            raise PermissionDenied(
                 f"{_capital(action)} is denied by the permission rule {decision.rule}; nothing "
-                "was done. Do not try to reach the same result another way; ask the user."
+                "was done. Do not try to reach the same result another way; ask the user.",
+                kind,
             )
         if self.ask is None:
-            raise ToolError(
+            raise PermissionDenied(
                 f"{_capital(action)} needs the user's approval ({decision.reason}), and this "
-                "session cannot ask; nothing was done. Tell the user what you wanted to do."
+                "session cannot ask; nothing was done. Tell the user what you wanted to do.",
+                kind,
             )
         # an ask rule asks every time, so "always" is not offered against it
         always = () if decision.rule else tuple(self.permissions.always_rules(tool, subject))
@@ -153,9 +164,10 @@ class RepoAccess:
         if answer == "always":
             self.permissions.remember(always)
         elif answer != "yes":
-            raise ToolError(
+            raise PermissionDenied(
                 f"the user denied {action}; nothing was done. Ask the user how to proceed "
-                "instead of working around it."
+                "instead of working around it.",
+                kind,
             )
 
 

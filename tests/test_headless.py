@@ -316,3 +316,27 @@ def test_a_refused_edit_is_listed_and_the_run_exits_1(tmp_path: Path, servers) -
     assert "mcode: refused: edit_file calc.py" in result.stderr
     assert "edits were refused" in result.stderr.strip().splitlines()[-1]
     assert (repo / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+
+
+def test_words_that_are_no_command_start_the_repl_with_that_message(
+    tmp_path: Path, servers
+) -> None:
+    repo, server, env = world(tmp_path, "first", servers, MCODE_AUTO_INDEX="0")
+    server.reply_text("Which bug?")
+
+    result = in_process(["fix", "the", "bug"], env, repo, stdin="")  # then end of input: leave
+    typo = in_process(["indx"], env, repo)
+
+    assert result.exit_code == 0, result.stderr
+    assert "Which bug?" in result.stdout
+    assert server.requests[0]["messages"][-1]["content"] == "fix the bug"
+    assert typo.exit_code == 2 and "No such command 'indx'" in typo.stderr
+
+
+def test_shell_completion_can_be_shown_and_completes_commands() -> None:
+    script = CliRunner().invoke(app, ["--show-completion", "bash"])
+    assert script.exit_code == 0 and "_MCODE_COMPLETE" in script.stdout
+
+    env = {"_MCODE_COMPLETE": "complete_bash", "COMP_WORDS": "mcode mem", "COMP_CWORD": "1"}
+    completed = CliRunner().invoke(app, [], env=env, prog_name="mcode")
+    assert completed.stdout.split() == ["memory"]

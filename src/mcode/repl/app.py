@@ -311,7 +311,16 @@ class Repl:
     def renderer(self) -> Renderer:
         return self.runner.renderer
 
-    def loop(self) -> int:
+    def loop(self, first_message: str | None = None) -> int:
+        """Read and run messages until the user leaves; `first_message` runs before the first
+        prompt (`mcode "fix the bug"`)."""
+        if first_message:
+            try:
+                code = self.handle(first_message)
+            except Leave as leave:
+                return leave.code
+            if code is not None:
+                return code
         while True:
             try:
                 line = self.read_message()
@@ -472,6 +481,7 @@ def run_repl(
     allow: Sequence[str] = (),
     deny: Sequence[str] = (),
     resume: str | None = None,
+    first_message: str | None = None,
 ) -> int:
     """Run the REPL in the settings' repository until the user leaves; the exit code."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -500,7 +510,7 @@ def run_repl(
     status.refresh(session)
     _welcome(console, session)
     try:
-        return Repl(ctx, runner, read_message, status).loop()
+        return Repl(ctx, runner, read_message, status).loop(first_message)
     finally:
         ctx.session.close()
         opener.close()

@@ -138,14 +138,15 @@ class RepoAccess:
         action: str,
         summary: str,
         detail: str,
-    ) -> None:
-        """Return when the call may go ahead; otherwise a ToolError the model reads.
+    ) -> bool:
+        """Return when the call may go ahead (True when the user was asked, and so saw `detail`);
+        otherwise a PermissionDenied the model reads.
 
         `action` completes "the user denied …", e.g. "running `make`" or "the edit to a.py".
         """
         decision = self.permissions.check(tool, subject)
         if decision.behavior == "allow":
-            return
+            return False
         if decision.behavior == "deny":
             raise PermissionDenied(
                 f"{_capital(action)} is denied by the permission rule {decision.rule}; nothing "
@@ -163,12 +164,14 @@ class RepoAccess:
         answer = self.ask(Request(kind, summary, detail, tool, always))
         if answer == "always":
             self.permissions.remember(always)
-        elif answer != "yes":
+            return True
+        if answer != "yes":
             raise PermissionDenied(
                 f"the user denied {action}; nothing was done. Ask the user how to proceed "
                 "instead of working around it.",
                 kind,
             )
+        return True
 
 
 def _capital(text: str) -> str:

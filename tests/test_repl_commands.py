@@ -451,10 +451,13 @@ def test_a_mention_attaches_the_file_to_the_message(repo: Path) -> None:
 
 def test_mentions_of_secrets_dirs_and_missing_files_attach_nothing(repo: Path) -> None:
     (repo / ".env").write_text("TOKEN=secret\n")
-    sent = attach_mentions("see @.env and @src and @nope.py", repo)
+    sent = attach_mentions("see @.env and @src and @nope/missing.py, and @property", repo)
     assert sent.attached == []
-    assert sent.text == "see @.env and @src and @nope.py"
-    assert sent.skipped == [".env: looks like a secret; not attached"]
+    assert sent.text == "see @.env and @src and @nope/missing.py, and @property"
+    assert sent.skipped == [
+        ".env: looks like a secret; not attached",
+        "nope/missing.py: not found in the repository; not attached",
+    ]
 
 
 def test_a_long_file_is_attached_by_its_first_lines(repo: Path) -> None:

@@ -21,6 +21,7 @@ from support.repos import make_repo, mcode_env
 from typer.testing import CliRunner
 
 from mcode.cli.app import app
+from mcode.cli.common import piped_stdin
 
 TIMEOUT = 240
 
@@ -340,3 +341,15 @@ def test_shell_completion_can_be_shown_and_completes_commands() -> None:
     env = {"_MCODE_COMPLETE": "complete_bash", "COMP_WORDS": "mcode mem", "COMP_CWORD": "1"}
     completed = CliRunner().invoke(app, [], env=env, prog_name="mcode")
     assert completed.stdout.split() == ["memory"]
+
+
+def test_a_pipe_left_open_and_silent_on_stdin_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read, write = os.pipe()
+    with os.fdopen(read) as stream:
+        monkeypatch.setattr(sys, "stdin", stream)
+        assert piped_stdin(0.1) is None  # a parent that never writes: go on without it
+        os.write(write, b"X\n")
+        os.close(write)
+        assert piped_stdin(0.1) == "X\n"

@@ -56,6 +56,7 @@ class ScriptedLLMServer:
         self.requests: list[dict[str, Any]] = []
         self.request_headers: list[dict[str, str]] = []
         self.seen: list[str] = []  # every request's method and path, whatever its route
+        self.arrivals: list[float] = []  # time.monotonic() of each chat request's arrival
         self.aborted = 0  # streams the client hung up on before the end
         self.embedding_delay = 0.0  # seconds each /embeddings request takes
         self.embedded = 0  # texts embedded so far
@@ -135,6 +136,7 @@ class ScriptedLLMServer:
 
     def _next(self, body: dict[str, Any], headers: dict[str, str]) -> Reply:
         with self._lock:
+            self.arrivals.append(time.monotonic())
             self.requests.append(body)
             self.request_headers.append(headers)
             if self._queue:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import functools
+import importlib
 import json
 import logging
 import os
@@ -123,6 +124,26 @@ class ModelInfo:
     input_cost: float
     output_cost: float
     known: bool = True
+
+
+# What litellm imports on its first streamed call (tiktoken's encoding, its proxy types, the
+# openai client's resources, httpx's transport): over a second, which `warm_up` moves off the
+# first request's path.
+_FIRST_CALL_MODULES = (
+    "litellm.litellm_core_utils.default_encoding",
+    "litellm.proxy.openai_files_endpoints.common_utils",
+    "openai.resources.chat",
+    "httpcore",
+)
+
+
+def warm_up() -> None:
+    """Import litellm and what its first call needs, on a background thread while a session
+    opens, so that the first request does not wait for seconds of imports."""
+    _litellm()
+    for name in _FIRST_CALL_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 @functools.cache
@@ -334,6 +355,8 @@ class LiteLLMClient:
             "num_retries": 0,  # ours are the only retries
             "max_retries": 0,
             "drop_params": True,  # providers that lack stream_options just ignore it
+            # mcode's tools are plain functions: litellm need not import its MCP client (~1 s)
+            "_skip_mcp_handler": True,
         }
         if tools:
             request["tools"] = tools

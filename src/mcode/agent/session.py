@@ -31,6 +31,7 @@ from mcode.agent.llm import (
     LLMError,
     ModelClient,
     model_info,
+    warm_up,
 )
 from mcode.agent.loop import AgentLoop, Message
 from mcode.agent.messages import Usage
@@ -161,6 +162,11 @@ def make_client(
         on_retry=_retry_notice(on_event),
         cancel=cancel,
     )
+
+
+def _warm_up(model: str) -> None:
+    warm_up()
+    model_info(model)
 
 
 def _budget(model: str) -> ContextBudget:
@@ -415,10 +421,9 @@ class AgentSession:
 
     def warm_up(self) -> None:
         """Import litellm on a background thread now, so the first turn starts sooner (for the
-        REPL, while the user types)."""
-        warm = threading.Thread(target=model_info, args=(self.model,), name="mcode-warm-up")
-        warm.daemon = True
-        warm.start()
+        REPL, while the user types). Not a daemon: one stopped at exit in the middle of an import
+        would hold the module's lock, and the exit would hang on it."""
+        threading.Thread(target=_warm_up, args=(self.model,), name="mcode-warm-up").start()
 
     def context_report(self) -> str:
         self._ensure_budget()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import stat
 import sys
 from pathlib import Path
@@ -74,16 +75,22 @@ def read_text_argument(value: str) -> str:
     return value
 
 
-def piped_stdin() -> str:
-    """What is piped or redirected into standard input (`echo X | mcode -p ...`); "" for a
-    terminal, /dev/null, or anything else that is not a pipe or a file, which may never end."""
+def piped_stdin(wait: float) -> str | None:
+    """What is piped or redirected into standard input (`echo X | mcode -p ...`): "" for a
+    terminal, /dev/null, or anything else that is not a pipe or a file; None when a pipe stays
+    silent for `wait` seconds (a parent that left its own stdin open, and never writes to it)."""
     stream = sys.stdin
     if stream is None or stream.isatty():
         return ""
     try:
-        mode = os.fstat(stream.fileno()).st_mode
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
     except (OSError, ValueError):
         return stream.read()  # an in-memory stream (a test's runner)
-    if stat.S_ISFIFO(mode) or stat.S_ISREG(mode):
+    if stat.S_ISREG(mode):
         return stream.read()
-    return ""
+    if not stat.S_ISFIFO(mode):
+        return ""
+    if not select.select([fd], [], [], wait)[0]:
+        return None
+    return stream.read()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ from mcode.cli.common import (
 )
 
 OUTPUT_FORMATS = ("text", "json", "stream-json")
+STDIN_WAIT_SECONDS = 2.0  # for the first bytes piped into `mcode -p PROMPT`
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,6 @@ def check_options(options: HeadlessOptions) -> str:
     if options.continue_latest and options.resume:
         fail("use either --continue or --resume ID, not both", EXIT_USAGE)
     prompt = read_text_argument(options.prompt)
-    if options.prompt != "-" and (piped := piped_stdin()).strip():
-        prompt = f"{prompt}\n\n{piped}"
     if not prompt.strip():
         fail("the prompt is empty: pass the task as -p TEXT, or -p - to read it from stdin", 2)
     return prompt
@@ -192,6 +192,9 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
 
     settings = resolve_settings(repo, auto_index=False if options.no_index else None)
     _check_model(settings, options)
+    _warm_up()
+    if options.prompt != "-":
+        prompt = _with_piped_input(prompt)
     started = time.monotonic()
     printer = Printer(options.output_format, sys.stdout, sys.stderr)
     index = _open_index(settings, printer)
@@ -286,6 +289,27 @@ def _check_model(settings: Any, options: HeadlessOptions) -> None:
         require_key(settings, resolve_model(settings, flag=options.model))
     except NoModelError as exc:
         _refuse(options, str(exc), EXIT_USAGE)
+
+
+def _with_piped_input(prompt: str) -> str:
+    """The prompt, followed by what is piped into mcode (`git diff | mcode -p "review this"`)."""
+    piped = piped_stdin(STDIN_WAIT_SECONDS)
+    if piped is None:
+        sys.stderr.write(
+            f"mcode: nothing came on standard input within {STDIN_WAIT_SECONDS:g} s; going on "
+            "without it (-p - reads the whole prompt from it, however long it takes)\n"
+        )
+        return prompt
+    return f"{prompt}\n\n{piped}" if piped.strip() else prompt
+
+
+def _warm_up() -> None:
+    """Import the model client (seconds) beside opening the index and the session. Not a daemon
+    thread: one stopped at exit in the middle of an import would hold that module's lock, and
+    the exit would hang on it."""
+    from mcode.agent.llm import warm_up
+
+    threading.Thread(target=warm_up, name="mcode-warm-up").start()
 
 
 def _open_index(settings: Any, printer: Printer) -> Any:

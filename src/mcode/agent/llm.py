@@ -432,10 +432,13 @@ def _unless_cancelled(
             done.set()
 
     threading.Thread(target=run, name="mcode-request", daemon=True).start()
-    while not done.wait(CANCEL_POLL_SECONDS):
-        if cancel.is_set():
-            abandoned.set()
-            raise Cancelled
+    try:
+        while not done.wait(CANCEL_POLL_SECONDS):
+            if cancel.is_set():
+                raise Cancelled
+    except BaseException:  # Cancelled, or Ctrl-C on this thread (headless mode)
+        abandoned.set()
+        raise
     if failure:
         raise failure[0]
     return outcome[0]

@@ -278,8 +278,8 @@ class AgentSession:
 
         `index` is the code index of a process that runs several sessions in turn (the REPL) or
         finishes it itself (headless); without one, the session keeps its own and closes it.
-        Raises NoModelError when there is no model to use (NoKeyError: no key for it), ValueError for a bad permission mode
-        or rule, SessionNotFound for a session that does not exist.
+        Raises NoModelError when there is no model to use (NoKeyError: no key for it), ValueError
+        for a bad permission mode or rule, SessionNotFound for a session that does not exist.
         """
         permissions = Permissions.from_settings(permission_mode, allow, deny)
         if client is not None:

@@ -62,16 +62,7 @@ def headless(server: ScriptedLLMServer, env: dict[str, str], cwd: Path) -> tuple
     server.reply_text("hello")
     seen = len(server.arrivals)
     started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-m", "mcode", "-p", "hello"],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        check=True,
-        timeout=300,
-    )
-    wall = time.monotonic() - started
+    wall = run([sys.executable, "-m", "mcode", "-p", "hello"], env, cwd)
     return server.arrivals[seen] - started, wall
 
 

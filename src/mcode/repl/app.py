@@ -314,13 +314,8 @@ class Repl:
     def loop(self, first_message: str | None = None) -> int:
         """Read and run messages until the user leaves; `first_message` runs before the first
         prompt (`mcode "fix the bug"`)."""
-        if first_message:
-            try:
-                code = self.handle(first_message)
-            except Leave as leave:
-                return leave.code
-            if code is not None:
-                return code
+        if first_message and (code := self._handle(first_message)) is not None:
+            return code
         while True:
             try:
                 line = self.read_message()
@@ -328,12 +323,15 @@ class Repl:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
                 return EXIT_OK  # Ctrl-D at an empty prompt
-            try:
-                code = self.handle(line)
-            except Leave as leave:
-                return leave.code
+            code = self._handle(line)
             if code is not None:
                 return code
+
+    def _handle(self, line: str) -> int | None:
+        try:
+            return self.handle(line)
+        except Leave as leave:  # the user left while a turn ran
+            return leave.code
 
     def handle(self, line: str) -> int | None:
         """Run a command or a turn; an exit code when the REPL should end."""

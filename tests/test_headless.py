@@ -353,3 +353,37 @@ def test_a_pipe_left_open_and_silent_on_stdin_is_not_waited_for(
         os.write(write, b"X\n")
         os.close(write)
         assert piped_stdin(0.1) == "X\n"
+
+
+def test_a_hung_server_times_out_as_configured_and_a_closed_port_fails_at_once(
+    tmp_path: Path, servers
+) -> None:
+    repo, server, env = world(tmp_path, "hung", servers, MCODE_FIRST_TOKEN_TIMEOUT="0.5")
+    server.reply_hang()
+    server.reply_hang()
+    closed_env = {**env, "MCODE_API_BASE": "http://127.0.0.1:9/v1"}
+
+    hung = in_process(["-p", "hi"], env, repo)
+    closed = in_process(["-p", "hi"], closed_env, repo)
+
+    assert hung.exit_code == 1
+    assert f"openai/mock-model at {server.url} timed out" in hung.stderr
+    assert "(first_token_timeout)" in hung.stderr and "gave up after 2 attempts" in hung.stderr
+    assert "retrying in 1s (attempt 2 of 2)" in hung.stderr  # the retry is announced
+    assert len(server.requests) == 2
+    assert closed.exit_code == 1
+    assert closed.stderr.strip().splitlines()[-1] == (
+        "mcode: cannot connect to openai/mock-model at http://127.0.0.1:9/v1: connection refused "
+        "(is the server up?)"
+    )
+
+
+def test_time_out_settings_are_seconds(tmp_path: Path, servers) -> None:
+    repo, _, env = world(tmp_path, "seconds", servers, MCODE_CONNECT_TIMEOUT="soon")
+
+    result = in_process(["-p", "hi"], env, repo)
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "mcode: MCODE_CONNECT_TIMEOUT: connect_timeout must be a number of seconds, got 'soon'"
+    )

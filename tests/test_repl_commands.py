@@ -528,6 +528,25 @@ def test_ctrl_c_during_a_turn_cancels_it_and_the_repl_goes_on(world: World) -> N
     assert repl.handle("still there?") is None
 
 
+def test_a_second_ctrl_c_leaves_when_the_turn_does_not_stop(world: World) -> None:
+    repl = repl_for(world)
+    released = threading.Event()
+
+    def stuck(text: str) -> TurnResult:
+        _thread.interrupt_main()
+        assert world.session.cancelled.wait(10), "the REPL did not cancel the turn"
+        _thread.interrupt_main()  # the turn ignores the cancel: the user presses Ctrl-C again
+        released.wait(10)
+        return TurnResult("", "cancelled")
+
+    world.session.turn = stuck
+    try:
+        assert repl.loop("tell me a story") == 130
+    finally:
+        released.set()
+    assert "leaving" in world.text
+
+
 def test_a_failed_turn_shows_its_error(world: World) -> None:
     repl = repl_for(world)
     world.session.turn = lambda text: TurnResult("", "error", error="the model is unreachable")

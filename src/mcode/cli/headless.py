@@ -225,8 +225,10 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
     if options.output_format == "text":
         if result.text:
             sys.stdout.write(result.text.rstrip("\n") + "\n")
+    elif options.output_format == "json":
+        sys.stdout.write(json.dumps({k: v for k, v in data.items() if k != "type"}) + "\n")
     else:
-        _print_result(options, printer, data)
+        printer.line(data)
     sys.stdout.flush()
     for denial in printer.denials:
         sys.stderr.write(f"mcode: refused: {_call_line(denial)}\n")
@@ -234,13 +236,6 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
         return EXIT_OK
     sys.stderr.write(f"mcode: {_failure(result)}\n")
     return EXIT_FAILURE
-
-
-def _print_result(options: HeadlessOptions, printer: Printer, data: dict[str, Any]) -> None:
-    if options.output_format == "json":
-        sys.stdout.write(json.dumps({k: v for k, v in data.items() if k != "type"}) + "\n")
-    else:
-        printer.line(data)
 
 
 def _refuse(options: HeadlessOptions, message: str, code: int) -> NoReturn:

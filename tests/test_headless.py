@@ -21,6 +21,7 @@ from support.repos import make_repo, mcode_env
 from typer.testing import CliRunner
 
 from mcode.cli.app import app
+from mcode.cli.common import piped_stdin
 
 TIMEOUT = 240
 
@@ -78,10 +79,14 @@ def test_text_output_of_the_real_command(tmp_path: Path, servers) -> None:
     repo, server, env = world(tmp_path, "text", servers)
     server.reply_text("add returns the sum of a and b.")
 
-    text = Run(["-p", "What does add do?"], env, repo).wait()
+    text = Run(["-p", "What does add do?"], env, repo, stdin="def add(a, b): ...\n").wait()
 
     assert text.returncode == 0, text.stderr
     assert text.stdout == "add returns the sum of a and b.\n"
+    # what was piped in follows the prompt
+    assert server.requests[0]["messages"][-1]["content"] == (
+        "What does add do?\n\ndef add(a, b): ...\n"
+    )
 
 
 def test_json_and_stream_json_output(tmp_path: Path, servers) -> None:
@@ -272,3 +277,113 @@ def test_continue_resumes_the_latest_session_and_max_turns_exits_1(tmp_path: Pat
     looping = in_process(["-p", "Read it", "--max-turns", "1"], env, repo)
     assert looping.exit_code == 1
     assert "--max-turns" in looping.stderr.strip().splitlines()[-1]
+
+
+def test_no_key_or_no_model_fails_before_any_request_and_json_says_why(
+    tmp_path: Path, servers
+) -> None:
+    repo, server, env = world(tmp_path, "nokey", servers)
+    keyless = no_keys(env, MCODE_MODEL="openai/mock-model", MCODE_OLLAMA_URL="http://127.0.0.1:9")
+    nothing = no_keys(env, MCODE_OLLAMA_URL="http://127.0.0.1:9")
+
+    no_key = in_process(["-p", "hi", "--output-format", "json"], keyless, repo)
+    no_model = in_process(["-p", "hi", "--output-format", "json"], nothing, repo)
+
+    assert no_key.exit_code == 2
+    error = json.loads(no_key.stdout)
+    assert error["is_error"] is True and error["error"].startswith(
+        "no key for openai/mock-model: set OPENAI_API_KEY"
+    )
+    assert no_key.stderr.strip() == f"mcode: {error['error']}"
+    assert no_model.exit_code == 2
+    assert json.loads(no_model.stdout)["error"].startswith("no model configured")
+    assert server.requests == []
+
+
+def test_a_refused_edit_is_listed_and_the_run_exits_1(tmp_path: Path, servers) -> None:
+    repo, server, env = world(tmp_path, "refused", servers, MCODE_AUTO_INDEX="0")
+    edit = {"path": "calc.py", "old_string": "a + b", "new_string": "a - b"}
+    server.reply_tool_calls([("edit_file", edit)])
+    server.reply_text("Done.")
+
+    result = in_process(["-p", "make add subtract", "--output-format", "json"], env, repo)
+
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["result"] == "Done." and data["stop_reason"] == "done"
+    assert data["permission_denials"] == [
+        {"tool_name": "edit_file", "tool_use_id": "call_0", "tool_input": edit}
+    ]
+    assert "mcode: refused: edit_file calc.py" in result.stderr
+    assert "edits were refused" in result.stderr.strip().splitlines()[-1]
+    assert (repo / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+
+
+def test_words_that_are_no_command_start_the_repl_with_that_message(
+    tmp_path: Path, servers
+) -> None:
+    repo, server, env = world(tmp_path, "first", servers, MCODE_AUTO_INDEX="0")
+    server.reply_text("Which bug?")
+
+    result = in_process(["fix", "the", "bug"], env, repo, stdin="")  # then end of input: leave
+    typo = in_process(["indx"], env, repo)
+
+    assert result.exit_code == 0, result.stderr
+    assert "Which bug?" in result.stdout
+    assert server.requests[0]["messages"][-1]["content"] == "fix the bug"
+    assert typo.exit_code == 2 and "No such command 'indx'" in typo.stderr
+
+
+def test_shell_completion_can_be_shown_and_completes_commands() -> None:
+    script = CliRunner().invoke(app, ["--show-completion", "bash"])
+    assert script.exit_code == 0 and "_MCODE_COMPLETE" in script.stdout
+
+    env = {"_MCODE_COMPLETE": "complete_bash", "COMP_WORDS": "mcode mem", "COMP_CWORD": "1"}
+    completed = CliRunner().invoke(app, [], env=env, prog_name="mcode")
+    assert completed.stdout.split() == ["memory"]
+
+
+def test_a_pipe_left_open_and_silent_on_stdin_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read, write = os.pipe()
+    with os.fdopen(read) as stream:
+        monkeypatch.setattr(sys, "stdin", stream)
+        assert piped_stdin(0.1) is None  # a parent that never writes: go on without it
+        os.write(write, b"X\n")
+        os.close(write)
+        assert piped_stdin(0.1) == "X\n"
+
+
+def test_a_hung_server_times_out_as_configured_and_a_closed_port_fails_at_once(
+    tmp_path: Path, servers
+) -> None:
+    repo, server, env = world(tmp_path, "hung", servers, MCODE_FIRST_TOKEN_TIMEOUT="0.5")
+    server.reply_hang()
+    server.reply_hang()
+    closed_env = {**env, "MCODE_API_BASE": "http://127.0.0.1:9/v1"}
+
+    hung = in_process(["-p", "hi"], env, repo)
+    closed = in_process(["-p", "hi"], closed_env, repo)
+
+    assert hung.exit_code == 1
+    assert f"openai/mock-model at {server.url} timed out" in hung.stderr
+    assert "(first_token_timeout)" in hung.stderr and "gave up after 2 attempts" in hung.stderr
+    assert "retrying in 1s (attempt 2 of 2)" in hung.stderr  # the retry is announced
+    assert len(server.requests) == 2
+    assert closed.exit_code == 1
+    assert closed.stderr.strip().splitlines()[-1] == (
+        "mcode: cannot connect to openai/mock-model at http://127.0.0.1:9/v1: connection refused "
+        "(is the server up?)"
+    )
+
+
+def test_time_out_settings_are_seconds(tmp_path: Path, servers) -> None:
+    repo, _, env = world(tmp_path, "seconds", servers, MCODE_CONNECT_TIMEOUT="soon")
+
+    result = in_process(["-p", "hi"], env, repo)
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "mcode: MCODE_CONNECT_TIMEOUT: connect_timeout must be a number of seconds, got 'soon'"
+    )

@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -14,7 +15,7 @@ import support.llm_server as llm_server_module
 from support.llm_server import ScriptedLLMServer
 
 from mcode.agent import LiteLLMClient, LLMError, count_tokens, model_info
-from mcode.agent.llm import DEFAULT_CONTEXT_WINDOW
+from mcode.agent.llm import DEFAULT_CONTEXT_WINDOW, Cancelled
 
 MODEL = "openai/mock-model"
 MESSAGES = [
@@ -256,17 +257,19 @@ def test_error_after_retries_and_fallbacks_says_so(llm_server: ScriptedLLMServer
     assert llm_server.pending() == 0
 
 
-def test_unreachable_server_is_a_connection_error() -> None:
+def test_a_closed_port_fails_at_once_naming_the_url_and_is_not_retried() -> None:
     sleep = FakeSleep()
     url = f"http://127.0.0.1:{free_port()}/v1"
-    llm = LiteLLMClient(MODEL, api_base=url, api_key="sk-test", max_retries=1, sleep=sleep)
+    llm = LiteLLMClient(MODEL, api_base=url, api_key="sk-test", max_retries=4, sleep=sleep)
 
     with pytest.raises(LLMError) as caught:
         llm.complete(MESSAGES)
 
     assert caught.value.kind == "connection"
-    assert url in str(caught.value)
-    assert len(sleep.calls) == 1
+    assert str(caught.value) == (
+        f"cannot connect to {MODEL} at {url}: connection refused (is the server up?)"
+    )
+    assert sleep.calls == []  # nobody listens: retrying cannot help
 
 
 def test_slow_server_times_out(llm_server: ScriptedLLMServer) -> None:
@@ -276,7 +279,67 @@ def test_slow_server_times_out(llm_server: ScriptedLLMServer) -> None:
         client(llm_server, timeout=0.2, max_retries=0).complete(MESSAGES)
 
     assert caught.value.kind == "timeout"
-    assert str(caught.value) == f"{MODEL} did not answer within 0.2s"
+    assert str(caught.value) == (
+        f"{MODEL} at {llm_server.url} timed out: no answer within 0.2s (first_token_timeout)"
+    )
+
+
+def test_a_hung_server_is_retried_once_visibly_then_reported_as_timed_out(
+    llm_server: ScriptedLLMServer,
+) -> None:
+    llm_server.reply_hang()
+    llm_server.reply_hang()
+    retries: list[tuple[str, float, int, int]] = []
+    sleep = FakeSleep()
+
+    def on_retry(error: LLMError, seconds: float, attempt: int, attempts: int) -> None:
+        retries.append((error.kind, seconds, attempt, attempts))
+
+    llm = client(llm_server, sleep, timeout=0.3, max_retries=4, on_retry=on_retry)
+    with pytest.raises(LLMError) as caught:
+        llm.complete(MESSAGES)
+
+    assert retries == [("timeout", 1.0, 2, 2)]
+    assert sleep.calls == [1.0]
+    assert "timed out" in str(caught.value) and llm_server.url in str(caught.value)
+    assert str(caught.value).endswith("(gave up after 2 attempts)")
+    assert len(llm_server.requests) == 2
+
+
+def test_cancel_gives_up_a_hung_request_at_once_and_never_retries(
+    llm_server: ScriptedLLMServer,
+) -> None:
+    llm_server.reply_hang()
+    cancel = threading.Event()
+    llm = client(llm_server, timeout=30, cancel=cancel)
+    threading.Thread(target=_set_when_asked, args=(llm_server, cancel), daemon=True).start()
+
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        llm.complete(MESSAGES)
+
+    assert time.monotonic() - started < 10  # not the 30 s time-out
+    assert len(llm_server.requests) == 1
+
+
+def test_cancel_ends_the_wait_before_a_retry(llm_server: ScriptedLLMServer) -> None:
+    llm_server.reply_error(503)
+    cancel = threading.Event()
+    llm = client(llm_server, cancel=cancel, backoff_base=30, on_retry=lambda *_: cancel.set())
+
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        llm.complete(MESSAGES)
+
+    assert time.monotonic() - started < 10  # not the 30 s backoff
+    assert len(llm_server.requests) == 1
+
+
+def _set_when_asked(server: ScriptedLLMServer, cancel: threading.Event) -> None:
+    deadline = time.monotonic() + 30
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cancel.set()
 
 
 def test_keyboard_interrupt_stops_the_stream(llm_server: ScriptedLLMServer) -> None:

@@ -136,7 +136,12 @@ def test_append_takes_text_that_starts_with_a_dash(repo: Path):
     result = mem(repo, "append", "lessons", "- never commit generated files")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("lessons: 30/4000 chars")
-    assert mem(repo, "show", "lessons").stdout == "- never commit generated files\n"
+    # an "h" in the text once read as -h: the help, exit 0, nothing stored
+    again = mem(repo, "append", "lessons", "- run the migrations before the tests")
+    assert again.exit_code == 0, again.output
+    assert mem(repo, "show", "lessons").stdout == (
+        "- never commit generated files\n- run the migrations before the tests\n"
+    )
 
 
 def test_set_can_create_a_user_block_with_metadata(repo: Path, tmp_path: Path):

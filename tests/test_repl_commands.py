@@ -451,10 +451,13 @@ def test_a_mention_attaches_the_file_to_the_message(repo: Path) -> None:
 
 def test_mentions_of_secrets_dirs_and_missing_files_attach_nothing(repo: Path) -> None:
     (repo / ".env").write_text("TOKEN=secret\n")
-    sent = attach_mentions("see @.env and @src and @nope.py", repo)
+    sent = attach_mentions("see @.env and @src and @nope/missing.py, and @property", repo)
     assert sent.attached == []
-    assert sent.text == "see @.env and @src and @nope.py"
-    assert sent.skipped == [".env: looks like a secret; not attached"]
+    assert sent.text == "see @.env and @src and @nope/missing.py, and @property"
+    assert sent.skipped == [
+        ".env: looks like a secret; not attached",
+        "nope/missing.py: not found in the repository; not attached",
+    ]
 
 
 def test_a_long_file_is_attached_by_its_first_lines(repo: Path) -> None:
@@ -523,6 +526,25 @@ def test_ctrl_c_during_a_turn_cancels_it_and_the_repl_goes_on(world: World) -> N
     assert "Once upon a time" in world.text and "cancelled" in world.text
     world.session.turn = lambda text: TurnResult("fine", "done")
     assert repl.handle("still there?") is None
+
+
+def test_a_second_ctrl_c_leaves_when_the_turn_does_not_stop(world: World) -> None:
+    repl = repl_for(world)
+    released = threading.Event()
+
+    def stuck(text: str) -> TurnResult:
+        _thread.interrupt_main()
+        assert world.session.cancelled.wait(10), "the REPL did not cancel the turn"
+        _thread.interrupt_main()  # the turn ignores the cancel: the user presses Ctrl-C again
+        released.wait(10)
+        return TurnResult("", "cancelled")
+
+    world.session.turn = stuck
+    try:
+        assert repl.loop("tell me a story") == 130
+    finally:
+        released.set()
+    assert "leaving" in world.text
 
 
 def test_a_failed_turn_shows_its_error(world: World) -> None:

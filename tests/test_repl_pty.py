@@ -1,7 +1,7 @@
 """The REPL end to end: the real `mcode` in a pseudo-terminal, talking to the scripted server.
 
-The model's tool call edits a file and /undo puts it back; Ctrl-C stops a slow answer and the
-program carries on; Ctrl-D leaves. Every wait polls the terminal's output with a deadline.
+The model's tool call edits a file and /undo puts it back; Ctrl-C stops a slow answer, a hung
+request and a running command, and the program carries on; Ctrl-D leaves, even during a turn. Every wait polls the terminal's output with a deadline.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.llm_server import ScriptedLLMServer
+from support.polling import poll
 from support.repos import make_repo, spawn_mcode, terminal_env
 
 pexpect = pytest.importorskip("pexpect")
@@ -147,4 +148,56 @@ def test_a_long_answer_arrives_whole_with_its_paths_verbatim(
     for marker in ("Paragraph 0 ", "Paragraph 1499 ", "long0 ", "long7999", "value_2999 = "):
         assert marker in shown
     child.send("/exit\r")
+    assert finish(child) == 0
+
+
+def _running(pid: int) -> bool:
+    """Whether the process is alive (a zombie waiting for its parent's wait is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_ctrl_c_gives_up_a_hung_request_and_stops_a_running_command(
+    spawn, repo: Path, llm_server: ScriptedLLMServer
+) -> None:
+    llm_server.reply_hang()  # accepts the request and never answers
+    llm_server.reply_tool_calls(
+        [("run_shell", {"command": "sleep 300 & echo $! > sleeper.pid; wait"})]
+    )
+    llm_server.reply_text("All quiet.")
+    child = spawn("--permission-mode", "auto")
+
+    child.send("are you there?\r")
+    assert poll(lambda: len(llm_server.requests) == 1, WAIT)
+    child.sendcontrol("c")
+    child.expect("cancelled")
+    child.expect(PROMPT)
+
+    child.send("wait for it\r")
+    pid_file = repo / "sleeper.pid"
+    assert poll(lambda: pid_file.is_file() and pid_file.read_text().strip() != "", WAIT)
+    sleeper = int(pid_file.read_text())
+    child.sendcontrol("c")
+    child.expect("cancelled")
+    child.expect(PROMPT)
+    # the background sleep ignores SIGINT (bash -c sets it so): SIGKILL after the grace ends it
+    assert poll(lambda: not _running(sleeper), WAIT)
+
+    child.send("status?\r")
+    child.expect("All quiet.")
+    child.expect(PROMPT)
+    assert len(llm_server.requests) == 3  # nothing was retried after a cancel
+    child.send("/exit\r")
+    assert finish(child) == 0
+
+
+def test_ctrl_d_leaves_while_a_request_hangs(spawn, llm_server: ScriptedLLMServer) -> None:
+    llm_server.reply_hang()
+    child = spawn()
+    child.send("are you there?\r")
+    assert poll(lambda: len(llm_server.requests) == 1, WAIT)
+    child.sendcontrol("d")
     assert finish(child) == 0

@@ -488,10 +488,21 @@ def test_always_accepts_every_later_edit(repo: Path) -> None:
     assert (repo / "notes.md").exists()
 
 
-def test_accept_edits_mode_does_not_ask_for_edits(repo: Path) -> None:
-    asker = Asker()
-    run(context(repo, "accept-edits", asker), "create_file", path="x.txt", content="x\n")
+def test_accept_edits_mode_does_not_ask_for_edits_and_shows_their_diff(repo: Path) -> None:
+    asker, shown = Asker(), []
+    ctx = context(repo, "accept-edits", asker, on_output=shown.append)
+    run(ctx, "create_file", path="x.txt", content="x\n")
+    run(ctx, "edit_file", path="src/util.py", old_string="False", new_string="True")
     assert not asker.requests
+    assert shown[:3] == ["--- /dev/null", "+++ b/x.txt", "@@ -0,0 +1 @@"]
+    assert "-DEBUG = False" in shown and "+DEBUG = True" in shown
+
+
+def test_an_edit_the_user_was_asked_about_is_not_shown_twice(repo: Path) -> None:
+    shown: list[str] = []
+    ctx = context(repo, "ask", Asker("yes"), on_output=shown.append)
+    run(ctx, "edit_file", path="src/util.py", old_string="False", new_string="True")
+    assert shown == []
 
 
 def test_a_deny_rule_refuses_an_edit_without_asking(repo: Path) -> None:

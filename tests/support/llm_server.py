@@ -2,7 +2,8 @@
 
 litellm's `mock_response` cannot stream tool calls, so tests go through litellm's real HTTP path
 against this server instead. A test queues replies (text, tool calls, HTTP errors, stalls); each
-POST to /v1/chat/completions pops the next one. An empty queue answers 500 with a message saying
+POST to /v1/chat/completions pops the next one; a "hang" reply reads the request and never answers
+(until the server stops), as a stalled provider does. An empty queue answers 500 with a message saying
 so, which makes a test that expects fewer requests fail loudly.
 """
 
@@ -22,7 +23,7 @@ DEFAULT_USAGE = (11, 7)
 
 @dataclass
 class Reply:
-    """One scripted answer; `kind` is "text", "tools", "error" or "stall"."""
+    """One scripted answer; `kind` is "text", "tools", "error" or "hang"."""
 
     kind: str
     text: str = ""
@@ -55,6 +56,7 @@ class ScriptedLLMServer:
         self.requests: list[dict[str, Any]] = []
         self.request_headers: list[dict[str, str]] = []
         self.seen: list[str] = []  # every request's method and path, whatever its route
+        self.arrivals: list[float] = []  # time.monotonic() of each chat request's arrival
         self.aborted = 0  # streams the client hung up on before the end
         self.embedding_delay = 0.0  # seconds each /embeddings request takes …
         self.embedding_free = 0  # … after this many (a remote embedder's dimension probe)
@@ -62,6 +64,7 @@ class ScriptedLLMServer:
         self.embedded = 0  # texts embedded so far
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
+        self._stopped = threading.Event()  # lets hanging requests go when the server stops
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -76,6 +79,7 @@ class ScriptedLLMServer:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -120,6 +124,10 @@ class ScriptedLLMServer:
         """Queue a text answer that only starts after `seconds`, to exercise client timeouts."""
         self._push(Reply("text", text=text, delay=seconds, chunks=1))
 
+    def reply_hang(self) -> None:
+        """Queue a request that is read and never answered: no status line, no byte."""
+        self._push(Reply("hang"))
+
     def pending(self) -> int:
         with self._lock:
             return len(self._queue)
@@ -130,6 +138,7 @@ class ScriptedLLMServer:
 
     def _next(self, body: dict[str, Any], headers: dict[str, str]) -> Reply:
         with self._lock:
+            self.arrivals.append(time.monotonic())
             self.requests.append(body)
             self.request_headers.append(headers)
             if self._queue:
@@ -165,6 +174,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, _error_body(f"no route {self.path}", 404))
             return
         reply = self.script._next(body, {k.lower(): v for k, v in self.headers.items()})
+        if reply.kind == "hang":
+            self.script._stopped.wait()
+            self.close_connection = True
+            return
         if reply.delay:
             time.sleep(reply.delay)
         if reply.kind == "error":

@@ -156,6 +156,7 @@ def run_mcode(
         cwd=cwd,
         env=env,
         input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,  # never the test runner's own
         capture_output=True,
         text=True,
         timeout=timeout,

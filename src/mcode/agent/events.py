@@ -27,7 +27,8 @@ class ToolStarted:
 
 @dataclass(frozen=True)
 class ToolOutput:
-    """A line of a shell command's output, as it arrives."""
+    """A line of a shell command's output, as it arrives; or of an edit's diff, when the edit
+    was made without asking the user (who would have seen it in the question)."""
 
     call_id: str
     text: str
@@ -39,6 +40,8 @@ class ToolFinished:
     name: str
     result: str  # what the model reads; starts with "Error:" when error is True
     error: bool
+    # what the permission mode, a rule or the user refused ("edit", "shell", "read", "secret")
+    denied: str = ""
 
 
 @dataclass(frozen=True)

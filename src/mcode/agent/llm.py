@@ -5,9 +5,16 @@ agent loop never see litellm types. litellm is imported on first use because its
 2–3 s, which `mcode --help` must not pay.
 
 Retries are ours alone (litellm's own are switched off) so that their number and their waits are
-deterministic: transient failures (429, timeouts, connection errors, 5xx) are retried with
-exponential backoff, honouring Retry-After; then each fallback model gets one try. A reply that
-already streamed text to the user is never retried, since the user would see the text twice.
+deterministic: transient failures (429, 5xx) are retried with exponential backoff, honouring
+Retry-After; a time-out or a dropped connection is retried once, a refused connection never (no
+server is listening); then each fallback model gets one try. A reply that already streamed text to
+the user is never retried, since the user would see the text twice. `on_retry` hears each retry.
+
+Time-outs fit an interactive tool: `connect_timeout` for reaching the server, `timeout` for the
+model's silence (before its first token, and between tokens). A client given a `cancel` event runs
+each request on a thread of its own and gives it up as soon as the event is set (`Cancelled`):
+a blocked socket read cannot be interrupted, so the request is abandoned, never retried, and its
+late words are dropped.
 """
 
 from __future__ import annotations
@@ -15,16 +22,19 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import functools
+import importlib
 import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mcode.agent.messages import AssistantTurn, ToolCall, Usage
+from mcode.config.settings import DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_TOKEN_TIMEOUT
 from mcode.secrets import redact
 
 # Unknown models (local ollama ones, brand-new hosted ones) get a deliberately modest window:
@@ -35,6 +45,9 @@ DEFAULT_CONTEXT_WINDOW = 32_768
 DEFAULT_MAX_OUTPUT_TOKENS = 8_192
 # A Retry-After of an hour should fail the turn, not freeze the terminal for an hour.
 MAX_BACKOFF_SECONDS = 60.0
+# Retries of a failure that a second try rarely cures; others get `max_retries`.
+_RETRY_LIMITS = {"timeout": 1, "connection": 1}
+CANCEL_POLL_SECONDS = 0.05
 
 ERROR_KINDS = frozenset(
     {
@@ -53,6 +66,12 @@ TRANSIENT_KINDS = frozenset({"rate_limit", "timeout", "server", "connection"})
 TextCallback = Callable[[str], None]
 
 
+class Cancelled(BaseException):
+    """The user cancelled the turn; a request in flight was given up. A BaseException, like
+    KeyboardInterrupt, so that code which carries on after a failure (a summary that falls back)
+    stops instead."""
+
+
 class LLMError(Exception):
     """A failed model call, classified so the caller can react (re-auth, compact, give up)."""
 
@@ -64,6 +83,7 @@ class LLMError(Exception):
         model: str = "",
         retry_after: float | None = None,
         partial: bool = False,
+        refused: bool = False,
     ) -> None:
         if kind not in ERROR_KINDS:
             raise ValueError(f"unknown LLMError kind {kind!r}")
@@ -73,6 +93,7 @@ class LLMError(Exception):
         self.model = model
         self.retry_after = retry_after
         self.partial = partial  # text had already reached the user when the call failed
+        self.refused = refused  # nothing listens at the address: retrying cannot help
 
     @property
     def transient(self) -> bool:
@@ -105,6 +126,26 @@ class ModelInfo:
     known: bool = True
 
 
+# What litellm imports on its first streamed call (tiktoken's encoding, its proxy types, the
+# openai client's resources, httpx's transport): over a second, which `warm_up` moves off the
+# first request's path.
+_FIRST_CALL_MODULES = (
+    "litellm.litellm_core_utils.default_encoding",
+    "litellm.proxy.openai_files_endpoints.common_utils",
+    "openai.resources.chat",
+    "httpcore",
+)
+
+
+def warm_up() -> None:
+    """Import litellm and what its first call needs, on a background thread while a session
+    opens, so that the first request does not wait for seconds of imports."""
+    _litellm()
+    for name in _FIRST_CALL_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 @functools.cache
 def _litellm() -> Any:
     """Import and quiet litellm once; its import must never reach the network."""
@@ -135,19 +176,25 @@ class LiteLLMClient:
         api_base: str | None = None,
         api_key: str | None = None,
         fallbacks: Sequence[str] = (),
-        timeout: float = 120,
+        timeout: float = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         max_retries: int = 4,
         backoff_base: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[LLMError, float, int, int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.model = model
         self.api_base = api_base
         self._api_key = api_key
         self.fallbacks = tuple(fallbacks)
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.max_retries = max(0, max_retries)
         self.backoff_base = backoff_base
         self._sleep = sleep
+        self._on_retry = on_retry  # (error, seconds to wait, next attempt, attempts at most)
+        self._cancel = cancel
 
     def __repr__(self) -> str:  # never show the key
         return f"LiteLLMClient(model={self.model!r}, api_base={self.api_base!r})"
@@ -184,20 +231,33 @@ class LiteLLMClient:
         tools: list[dict[str, Any]] | None,
         on_text: TextCallback | None,
     ) -> AssistantTurn:
-        attempts = self.max_retries + 1
-        for attempt in range(attempts):
+        attempt = 0
+        while True:
             try:
                 return self._attempt(self.model, messages, tools, on_text)
             except LLMError as error:
-                if not error.transient or error.partial:
+                if not error.transient or error.partial or error.refused:
                     raise
-                if attempt == attempts - 1:
+                attempts = 1 + min(
+                    self.max_retries, _RETRY_LIMITS.get(error.kind, self.max_retries)
+                )
+                if attempt + 1 >= attempts:
                     if attempts == 1:
                         raise
                     message = f"{error.message} (gave up after {attempts} attempts)"
                     raise LLMError(error.kind, message, model=error.model) from error
-                self._sleep(self._backoff(attempt, error.retry_after))
-        raise AssertionError("unreachable")
+                delay = self._backoff(attempt, error.retry_after)
+                if self._on_retry is not None:
+                    self._on_retry(error, delay, attempt + 2, attempts)
+                self._wait(delay)
+                attempt += 1
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep before a retry; a cancel ends the wait, and the turn."""
+        if self._cancel is None:
+            self._sleep(seconds)
+        elif self._cancel.wait(seconds):
+            raise Cancelled
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -224,6 +284,32 @@ class LiteLLMClient:
             ) from None
 
     def _attempt(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        on_text: TextCallback | None,
+    ) -> AssistantTurn:
+        """One streamed call, given up on cancel (see the module's docstring)."""
+        cancel = self._cancel
+        if cancel is None:
+            return self._stream(model, messages, tools, on_text)
+        if cancel.is_set():
+            raise Cancelled
+        abandoned = threading.Event()
+
+        def guarded(text: str) -> None:
+            if abandoned.is_set():
+                raise Cancelled  # the turn has moved on: these words are nobody's
+            if on_text is not None:
+                on_text(text)
+
+        def call() -> AssistantTurn:
+            return self._stream(model, messages, tools, guarded)
+
+        return _unless_cancelled(call, cancel, abandoned)
+
+    def _stream(
         self,
         model: str,
         messages: list[dict[str, Any]],
@@ -264,10 +350,13 @@ class LiteLLMClient:
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
-            "timeout": self.timeout,
+            # connect: seconds to reach the server; read: seconds of the model's silence
+            "timeout": _httpx_timeout(self.timeout, self.connect_timeout),
             "num_retries": 0,  # ours are the only retries
             "max_retries": 0,
             "drop_params": True,  # providers that lack stream_options just ignore it
+            # mcode's tools are plain functions: litellm need not import its MCP client (~1 s)
+            "_skip_mcp_handler": True,
         }
         if tools:
             request["tools"] = tools
@@ -282,6 +371,7 @@ class LiteLLMClient:
         detail = _redact(_detail(exc), self._api_key)
         api_base, api_key = self._endpoint(model)
         where = f" at {api_base}" if api_base else ""
+        refused = kind == "connection" and _refused(exc)
         if kind == "auth":
             hint = "the configured API key" if api_key else _key_env_var(model)
             message = f"authentication failed for {model}: check {hint}"
@@ -289,8 +379,20 @@ class LiteLLMClient:
             message = f"unknown model '{model}'{where}"
         elif kind == "rate_limit":
             message = f"rate limited by {model}"
+        elif kind == "timeout" and _connect_timeout(exc):
+            message = (
+                f"timed out connecting to {model}{where} after {self.connect_timeout:g}s "
+                "(connect_timeout)"
+            )
+            detail = ""
         elif kind == "timeout":
-            message = f"{model} did not answer within {self.timeout:g}s"
+            message = (
+                f"{model}{where} timed out: no answer within {self.timeout:g}s "
+                "(first_token_timeout)"
+            )
+            detail = ""
+        elif refused:
+            message = f"cannot connect to {model}{where}: connection refused (is the server up?)"
             detail = ""
         elif kind == "connection":
             message = f"cannot connect to {model}{where}"
@@ -302,7 +404,73 @@ class LiteLLMClient:
             message = f"{model} server error"
         if detail:
             message = f"{message} ({detail})"
-        return LLMError(kind, message, model=model, retry_after=_retry_after(exc), partial=partial)
+        return LLMError(
+            kind,
+            message,
+            model=model,
+            retry_after=_retry_after(exc),
+            partial=partial,
+            refused=refused,
+        )
+
+
+def _unless_cancelled(
+    call: Callable[[], AssistantTurn], cancel: threading.Event, abandoned: threading.Event
+) -> AssistantTurn:
+    """`call()` on a thread of its own; Cancelled as soon as `cancel` is set, leaving the call
+    to end by itself (its time-out, or its next words, which `abandoned` turns away)."""
+    outcome: list[AssistantTurn] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="mcode-request", daemon=True).start()
+    try:
+        while not done.wait(CANCEL_POLL_SECONDS):
+            if cancel.is_set():
+                raise Cancelled
+    except BaseException:  # Cancelled, or Ctrl-C on this thread (headless mode)
+        abandoned.set()
+        raise
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+def _httpx_timeout(read: float, connect: float) -> Any:
+    import httpx  # comes with litellm, which is imported by now
+
+    return httpx.Timeout(read, connect=connect)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it was raised from: litellm wraps httpx's and openai's errors."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _connect_timeout(exc: BaseException) -> bool:
+    import httpx
+
+    return any(isinstance(e, httpx.ConnectTimeout) for e in _causes(exc))
+
+
+def _refused(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, ConnectionRefusedError) or "connection refused" in str(e).lower()
+        for e in _causes(exc)
+    )
 
 
 class _Accumulator:

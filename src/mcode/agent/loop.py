@@ -30,10 +30,10 @@ from mcode.agent.events import (
     add_usage,
 )
 from mcode.agent.hooks import FinishedCall, TurnHook
-from mcode.agent.llm import LLMError, ModelClient
+from mcode.agent.llm import Cancelled, LLMError, ModelClient
 from mcode.agent.messages import AssistantTurn, ToolCall, Usage
 from mcode.context import ContextOverflowError, MessageWindow
-from mcode.tools import Tool, ToolError, decode_arguments
+from mcode.tools import PermissionDenied, Tool, ToolError, decode_arguments
 
 Message = dict[str, Any]
 
@@ -41,10 +41,6 @@ MAX_PARALLEL_TOOLS = 4
 CANCELLED_RESULT = "Error: cancelled by the user before this tool ran; nothing was done."
 INTERRUPTED_RESULT = "Error: interrupted by the user while this tool ran; it may be half done."
 INTERRUPTED_NOTE = "[interrupted by the user]"
-
-
-class Cancelled(Exception):
-    """Raised inside the turn when the user cancels; never leaves the loop."""
 
 
 class ToolRunner(Protocol):
@@ -185,8 +181,8 @@ class AgentLoop:
                     self.emit(ToolStarted(call.id, call.name, parse_arguments(call) or {}))
                     started += 1
                 outcomes = self._run_batch(batch)
-                for call, (text, error) in zip(batch, outcomes, strict=True):
-                    self._finish(call, text, error)
+                for call, (text, error, denied) in zip(batch, outcomes, strict=True):
+                    self._finish(call, text, error, denied=denied)
                     done += 1
         except (Cancelled, KeyboardInterrupt):
             for position, call in enumerate(calls[done:], done):
@@ -207,36 +203,47 @@ class AgentLoop:
             last_parallel = parallel
         return batches
 
-    def _run_batch(self, batch: list[ToolCall]) -> list[tuple[str, bool]]:
+    def _run_batch(self, batch: list[ToolCall]) -> list[tuple[str, bool, str]]:
         if len(batch) == 1:
             call = batch[0]
             return [self._execute(call, lambda line: self.emit(ToolOutput(call.id, line)))]
         pool = ThreadPoolExecutor(min(len(batch), self.max_parallel), "mcode-tool")
         try:
-            futures: list[Future[tuple[str, bool]]] = [
+            futures: list[Future[tuple[str, bool, str]]] = [
                 pool.submit(self._execute, call, _ignore) for call in batch
             ]
             return [future.result() for future in futures]
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _execute(self, call: ToolCall, on_output: Callable[[str], None]) -> tuple[str, bool]:
+    def _execute(self, call: ToolCall, on_output: Callable[[str], None]) -> tuple[str, bool, str]:
+        """(result, failed, what the permissions refused: "" when nothing)"""
         try:
-            return self.tools.run(call.name, call.arguments, on_output), False
+            return self.tools.run(call.name, call.arguments, on_output), False, ""
+        except PermissionDenied as exc:
+            return f"Error: {exc}", True, exc.kind
         except ToolError as exc:
-            return f"Error: {exc}", True
+            return f"Error: {exc}", True, ""
         except (Cancelled, KeyboardInterrupt):
             raise
         except Exception as exc:  # a bug in a tool must not end the session
-            return f"Error: {call.name} failed unexpectedly: {type(exc).__name__}: {exc}", True
+            text = f"Error: {call.name} failed unexpectedly: {type(exc).__name__}: {exc}"
+            return text, True, ""
 
     def _finish(
-        self, call: ToolCall, text: str, error: bool, *, hooked: bool = True, shown: bool = True
+        self,
+        call: ToolCall,
+        text: str,
+        error: bool,
+        *,
+        hooked: bool = True,
+        shown: bool = True,
+        denied: str = "",
     ) -> None:
         """Add a call's result; `hooked` is False for a call the user cancelled, which the hooks
         do not hear about."""
         if shown:  # a call that never started has no ToolStarted to finish
-            self.emit(ToolFinished(call.id, call.name, text, error))
+            self.emit(ToolFinished(call.id, call.name, text, error, denied))
         recorded = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": text}
         notes = []
         if hooked:

@@ -25,6 +25,24 @@ DEFAULT_MODELS: tuple[tuple[str, str], ...] = (
     ("OPENROUTER_API_KEY", "openrouter/anthropic/claude-sonnet-4.5"),
     ("GEMINI_API_KEY", "gemini/gemini-2.5-pro"),
 )
+# Providers that take a key and nothing else: without it, a request can only fail (after seconds
+# of litellm's import and a round trip). Others may sign in another way (cloud credentials).
+_KEY_ONLY = frozenset(
+    {
+        "openai",
+        "anthropic",
+        "openrouter",
+        "gemini",
+        "mistral",
+        "groq",
+        "deepseek",
+        "together_ai",
+        "xai",
+        "fireworks_ai",
+        "cohere",
+        "perplexity",
+    }
+)
 # Providers whose key variable is not simply PROVIDER_API_KEY.
 _KEY_VARS = {"together_ai": "TOGETHERAI_API_KEY", "vertex_ai": "VERTEXAI_API_KEY"}
 NO_MODEL_MESSAGE = (
@@ -35,6 +53,10 @@ NO_MODEL_MESSAGE = (
 
 class NoModelError(Exception):
     """No model is configured, no provider key is set and no Ollama server answers."""
+
+
+class NoKeyError(NoModelError):
+    """The model's provider needs a key, and none is set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +77,17 @@ def key_var(model: str) -> str | None:
     if not provider or provider in KEYLESS_PROVIDERS:
         return None
     return _KEY_VARS.get(provider, f"{provider.upper()}_API_KEY")
+
+
+def require_key(settings: Settings, choice: ModelChoice) -> None:
+    """NoKeyError, before any request, when `choice` cannot work for want of a key."""
+    var = key_var(choice.model)
+    if choice.api_key or var is None or provider_of(choice.model) not in _KEY_ONLY:
+        return
+    raise NoKeyError(
+        f"no key for {choice.model}: set {var} in the environment or under [keys] in "
+        f"{settings.paths.user_config_file}"
+    )
 
 
 def api_key_for(settings: Settings, model: str) -> str | None:

@@ -10,7 +10,6 @@ mode both drive a session through this small surface.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,12 +28,20 @@ from mcode.agent.llm import (
     DEFAULT_CONTEXT_WINDOW,
     DEFAULT_MAX_OUTPUT_TOKENS,
     LiteLLMClient,
+    LLMError,
     ModelClient,
     model_info,
+    warm_up,
 )
 from mcode.agent.loop import AgentLoop, Message
 from mcode.agent.messages import Usage
-from mcode.agent.providers import ModelChoice, api_base_for, api_key_for, resolve_model
+from mcode.agent.providers import (
+    ModelChoice,
+    api_base_for,
+    api_key_for,
+    require_key,
+    resolve_model,
+)
 from mcode.config import Settings, ensure_memory_dir, ensure_private_dir
 from mcode.context import (
     ContextBudget,
@@ -131,24 +138,35 @@ def _serialised(ask: AskCallback | None) -> AskCallback | None:
     return asking
 
 
-def _notifying_sleep(on_event: Callable[[Event], None]) -> Callable[[float], None]:
-    def sleep(seconds: float) -> None:
-        on_event(Notice(f"the model is busy or unreachable; retrying in {seconds:g}s"))
-        time.sleep(seconds)
+def _retry_notice(on_event: Callable[[Event], None]) -> Callable[[LLMError, float, int, int], None]:
+    def notify(error: LLMError, seconds: float, attempt: int, attempts: int) -> None:
+        on_event(Notice(f"{error}; retrying in {seconds:g}s (attempt {attempt} of {attempts})"))
 
-    return sleep
+    return notify
 
 
 def make_client(
-    settings: Settings, choice: ModelChoice, on_event: Callable[[Event], None]
+    settings: Settings,
+    choice: ModelChoice,
+    on_event: Callable[[Event], None],
+    cancel: threading.Event | None = None,
 ) -> LiteLLMClient:
+    """The session's client: its retries told to the user, its requests given up on `cancel`."""
     return LiteLLMClient(
         choice.model,
         api_base=choice.api_base,
         api_key=choice.api_key,
         fallbacks=settings.fallbacks,
-        sleep=_notifying_sleep(on_event),
+        timeout=settings.first_token_timeout,
+        connect_timeout=settings.connect_timeout,
+        on_retry=_retry_notice(on_event),
+        cancel=cancel,
     )
+
+
+def _warm_up(model: str) -> None:
+    warm_up()
+    model_info(model)
 
 
 def _budget(model: str) -> ContextBudget:
@@ -187,6 +205,7 @@ class AgentSession:
         weak_client: Any = None,
         on_event: Callable[[Event], None] = lambda event: None,
         owns_index: bool = False,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.model = choice.model
@@ -196,7 +215,9 @@ class AgentSession:
         self._owns_index = owns_index
         self.repo = repo
         self._on_event = on_event
-        self._cancel = threading.Event()
+        # set by `cancel`: the client gives up its request, a shell command is stopped
+        self._cancel = cancel or threading.Event()
+        repo.cancel = self._cancel
         self._undo: list[TurnCheckpoint] = []
         self._touched: dict[str, None] = {}  # files the session has worked on, oldest first
         self._undo_reminders = UndoReminders()
@@ -257,8 +278,8 @@ class AgentSession:
 
         `index` is the code index of a process that runs several sessions in turn (the REPL) or
         finishes it itself (headless); without one, the session keeps its own and closes it.
-        Raises NoModelError when there is no model to use, ValueError for a bad permission mode
-        or rule, SessionNotFound for a session that does not exist.
+        Raises NoModelError when there is no model to use (NoKeyError: no key for it), ValueError
+        for a bad permission mode or rule, SessionNotFound for a session that does not exist.
         """
         permissions = Permissions.from_settings(permission_mode, allow, deny)
         if client is not None:
@@ -266,6 +287,7 @@ class AgentSession:
             choice = ModelChoice(name, "injected")
         else:
             choice = resolve_model(settings, flag=model)
+            require_key(settings, choice)
         for warning in settings.warnings:
             on_event(Notice(warning))
         if choice.note:
@@ -283,8 +305,9 @@ class AgentSession:
             if owns_index:
                 index.close()
             raise
+        cancel = threading.Event()
         if client is None:
-            client = make_client(settings, choice, on_event)
+            client = make_client(settings, choice, on_event, cancel)
         weak_client = None
         if settings.weak_model and settings.weak_model != choice.model:
             weak_choice = ModelChoice(
@@ -293,7 +316,7 @@ class AgentSession:
                 api_base_for(settings, settings.weak_model),
                 api_key_for(settings, settings.weak_model),
             )
-            weak_client = make_client(settings, weak_choice, on_event)
+            weak_client = make_client(settings, weak_choice, on_event, cancel)
         repo = RepoAccess(
             settings.paths.repo,
             permissions,
@@ -313,6 +336,7 @@ class AgentSession:
             weak_client=weak_client,
             on_event=on_event,
             owns_index=owns_index,
+            cancel=cancel,
         )
 
     # -- what the REPL and headless mode see -------------------------------------------------------
@@ -388,7 +412,7 @@ class AgentSession:
         choice = ModelChoice(
             name, "switched", api_base_for(self.settings, name), api_key_for(self.settings, name)
         )
-        client = make_client(self.settings, choice, self._on_event)
+        client = make_client(self.settings, choice, self._on_event, self._cancel)
         self.loop.client = client
         self._budget_ready = False
         if not self.settings.weak_model:
@@ -397,10 +421,9 @@ class AgentSession:
 
     def warm_up(self) -> None:
         """Import litellm on a background thread now, so the first turn starts sooner (for the
-        REPL, while the user types)."""
-        warm = threading.Thread(target=model_info, args=(self.model,), name="mcode-warm-up")
-        warm.daemon = True
-        warm.start()
+        REPL, while the user types). Not a daemon: one stopped at exit in the middle of an import
+        would hold the module's lock, and the exit would hang on it."""
+        threading.Thread(target=_warm_up, args=(self.model,), name="mcode-warm-up").start()
 
     def context_report(self) -> str:
         self._ensure_budget()
@@ -413,6 +436,7 @@ class AgentSession:
 
     def compact(self) -> str:
         """Summarise the conversation before the latest turn now (the REPL's /compact)."""
+        self._cancel.clear()  # a cancel of the last turn is not one of this
         self._ensure_budget()
         try:
             core = self.builder.core_tokens(self._inputs())

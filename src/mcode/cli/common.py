@@ -6,6 +6,9 @@ Exit codes are the contract in README.md: 0 ok, 1 the work failed, 2 bad usage o
 from __future__ import annotations
 
 import json
+import os
+import select
+import stat
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -70,3 +73,24 @@ def read_text_argument(value: str) -> str:
     if value == "-":
         return sys.stdin.read()
     return value
+
+
+def piped_stdin(wait: float) -> str | None:
+    """What is piped or redirected into standard input (`echo X | mcode -p ...`): "" for a
+    terminal, /dev/null, or anything else that is not a pipe or a file; None when a pipe stays
+    silent for `wait` seconds (a parent that left its own stdin open, and never writes to it)."""
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        return ""
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):
+        return stream.read()  # an in-memory stream (a test's runner)
+    if stat.S_ISREG(mode):
+        return stream.read()
+    if not stat.S_ISFIFO(mode):
+        return ""
+    if not select.select([fd], [], [], wait)[0]:
+        return None
+    return stream.read()

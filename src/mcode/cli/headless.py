@@ -4,7 +4,10 @@ Output formats follow the conventions users know from Claude Code: `text` prints
 `json` prints one object describing the run; `stream-json` prints one JSON object per line as
 things happen (an init line, text, tool calls, their output and results, notices) and ends with
 the same object as `json`, typed "result". Nobody can answer a question in headless mode, so in
-"ask" mode every call that would ask is refused, and the tool result tells the model so.
+"ask" mode every call that would ask is refused, and the tool result tells the model so; the result
+lists each refused call under `permission_denials`, and stderr names each on a line. Text
+piped into `mcode -p PROMPT` follows the prompt. A run that cannot start (no model, no key) still
+prints its JSON object, with `error`, when JSON was asked for.
 
 The code index is kept as in the REPL (built and watched in the background; `--no-index` or
 `auto_index = false` leave it alone), and the run leaves its lexical part complete and current
@@ -12,17 +15,19 @@ when it exits; vectors still pending wait for the next session or `mcode index`.
 printed: the output stays what the format says.
 
 Exit codes: 0 the turn finished with an answer; 1 it failed (the model kept failing, the step limit
-came first, the user interrupted); 2 bad usage (unknown format, empty prompt, no model configured).
+came first, the user interrupted) or an edit was refused; 2 bad usage (unknown format, empty
+prompt, no model configured, no key for it).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from mcode.agent.events import (
     Event,
@@ -33,9 +38,17 @@ from mcode.agent.events import (
     ToolStarted,
     TurnResult,
 )
-from mcode.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, read_text_argument
+from mcode.cli.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    fail,
+    piped_stdin,
+    read_text_argument,
+)
 
 OUTPUT_FORMATS = ("text", "json", "stream-json")
+STDIN_WAIT_SECONDS = 2.0  # for the first bytes piped into `mcode -p PROMPT`
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,9 @@ class Printer:
         self.out = out
         self.err = err
         self._early: list[dict[str, Any]] | None = []  # lines that come before the init line
+        self._inputs: dict[str, dict[str, Any]] = {}  # each call's arguments, by id
+        self.denials: list[dict[str, Any]] = []  # the calls the permissions refused
+        self.refused_edit = False
 
     def line(self, data: dict[str, Any]) -> None:
         if self._early is not None:
@@ -98,6 +114,14 @@ class Printer:
             self.line(data)
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, ToolStarted):
+            self._inputs[event.call_id] = event.arguments
+        elif isinstance(event, ToolFinished) and event.denied:
+            self.refused_edit = self.refused_edit or event.denied == "edit"
+            arguments = self._inputs.get(event.call_id, {})
+            self.denials.append(
+                {"tool_name": event.name, "tool_use_id": event.call_id, "tool_input": arguments}
+            )
         if self.format != "stream-json":
             if isinstance(event, Notice):
                 self.err.write(f"mcode: {event.text}\n")
@@ -131,7 +155,11 @@ class Printer:
 
 
 def result_object(
-    session_id: str, model: str, result: TurnResult, duration_ms: int
+    session_id: str,
+    model: str,
+    result: TurnResult,
+    duration_ms: int,
+    denials: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     usage = result.usage
     data: dict[str, Any] = {
@@ -150,6 +178,7 @@ def result_object(
         },
         "total_cost_usd": result.cost,
         "duration_ms": duration_ms,
+        "permission_denials": denials or [],
     }
     if result.error:
         data["error"] = result.error
@@ -162,7 +191,10 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
     from mcode.cli.common import resolve_settings
 
     settings = resolve_settings(repo, auto_index=False if options.no_index else None)
-    _check_model(settings, options.model)
+    _check_model(settings, options)
+    _warm_up()
+    if options.prompt != "-":
+        prompt = _with_piped_input(prompt)
     started = time.monotonic()
     printer = Printer(options.output_format, sys.stdout, sys.stderr)
     index = _open_index(settings, printer)
@@ -189,7 +221,7 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
         session.close()
         _close_index(index)
     elapsed = int((time.monotonic() - started) * 1000)
-    data = result_object(session.session_id, session.model, result, elapsed)
+    data = result_object(session.session_id, session.model, result, elapsed, printer.denials)
     if options.output_format == "text":
         if result.text:
             sys.stdout.write(result.text.rstrip("\n") + "\n")
@@ -198,13 +230,41 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
     else:
         printer.line(data)
     sys.stdout.flush()
-    if result.stop_reason == "done":
+    for denial in printer.denials:
+        sys.stderr.write(f"mcode: refused: {_call_line(denial)}\n")
+    if result.stop_reason == "done" and not printer.refused_edit:
         return EXIT_OK
     sys.stderr.write(f"mcode: {_failure(result)}\n")
     return EXIT_FAILURE
 
 
+def _refuse(options: HeadlessOptions, message: str, code: int) -> NoReturn:
+    """`fail` for a run that could not start, after the JSON object a script parses, when it
+    asked for JSON."""
+    if options.output_format != "text":
+        data = {"type": "result", "stop_reason": "error", "is_error": True, "error": message}
+        if options.output_format == "json":
+            del data["type"]
+        sys.stdout.write(json.dumps({**data, "permission_denials": []}) + "\n")
+        sys.stdout.flush()
+    fail(message, code)
+
+
+def _call_line(denial: dict[str, Any]) -> str:
+    """A refused call on one line: its name and its first argument."""
+    arguments = denial["tool_input"]
+    first = next(iter(arguments.values()), "") if arguments else ""
+    shown = " ".join(str(first).split())
+    shown = shown if len(shown) <= 80 else shown[:79] + "…"
+    return f"{denial['tool_name']} {shown}".strip()
+
+
 def _failure(result: TurnResult) -> str:
+    if result.stop_reason == "done":
+        return (
+            "the turn's edits were refused: allow them with --permission-mode accept-edits, "
+            "or --allow RULE"
+        )
     if result.stop_reason == "max_turns":
         return (
             f"stopped after {result.steps} model steps without a final answer "
@@ -215,14 +275,36 @@ def _failure(result: TurnResult) -> str:
     return " ".join(str(result.error or "the turn failed").split())
 
 
-def _check_model(settings: Any, flag: str | None) -> None:
-    """Fail fast, before the agent's heavy imports, when there is no model to use at all."""
-    from mcode.agent.providers import NoModelError, resolve_model
+def _check_model(settings: Any, options: HeadlessOptions) -> None:
+    """Fail fast, before the agent's heavy imports, when there is no model to use at all, or no
+    key for it."""
+    from mcode.agent.providers import NoModelError, require_key, resolve_model
 
     try:
-        resolve_model(settings, flag=flag)
+        require_key(settings, resolve_model(settings, flag=options.model))
     except NoModelError as exc:
-        fail(str(exc), EXIT_USAGE)
+        _refuse(options, str(exc), EXIT_USAGE)
+
+
+def _with_piped_input(prompt: str) -> str:
+    """The prompt, followed by what is piped into mcode (`git diff | mcode -p "review this"`)."""
+    piped = piped_stdin(STDIN_WAIT_SECONDS)
+    if piped is None:
+        sys.stderr.write(
+            f"mcode: nothing came on standard input within {STDIN_WAIT_SECONDS:g} s; going on "
+            "without it (-p - reads the whole prompt from it, however long it takes)\n"
+        )
+        return prompt
+    return f"{prompt}\n\n{piped}" if piped.strip() else prompt
+
+
+def _warm_up() -> None:
+    """Import the model client (seconds) beside opening the index and the session. Not a daemon
+    thread: one stopped at exit in the middle of an import would hold that module's lock, and
+    the exit would hang on it."""
+    from mcode.agent.llm import warm_up
+
+    threading.Thread(target=warm_up, name="mcode-warm-up").start()
 
 
 def _open_index(settings: Any, printer: Printer) -> Any:
@@ -262,6 +344,6 @@ def _open(settings: Any, options: HeadlessOptions, printer: Printer, index: Any)
             commit_check=commit_check(settings),
         )
     except (NoModelError, SessionNotFound, ConfigError, ValueError) as exc:
-        fail(str(exc), EXIT_USAGE)
+        _refuse(options, str(exc), EXIT_USAGE)
     except OSError as exc:
-        fail(f"cannot open the session: {exc}")
+        _refuse(options, f"cannot open the session: {exc}", EXIT_FAILURE)

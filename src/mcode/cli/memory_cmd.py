@@ -55,7 +55,9 @@ memory_app = typer.Typer(
 
 ACTOR = "user"
 # Lessons are usually list items: `append lessons "- never …"` must not be taken for an option.
-_TEXT_MAY_START_WITH_DASH = {"ignore_unknown_options": True}
+# Click reads such a word as a bundle of short options, so no short option may exist here: `-h`
+# would find the "h" of "the" and print the help.
+_TEXT_MAY_START_WITH_DASH = {"ignore_unknown_options": True, "help_option_names": ["--help"]}
 
 RepoOption = Annotated[Path | None, typer.Option("--repo", help=REPO_OPTION_HELP)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]

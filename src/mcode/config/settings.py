@@ -23,6 +23,9 @@ from mcode.fsio import read_bytes
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_FIRST_TOKEN_TIMEOUT = 90.0
+_SECONDS = frozenset({"connect_timeout", "first_token_timeout", "sleep_quiet_seconds"})
 DEFAULT_SOURCE = "default"
 USER_KEYS_TABLE = "keys"
 _ENV_KEY = re.compile(r"^[A-Z][A-Z0-9_]*_API_KEY$")
@@ -61,6 +64,10 @@ class Settings:
     fallbacks: tuple[str, ...] = ()
     # Where a local Ollama server is looked for when no model is configured.
     ollama_url: str = DEFAULT_OLLAMA_URL
+    # Seconds to reach the model's server, and seconds the model may stay silent (before its
+    # first token and between tokens) before the request counts as timed out.
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    first_token_timeout: float = DEFAULT_FIRST_TOKEN_TIMEOUT
     extra: dict[str, Any] = field(default_factory=dict)
     # Provider keys by environment-variable name (OPENAI_API_KEY, ...): from the environment, else
     # the user config's [keys]. Never from the project file; never shown by repr.
@@ -88,6 +95,8 @@ _ENV = {
     "MCODE_API_BASE": "api_base",
     "MCODE_FALLBACKS": "fallbacks",
     "MCODE_OLLAMA_URL": "ollama_url",
+    "MCODE_CONNECT_TIMEOUT": "connect_timeout",
+    "MCODE_FIRST_TOKEN_TIMEOUT": "first_token_timeout",
 }
 _FIELDS = {f.name for f in fields(Settings)} - {
     "paths",
@@ -133,15 +142,20 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if number < 0 or (number == 0 and name == "max_file_bytes"):
             raise ConfigError(f"{source}: {name} must be positive, got {number}")
         return number
-    if name == "sleep_quiet_seconds":
+    if name in _SECONDS:
         try:
             seconds = float(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f"{source}: {name} must be a number of seconds, got {value!r}"
             ) from exc
-        if not 0 <= seconds < 1e6:
-            raise ConfigError(f"{source}: {name} must be between 0 and 1e6, got {seconds}")
+        zero_ok = (
+            name == "sleep_quiet_seconds"
+        )  # a quiet period of 0 is "at once"; a time-out is not
+        if seconds < 0 or (seconds == 0 and not zero_ok) or seconds >= 1e6:
+            raise ConfigError(
+                f"{source}: {name} must be a positive number of seconds below 1e6, got {value!r}"
+            )
         return seconds
     if name == "auto_index":
         if isinstance(value, bool):

@@ -54,12 +54,14 @@ from mcode.fsio import atomic_write_text, clock, file_lock
 TRUST_FILE = "trusted.json"
 TRUST_COMMAND = "mcode trust"
 PROJECT_CONFIG = f"{MEMORY_DIRNAME}/config.toml"  # as the user sees it, from the repository
-# Settings that cannot send anything anywhere: what to index and whether to keep it current, and
-# numbers only `mcode export` reads.
+# Settings that cannot send anything anywhere: what to index and whether to keep it current, how
+# long to wait for the model, and numbers only `mcode export` reads.
 SAFE_SETTINGS = frozenset(
     {
         "max_file_bytes",
         "auto_index",
+        "connect_timeout",
+        "first_token_timeout",
         "context_window",
         "temperature",
         "max_tokens",

@@ -3,15 +3,20 @@
 The terminal belongs to this (the main) thread. A turn runs on a worker thread and talks back
 through one queue: its events, and its questions for the user (a `Question` the worker waits on).
 The main thread draws the events and asks the questions, so Ctrl-C, which Python delivers to the
-main thread, cancels the running turn (`session.cancel()`) instead of ending the program; the turn
-ends at its next step and the prompt comes back.
+main thread, cancels the running turn (`session.cancel()`) instead of ending the program: the model
+request in flight is given up and a running command stopped, so the prompt comes back at once. If
+the turn still does not end, a second Ctrl-C leaves mcode; so does Ctrl-D while a turn runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import queue
+import select
 import sys
+import termios
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +57,7 @@ HISTORY_FILE = "repl-history"
 POLL_SECONDS = 0.1
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C before the REPL was up, as a shell reports SIGINT
+LEAVE_SECONDS = 1.0  # how long leaving waits for the cancelled turn to write its last messages
 
 
 @dataclass
@@ -67,13 +73,39 @@ class _Finished:
     """Put on the queue after the turn's last event."""
 
 
+class Leave(Exception):
+    """The user asked to leave while a turn ran (Ctrl-D, or Ctrl-C twice); `code` is the exit
+    code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def eof_typed(fd: int) -> bool:
+    """Whether Ctrl-D was typed on an empty line of the terminal `fd` (in its line mode, a read
+    then returns nothing); consumes it. A line typed ahead is left for the next prompt."""
+    try:
+        if not select.select([fd], [], [], 0)[0]:
+            return False
+        waiting = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+        if int.from_bytes(waiting, sys.byteorder):
+            return False
+        return os.read(fd, 1) == b""
+    except OSError:
+        return False
+
+
 class TurnRunner:
     """Runs one turn at a time on a worker thread, drawing its events and asking its questions
     on the calling (main) thread. `on_event` and `ask` are the session's callbacks."""
 
-    def __init__(self, renderer: Renderer, read_line: ReadLine) -> None:
+    def __init__(
+        self, renderer: Renderer, read_line: ReadLine, terminal: int | None = None
+    ) -> None:
         self.renderer = renderer
         self.read_line = read_line
+        self.terminal = terminal  # the terminal's file descriptor, watched for Ctrl-D
         self.queue: queue.Queue[Event | Question | _Finished] = queue.Queue()
         self._cancelling = False
 
@@ -120,12 +152,18 @@ class TurnRunner:
             worker.start()
         except KeyboardInterrupt:  # start() was waiting for the thread, which runs already
             self._cancel(session)
-        while True:
-            try:
-                if self._step(session):
-                    break
-            except KeyboardInterrupt:
-                self._cancel(session)
+        try:
+            while True:
+                try:
+                    if self._step(session):
+                        break
+                except KeyboardInterrupt:
+                    self._cancel(session)
+        except Leave:
+            session.cancel()
+            worker.join(LEAVE_SECONDS)
+            self.renderer.flush()
+            raise
         while worker.is_alive():
             with contextlib.suppress(KeyboardInterrupt):
                 worker.join(POLL_SECONDS)
@@ -137,6 +175,8 @@ class TurnRunner:
         try:
             item = self.queue.get(timeout=POLL_SECONDS)
         except queue.Empty:
+            if self.terminal is not None and eof_typed(self.terminal):
+                raise Leave(EXIT_OK) from None
             return False
         if isinstance(item, _Finished):
             return True
@@ -163,11 +203,11 @@ class TurnRunner:
 
     def _cancel(self, session: ReplSession) -> None:
         if self._cancelling:
-            self.renderer.notice("Still stopping: the turn ends at the model's next word.")
-            return
+            self.renderer.notice("The turn did not stop: leaving.")
+            raise Leave(EXIT_INTERRUPTED)
         self._cancelling = True
         session.cancel()
-        self.renderer.notice("Stopping…")
+        self.renderer.notice("Stopping… (Ctrl-C again to leave mcode)")
 
 
 class StatusLine:
@@ -271,7 +311,11 @@ class Repl:
     def renderer(self) -> Renderer:
         return self.runner.renderer
 
-    def loop(self) -> int:
+    def loop(self, first_message: str | None = None) -> int:
+        """Read and run messages until the user leaves; `first_message` runs before the first
+        prompt (`mcode "fix the bug"`)."""
+        if first_message and (code := self._handle(first_message)) is not None:
+            return code
         while True:
             try:
                 line = self.read_message()
@@ -279,9 +323,15 @@ class Repl:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
                 return EXIT_OK  # Ctrl-D at an empty prompt
-            code = self.handle(line)
+            code = self._handle(line)
             if code is not None:
                 return code
+
+    def _handle(self, line: str) -> int | None:
+        try:
+            return self.handle(line)
+        except Leave as leave:  # the user left while a turn ran
+            return leave.code
 
     def handle(self, line: str) -> int | None:
         """Run a command or a turn; an exit code when the REPL should end."""
@@ -429,11 +479,13 @@ def run_repl(
     allow: Sequence[str] = (),
     deny: Sequence[str] = (),
     resume: str | None = None,
+    first_message: str | None = None,
 ) -> int:
     """Run the REPL in the settings' repository until the user leaves; the exit code."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     console = Console(highlight=False)
-    runner = TurnRunner(Renderer(console), _answer_reader(interactive))
+    terminal = sys.stdin.fileno() if interactive else None
+    runner = TurnRunner(Renderer(console), _answer_reader(interactive), terminal)
     opener = SessionOpener(
         settings, runner, model=model, permission_mode=permission_mode, allow=allow, deny=deny
     )
@@ -456,7 +508,7 @@ def run_repl(
     status.refresh(session)
     _welcome(console, session)
     try:
-        return Repl(ctx, runner, read_message, status).loop()
+        return Repl(ctx, runner, read_message, status).loop(first_message)
     finally:
         ctx.session.close()
         opener.close()

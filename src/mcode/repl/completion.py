@@ -27,6 +27,7 @@ ATTACH_MAX_CHARS = 40_000
 _MENTION = re.compile(r"(?<![^\s(\[{\"'`])@([^\s@]+)")
 _MENTION_BEFORE_CURSOR = re.compile(r"(?:^|\s)@([^\s@]*)$")
 _TRAILING_PUNCTUATION = ".,;:!?)]}'\"`"
+_FILE_NAME = re.compile(r"\.[A-Za-z0-9]{1,8}$")  # an extension: name.py, Makefile.am
 
 
 class RepoFiles:
@@ -126,8 +127,9 @@ def attach_mentions(
 ) -> Attachments:
     """Append the text of every mentioned file of the repository to the message.
 
-    A mention that names no file (a directory, an e-mail's tail, a typo) is left as it is; secret
-    files (`.env`, keys) are never attached, and secret values in the others are redacted.
+    A mention that names no file is left as it is, and the user told when it looks like a path
+    (`@nope/missing.py`: a typo, most likely) rather than a directory or a word (`@property`);
+    secret files (`.env`, keys) are never attached, and secret values in the others are redacted.
     """
     result = Attachments(text)
     blocks = []
@@ -135,6 +137,9 @@ def attach_mentions(
     for mention in mentioned_paths(text):
         rel = _existing(root, mention)
         if rel is None:
+            if _looks_like_a_file(root, mention):
+                name = mention.rstrip(_TRAILING_PUNCTUATION)
+                result.skipped.append(f"{name}: not found in the repository; not attached")
             continue
         if is_secret_path(rel):
             result.skipped.append(f"{rel}: looks like a secret; not attached")
@@ -148,6 +153,13 @@ def attach_mentions(
     if blocks:
         result.text = "\n\n".join([text, *blocks])
     return result
+
+
+def _looks_like_a_file(root: Path, mention: str) -> bool:
+    name = mention.rstrip(_TRAILING_PUNCTUATION)
+    if not name or (root / name).exists():
+        return False  # a directory
+    return "/" in name or _FILE_NAME.search(name) is not None
 
 
 def _existing(root: Path, mention: str) -> str | None:

@@ -14,6 +14,7 @@ They are called access objects, not contexts: in mcode "context" is what the mod
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,6 +102,15 @@ class FileChangeRecorder(Protocol):
         ...
 
 
+class PermissionDenied(ToolError):
+    """A call the permission mode, a rule or the user refused (headless mode lists them);
+    `kind` is what was asked for."""
+
+    def __init__(self, message: str, kind: RequestKind) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 def _discard(line: str) -> None:
     pass
 
@@ -116,6 +126,8 @@ class RepoAccess:
     searcher: CodeSearcher | None = None
     recorder: FileChangeRecorder | None = None
     commit_check: CommitCheck | None = None
+    # set when the user cancels the turn: a running command is stopped
+    cancel: threading.Event | None = None
 
     def authorize(
         self,
@@ -126,34 +138,40 @@ class RepoAccess:
         action: str,
         summary: str,
         detail: str,
-    ) -> None:
-        """Return when the call may go ahead; otherwise a ToolError the model reads.
+    ) -> bool:
+        """Return when the call may go ahead (True when the user was asked, and so saw `detail`);
+        otherwise a PermissionDenied the model reads.
 
         `action` completes "the user denied …", e.g. "running `make`" or "the edit to a.py".
         """
         decision = self.permissions.check(tool, subject)
         if decision.behavior == "allow":
-            return
+            return False
         if decision.behavior == "deny":
-            raise ToolError(
+            raise PermissionDenied(
                 f"{_capital(action)} is denied by the permission rule {decision.rule}; nothing "
-                "was done. Do not try to reach the same result another way; ask the user."
+                "was done. Do not try to reach the same result another way; ask the user.",
+                kind,
             )
         if self.ask is None:
-            raise ToolError(
+            raise PermissionDenied(
                 f"{_capital(action)} needs the user's approval ({decision.reason}), and this "
-                "session cannot ask; nothing was done. Tell the user what you wanted to do."
+                "session cannot ask; nothing was done. Tell the user what you wanted to do.",
+                kind,
             )
         # an ask rule asks every time, so "always" is not offered against it
         always = () if decision.rule else tuple(self.permissions.always_rules(tool, subject))
         answer = self.ask(Request(kind, summary, detail, tool, always))
         if answer == "always":
             self.permissions.remember(always)
-        elif answer != "yes":
-            raise ToolError(
+            return True
+        if answer != "yes":
+            raise PermissionDenied(
                 f"the user denied {action}; nothing was done. Ask the user how to proceed "
-                "instead of working around it."
+                "instead of working around it.",
+                kind,
             )
+        return True
 
 
 def _capital(text: str) -> str:

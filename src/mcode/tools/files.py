@@ -114,6 +114,7 @@ def missing_path(ctx: RepoAccess, rel: str) -> ToolError:
     return ToolError(f"{rel} does not exist.{hint}")
 
 
+SHOWN_DIFF_LINES = 80  # of an edit made without asking: enough to see it, not a whole new file
 _GERUNDS = {"Create": "creating", "Overwrite": "overwriting", "Edit": "editing"}
 
 
@@ -125,17 +126,25 @@ def _change(
     after: bytes,
     verb: str,
 ) -> None:
-    """Ask for the change when the rules say so (showing its diff), then write it."""
+    """Ask for the change when the rules say so (showing its diff), then write it; when nobody
+    was asked (accept-edits, auto, an allow rule), the diff goes to the user as output."""
     _refuse_markers_over_secrets(target.rel, before, after)
-    ctx.authorize(
+    diff = unified_diff(target.rel, before, after)
+    asked = ctx.authorize(
         tool,
         {"path": target.rel, "real_path": target.real_rel},
         kind="edit",
         action=f"{_GERUNDS[verb]} {target.rel}",
         summary=f"{verb} {target.rel}?",
-        detail=unified_diff(target.rel, before, after),
+        detail=diff,
     )
     write_file(ctx, target.path, after, before)
+    if not asked:
+        lines = diff.splitlines()
+        for line in lines[:SHOWN_DIFF_LINES]:
+            ctx.on_output(line)
+        if len(lines) > SHOWN_DIFF_LINES:
+            ctx.on_output(f"… {len(lines) - SHOWN_DIFF_LINES} more lines of the diff")
 
 
 def _refuse_markers_over_secrets(rel: str, before: bytes | None, after: bytes) -> None:

@@ -4,8 +4,10 @@ The user sees every line as it arrives (through the context's `on_output`, calle
 thread); the model gets the exit code and the output capped to its head and tail, with a note of
 what was cut, and secret values redacted (`mcode.secrets`). Stdin is closed, so a command waiting
 for input ends instead of hanging. On timeout the whole process group is stopped: SIGTERM, then
-SIGKILL. Processes left in the background still holding the output are stopped too once the shell
-has exited; ones that redirected their output live on.
+SIGKILL. When the user cancels the turn (`RepoAccess.cancel`), it gets SIGINT, as a Ctrl-C in a
+shell would send, then SIGKILL after half a second, so the prompt is back within a second.
+Processes left in the background still holding the output are stopped too once the shell has
+exited; ones that redirected their output live on.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ HEAD_LINES = TAIL_LINES = 200
 HEAD_BYTES = TAIL_BYTES = 15_000
 MAX_LINE_CHARS = 2000
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+INTERRUPT_GRACE = 0.5  # seconds between SIGINT and SIGKILL when the user cancels
 DRAIN_GRACE = 1.0  # seconds the output may stay open after the shell exits
 _READ_LINE_LIMIT = 65_536
 _QUIET_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
@@ -79,18 +82,21 @@ def _pump(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
         lines.put(None)
 
 
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the command's process group, then SIGKILL whatever is left."""
+def _stop_group(
+    proc: subprocess.Popen[bytes], first: int = signal.SIGTERM, grace: float = KILL_GRACE
+) -> None:
+    """Signal the command's process group (`first`), then SIGKILL whatever is left."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, first)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(KILL_GRACE)
+        proc.wait(grace)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
 
 _TIMED_OUT = "Timed out after {:g} s; the command and its child processes were stopped."
 _LINGERING = "Background processes still holding the output were stopped."
+_INTERRUPTED = "Interrupted by the user; the command and its child processes were stopped."
 
 
 def _follow(
@@ -108,6 +114,8 @@ def _follow(
         now = time.monotonic()
         if now >= deadline:
             return _TIMED_OUT.format(timeout)
+        if ctx.cancel is not None and ctx.cancel.is_set():
+            return _INTERRUPTED
         if exited_at is None and proc.poll() is not None:
             exited_at = now
         if exited_at is not None and now - exited_at >= DRAIN_GRACE and reader.is_alive():
@@ -148,10 +156,12 @@ def execute(ctx: RepoAccess, command: str, timeout: float) -> tuple[int | None, 
         _stop_group(proc)
         proc.stdout.close()
         raise
-    if note:
+    if note == _INTERRUPTED:
+        _stop_group(proc, signal.SIGINT, INTERRUPT_GRACE)
+    elif note:
         _stop_group(proc)
     code = proc.wait()
-    reader.join(KILL_GRACE)
+    reader.join(INTERRUPT_GRACE if note == _INTERRUPTED else KILL_GRACE)
     while not lines.empty() and (line := lines.get()) is not None:
         ctx.on_output(line)
         captured.add(line)

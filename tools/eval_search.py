@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Retrieval quality of `mcode search`, next to a whole-file BM25 baseline computed in the same run.
 
-Three tasks, all offline once the corpus is on disk (tools/README.md says how to fetch one):
+Four tasks, all offline once the corpus is on disk (tools/README.md says how to fetch one):
 
   stdlib   A docstring is the query; its function, with the docstring removed from the corpus, is the
            target. Corpus: the top-level modules of this Python's standard library (override: --corpus).
@@ -10,6 +10,8 @@ Three tasks, all offline once the corpus is on disk (tools/README.md says how to
   patches  A patch's message (git format-patch or DEP-3, trailers and diffstat removed) is the query;
            the files it patches are the targets. Corpus: a Debian source package's upstream tree,
            unpacked with its patches not applied, without debian/.
+  bugs     A bug report as its reporter wrote it (tools/data/bugs.json) is the query; the non-test files
+           its fix changed are the targets. Corpus: each repository at the fix's parent commit.
 
 For each, Acc@1/5/10 (is a target among the first k results) for the file level — mcode's hybrid search
 pooled to files against BM25 over whole files — and, for stdlib, mcode's symbol level too. The
@@ -18,12 +20,14 @@ ablations (lexical only; no structure) show what each signal is worth.
     python tools/eval_search.py stdlib [--sample 600] [--json]
     python tools/eval_search.py git [--repo PATH] [--json]
     python tools/eval_search.py patches --source DIR [--json]
+    python tools/eval_search.py bugs [--repos DIR] [--hybrid] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import inspect
 import json
 import math
@@ -90,8 +94,18 @@ class WholeFileBM25:
     """Okapi BM25 (k1=1.2, b=0.75) over whole files: the baseline the issue asks for."""
 
     def __init__(self, docs: dict[str, str], k1: float = 1.2, b: float = 0.75) -> None:
-        self.paths = list(docs)
-        self.tfs = [Counter(bm25_tokens(docs[p])) for p in self.paths]
+        self._build({path: Counter(bm25_tokens(text)) for path, text in docs.items()}, k1, b)
+
+    @classmethod
+    def from_counts(cls, tfs: dict[str, Counter[str]]) -> WholeFileBM25:
+        """From each file's token counts, which a caller may keep across trees (by blob)."""
+        bm25 = cls.__new__(cls)
+        bm25._build(tfs, 1.2, 0.75)
+        return bm25
+
+    def _build(self, tfs: dict[str, Counter[str]], k1: float, b: float) -> None:
+        self.paths = list(tfs)
+        self.tfs = [tfs[p] for p in self.paths]
         self.lengths = [sum(tf.values()) for tf in self.tfs]
         self.avg = sum(self.lengths) / max(1, len(self.lengths))
         df: Counter[str] = Counter()
@@ -126,34 +140,56 @@ def build_index(repo: Path, args: argparse.Namespace, embed: bool) -> tuple[dict
     The vectors come from the local model reading `args.embed_tokens` tokens of each chunk's text in
     `args.embedding_text` style (mcode's defaults unless the flags say otherwise), so that the
     quality of each variant can be measured by name."""
-    os.environ["XDG_CACHE_HOME"] = str(Path(args.cache))
-    os.environ["XDG_CONFIG_HOME"] = str(repo.parent / "config")
-    from mcode.config import Paths, load_settings
-    from mcode.embed import CachedEmbedder, EmbeddingCache, LocalEmbedder
-    from mcode.index.pipeline import open_index
-    from mcode.retrieval.workspace import Workspace
-
-    settings = load_settings(
-        Paths.for_repo(repo), overrides={"embedding_model": "local" if embed else "none"}
-    )
-    embedder = None
-    if embed:
-        local = LocalEmbedder(max_tokens=args.embed_tokens, cache_dir=settings.paths.cache)
-        embedder = CachedEmbedder(local, EmbeddingCache.in_dir(settings.paths.cache))
-    started = time.perf_counter()
-    indexer, lock = open_index(settings, embedder, embedding_style=args.embedding_text)
+    index = RepoIndex(repo, args, embed)
     try:
-        report = indexer.update(embed=embed)
+        info = index.update()
     finally:
-        lock.release()
-    info = {
-        "files": report.files,
-        "chunks": report.total_chunks,
-        "seconds": round(time.perf_counter() - started, 1),
-        "embedder": report.embedder,
-        "embedding_text": args.embedding_text,
-    }
-    return info, Workspace(settings, indexer.store, indexer.manifest, embedder)
+        index.close()
+    return info, index.workspace()
+
+
+class RepoIndex:
+    """mcode's index of one working tree, kept open so that each `update` after the tree changed
+    (another commit checked out) re-indexes only the files that changed."""
+
+    def __init__(self, repo: Path, args: argparse.Namespace, embed: bool) -> None:
+        os.environ["XDG_CACHE_HOME"] = str(Path(args.cache))
+        os.environ["XDG_CONFIG_HOME"] = str(repo.parent / "config")
+        from mcode.config import Paths, load_settings
+        from mcode.embed import CachedEmbedder, EmbeddingCache, LocalEmbedder
+        from mcode.index.pipeline import open_index
+
+        self.settings = load_settings(
+            Paths.for_repo(repo), overrides={"embedding_model": "local" if embed else "none"}
+        )
+        self.embed = embed
+        self.embedder = None
+        if embed:
+            local = LocalEmbedder(max_tokens=args.embed_tokens, cache_dir=self.settings.paths.cache)
+            self.embedder = CachedEmbedder(local, EmbeddingCache.in_dir(self.settings.paths.cache))
+        self.embedding_text = args.embedding_text
+        self.indexer, self.lock = open_index(
+            self.settings, self.embedder, embedding_style=args.embedding_text
+        )
+
+    def update(self) -> dict:
+        started = time.perf_counter()
+        report = self.indexer.update(embed=self.embed)
+        return {
+            "files": report.files,
+            "chunks": report.total_chunks,
+            "seconds": round(time.perf_counter() - started, 1),
+            "embedder": report.embedder,
+            "embedding_text": self.embedding_text,
+        }
+
+    def workspace(self):  # -> mcode.retrieval.workspace.Workspace
+        from mcode.retrieval.workspace import Workspace
+
+        return Workspace(self.settings, self.indexer.store, self.indexer.manifest, self.embedder)
+
+    def close(self) -> None:
+        self.lock.release()
 
 
 @dataclass
@@ -553,6 +589,211 @@ def run_patches(args: argparse.Namespace) -> dict:
     return results
 
 
+# -- task 4: bug report -> files its fix changed ----------------------------------------------------
+
+BUGS_DATA = Path(__file__).resolve().parent / "data" / "bugs.json"
+# The reports' text is the reporters' own words on GitHub: fetched once (tools/fetch_bug_texts.py),
+# kept beside the corpora, never shipped in this repository.
+BUG_TEXTS = Path.home() / ".cache" / "mcode-eval" / "bug-texts.json"
+HUB_DEPTH = 5  # hubness: how often one file sits in the top 5, whatever the report is about
+
+
+def bug_query(report: dict) -> str:
+    """What a user pastes: the issue's title and its description as the reporter wrote it."""
+    return f"{report['title']}\n\n{report['body']}"
+
+
+def bug_split(report: dict) -> str:
+    """A stable half of the reports for tuning ("dev") and the other half for checking ("test")."""
+    digest = hashlib.sha1(f"{report['repo']}#{report['issue']}".encode()).digest()
+    return "dev" if digest[0] % 2 == 0 else "test"
+
+
+def find_corpus(name: str, args: argparse.Namespace) -> Path:
+    """The git repository `owner/name`: given with --repo, or found under --repos as `owner+name`
+    (a clone, or a mirror holding its git directory at `owner+name/repo`)."""
+    for given in args.repo:
+        key, _, path = given.partition("=")
+        if key == name:
+            return Path(path).expanduser()
+    base = Path(args.repos).expanduser() / name.replace("/", "+")
+    for candidate in (base / "repo", base):
+        if (candidate / "HEAD").is_file() or (candidate / ".git").exists():
+            return candidate
+    raise SystemExit(
+        f"{name}: no git repository at {base} (clone https://github.com/{name} there, "
+        f"or pass --repo {name}=PATH)"
+    )
+
+
+class TreeCounts:
+    """Whole-file BM25 token counts for the tracked files of a checked-out tree, kept by blob so
+    that moving to the next commit re-reads only the files it changed."""
+
+    def __init__(self) -> None:
+        self.by_blob: dict[str, Counter[str] | None] = {}
+
+    def bm25(self, tree: Path) -> WholeFileBM25:
+        tfs = {}
+        for entry in git(tree, "ls-tree", "-r", "-z", "HEAD").split("\0"):
+            if not entry:
+                continue
+            meta, rel = entry.split("\t", 1)
+            mode, kind, blob = meta.split()
+            if kind != "blob" or mode == "120000":
+                continue
+            if blob not in self.by_blob:
+                try:
+                    text = (tree / rel).read_text(encoding="utf-8")
+                    self.by_blob[blob] = Counter(bm25_tokens(text))
+                except (OSError, UnicodeDecodeError):
+                    self.by_blob[blob] = None
+            counts = self.by_blob[blob]
+            if counts is not None:
+                tfs[rel] = counts
+        return WholeFileBM25.from_counts(tfs)
+
+
+@dataclass
+class Ranked:
+    """One system's file rankings for the reports, in order, and its search times."""
+
+    rankings: list[list[str]]
+    seconds: list[float]
+
+
+def rank_bugs(reports: list[dict], args: argparse.Namespace) -> dict[str, Ranked]:
+    """Each report searched at its fix's parent: by mcode (lexical; hybrid with --hybrid) and by
+    whole-file BM25. The trees of one repository are visited in the order of their fixes, each
+    indexed incrementally from the one before."""
+    systems = ["mcode lexical only"] + (["mcode hybrid"] if args.hybrid else [])
+    ranked = {name: Ranked([], []) for name in [*systems, "BM25 whole files (baseline)"]}
+    work = Path(tempfile.mkdtemp(prefix="mcode-eval-bugs-"))
+    try:
+        for name in sorted({r["repo"] for r in reports}):
+            source = find_corpus(name, args)
+            # A working tree per system: an index has one writer, and each keeps its own.
+            trees = {s: work / f"{name.replace('/', '+')}-{i}" for i, s in enumerate(systems)}
+            for tree in trees.values():
+                subprocess.run(
+                    ["git", "clone", "-q", "--shared", "--no-checkout", str(source), str(tree)],
+                    check=True,
+                )
+            tree = trees[systems[0]]
+            counts = TreeCounts()
+            indexes = {s: RepoIndex(trees[s], args, embed=s == "mcode hybrid") for s in systems}
+            try:
+                for report in (r for r in reports if r["repo"] == name):
+                    for checkout in trees.values():
+                        git(checkout, "checkout", "-q", "--detach", "--force", report["parent"])
+                    query = bug_query(report)
+                    for system, index in indexes.items():
+                        index.update()
+                        searcher = index.workspace().searcher()
+                        started = time.perf_counter()
+                        hits = searcher.search(query, k=10, level="file")
+                        ranked[system].seconds.append(time.perf_counter() - started)
+                        ranked[system].rankings.append([h.path for h in hits])
+                    started = time.perf_counter()
+                    base = ranked["BM25 whole files (baseline)"]
+                    base.rankings.append(counts.bm25(tree).search(query, 10))
+                    base.seconds.append(time.perf_counter() - started)
+                    print(f"  {name}#{report['issue']}", file=sys.stderr, end="\r")
+            finally:
+                for index in indexes.values():
+                    index.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return ranked
+
+
+def hubness(reports: list[dict], rankings: list[list[str]]) -> dict[str, dict]:
+    """Per repository, the file most often in the top 5 and the share of its reports it is in."""
+    hubs = {}
+    for name in sorted({r["repo"] for r in reports}):
+        tops = [
+            set(k[:HUB_DEPTH]) for r, k in zip(reports, rankings, strict=True) if r["repo"] == name
+        ]
+        counts = Counter(path for top in tops for path in top)
+        if counts:
+            path, n = counts.most_common(1)[0]
+            hubs[name] = {"file": path, "share": round(n / len(tops), 3), "reports": len(tops)}
+    return hubs
+
+
+def with_texts(reports: list[dict], texts_path: Path) -> list[dict]:
+    """The reports with their title and body, from the file tools/fetch_bug_texts.py writes."""
+    try:
+        texts = json.loads(texts_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SystemExit(
+            f"{texts_path}: no bug report texts; run tools/fetch_bug_texts.py once (it needs the "
+            "network: it reads each issue from api.github.com)"
+        ) from None
+    missing = [
+        f"{r['repo']}#{r['issue']}" for r in reports if f"{r['repo']}#{r['issue']}" not in texts
+    ]
+    if missing:
+        raise SystemExit(
+            f"{texts_path}: no text for {', '.join(missing[:5])}"
+            f"{' …' if len(missing) > 5 else ''}; run tools/fetch_bug_texts.py again"
+        )
+    return [{**r, **texts[f"{r['repo']}#{r['issue']}"]} for r in reports]
+
+
+def run_bugs(args: argparse.Namespace) -> dict:
+    data = json.loads(Path(args.data).read_text(encoding="utf-8"))
+    reports = [r for r in data["reports"] if not args.only_repo or r["repo"] in args.only_repo]
+    reports = with_texts(reports, Path(args.texts).expanduser())
+    reports.sort(key=lambda r: (r["repo"], r["fix_date"]))
+    ranked = rank_bugs(reports, args)
+    results: dict = {
+        "task": "bug report -> files its fix changed",
+        "queries": len(reports),
+        "repositories": dict(Counter(r["repo"] for r in reports)),
+        "data": str(args.data),
+    }
+    groups: dict[str, list[int]] = {"all": list(range(len(reports)))}
+    for i, r in enumerate(reports):
+        groups.setdefault(f"split {bug_split(r)}", []).append(i)
+    for i, r in enumerate(reports):
+        groups.setdefault(r["repo"], []).append(i)
+    results["scores"], results["report"] = {}, []
+    for group, members in groups.items():
+        results["report"].append(f" {group}:")
+        for system, found in ranked.items():
+            scores = new_scores()
+            for i in members:
+                scores.add([path in reports[i]["targets"] for path in found.rankings[i]])
+            results["scores"].setdefault(group, {})[system] = scores.as_dict()
+            results["report"].append(line(system, scores))
+    results["hubness"] = {}
+    for system, found in ranked.items():
+        hubs = hubness(reports, found.rankings)
+        pooled = sum(h["share"] * h["reports"] for h in hubs.values()) / max(1, len(reports))
+        results["hubness"][system] = {"all": round(pooled, 3), **hubs}
+        results["report"].append(
+            f"  hubness {system:<27} {pooled:6.1%} of reports have their repository's most "
+            f"frequent file in the top {HUB_DEPTH}"
+        )
+        for name, hub in hubs.items():
+            results["report"].append(
+                f"      {name}: {hub['file']} in {hub['share']:.0%} of {hub['reports']}"
+            )
+        times = sorted(found.seconds)
+        if times:
+            p50, p95 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.95))]
+            results["report"].append(
+                f"  latency {system:<27} p50 {p50 * 1000:6.1f} ms  p95 {p95 * 1000:6.1f} ms"
+            )
+    if args.show_misses:
+        for i, r in enumerate(reports):
+            found = ranked["mcode lexical only"].rankings[i]
+            if not any(p in r["targets"] for p in found[:5]):
+                print(f"MISS {r['repo']}#{r['issue']} {r['targets']}: {found[:5]}", file=sys.stderr)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -598,7 +839,33 @@ def main() -> int:
             action="store_true",
             help='drop the "fs/xfs: " style prefix of each subject (an ablation: it often names a file)',
         )
-    for p in (stdlib, history_task, patches):
+    bugs = sub.add_parser(
+        "bugs", help="bug report -> files its fix changed, over each repository at the fix's parent"
+    )
+    bugs.add_argument("--data", default=str(BUGS_DATA), help="the reports (default: %(default)s)")
+    bugs.add_argument(
+        "--texts",
+        default=str(BUG_TEXTS),
+        help="their title and body, from tools/fetch_bug_texts.py (default: %(default)s)",
+    )
+    bugs.add_argument(
+        "--repos",
+        default=str(Path.home() / ".cache" / "mcode-eval" / "repos"),
+        help="where the repositories are, as owner+name (default: %(default)s)",
+    )
+    bugs.add_argument(
+        "--repo",
+        action="append",
+        default=[],
+        metavar="OWNER/NAME=PATH",
+        help="a repository's git directory or clone elsewhere (repeatable)",
+    )
+    bugs.add_argument(
+        "--only-repo", action="append", default=[], metavar="OWNER/NAME", help="repeatable"
+    )
+    bugs.add_argument("--hybrid", action="store_true", help="also mcode with vectors (slow)")
+    bugs.add_argument("--show-misses", action="store_true", help="print lexical top-5 misses")
+    for p in (stdlib, history_task, patches, bugs):
         p.add_argument(
             "--cache",
             default=str(Path.home() / ".cache" / "mcode-eval"),
@@ -619,18 +886,25 @@ def main() -> int:
         p.add_argument("--json", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    results = {"stdlib": run_stdlib, "git": run_git, "patches": run_patches}[args.task](args)
+    tasks = {"stdlib": run_stdlib, "git": run_git, "patches": run_patches, "bugs": run_bugs}
+    results = tasks[args.task](args)
     results["seconds"] = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
+        where = (
+            f"{len(results['repositories'])} repositories"
+            if "repositories" in results
+            else f"{results['corpus_files']} files"
+        )
         print(
-            f"{results['task']}: {results.get('targets', results.get('queries'))} queries over {results['corpus_files']} files ({results['seconds']} s)"
+            f"{results['task']}: {results.get('targets', results.get('queries'))} queries over {where} ({results['seconds']} s)"
         )
         if "only" in results:
             print(f"  sub-tree: only {results['only']}, excluding {results['exclude']}")
         for key in ("index_lexical", "index_hybrid"):
-            print(f"  {key}: {results[key]}")
+            if key in results:
+                print(f"  {key}: {results[key]}")
         print("\n".join(results["report"]))
     return 0
 

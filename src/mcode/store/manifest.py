@@ -233,9 +233,11 @@ class Manifest:
     def paths(self) -> list[str]:
         return [p for (p,) in self._db.execute("SELECT path FROM files WHERE skip_reason IS NULL")]
 
-    def references(self) -> list[str]:
-        """Each indexed file's distinct references, as the JSON text the `refs` column holds."""
-        return [r for (r,) in self._db.execute("SELECT refs FROM files WHERE skip_reason IS NULL")]
+    def references(self) -> list[tuple[str, str]]:
+        """Each indexed file's path and distinct references, as the JSON text the `refs` column
+        holds."""
+        rows = self._db.execute("SELECT path, refs FROM files WHERE skip_reason IS NULL")
+        return [(path, refs or "[]") for path, refs in rows]
 
     def file_count(self) -> int:
         return self._db.execute("SELECT count(*) FROM files WHERE skip_reason IS NULL").fetchone()[

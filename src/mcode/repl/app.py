@@ -151,14 +151,14 @@ class TurnRunner:
         try:
             worker.start()
         except KeyboardInterrupt:  # start() was waiting for the thread, which runs already
-            self._cancel(session)
+            self._interrupted(session)
         try:
             while True:
                 try:
                     if self._step(session):
                         break
                 except KeyboardInterrupt:
-                    self._cancel(session)
+                    self._interrupted(session)
         except Leave:
             session.cancel()
             worker.join(LEAVE_SECONDS)
@@ -196,10 +196,20 @@ class TurnRunner:
                 answer = ask_user(self.renderer.console, question.request, self.read_line)
         except KeyboardInterrupt:
             if session is not None:
-                self._cancel(session)
+                self._interrupted(session)
         finally:
             question.answer = answer
             question.done.set()
+
+    def _interrupted(self, session: ReplSession) -> None:
+        """Ctrl-C while a turn runs. One pressed while the last is still being handled (the
+        notice being drawn) counts as the second: it must not escape the turn's loop."""
+        while True:
+            try:
+                self._cancel(session)
+                return
+            except KeyboardInterrupt:
+                continue
 
     def _cancel(self, session: ReplSession) -> None:
         if self._cancelling:

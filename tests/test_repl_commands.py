@@ -471,10 +471,15 @@ def test_a_long_file_is_attached_by_its_first_lines(repo: Path) -> None:
 # The REPL loop and its worker thread --------------------------------------------------------------
 
 
+def no_more_input() -> str:
+    """The user's Ctrl-D at the next prompt: a loop that should have ended fails, not spins."""
+    raise EOFError
+
+
 def repl_for(world: World, answers: list[str] | None = None) -> Repl:
     queue = list(answers or [])
     runner = TurnRunner(Renderer(world.out), lambda question: queue.pop(0))
-    return Repl(world.ctx, runner, lambda: "", StatusLine())
+    return Repl(world.ctx, runner, no_more_input, StatusLine())
 
 
 def test_a_message_with_a_mention_reaches_the_session_with_the_file(world: World) -> None:

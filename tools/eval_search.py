@@ -603,9 +603,14 @@ def bug_query(report: dict) -> str:
     return f"{report['title']}\n\n{report['body']}"
 
 
+def bug_key(report: dict) -> str:
+    """`owner/name#N`: how the texts file and the split name a report."""
+    return f"{report['repo']}#{report['issue']}"
+
+
 def bug_split(report: dict) -> str:
     """A stable half of the reports for tuning ("dev") and the other half for checking ("test")."""
-    digest = hashlib.sha1(f"{report['repo']}#{report['issue']}".encode()).digest()
+    digest = hashlib.sha1(bug_key(report).encode()).digest()
     return "dev" if digest[0] % 2 == 0 else "test"
 
 
@@ -730,15 +735,13 @@ def with_texts(reports: list[dict], texts_path: Path) -> list[dict]:
             f"{texts_path}: no bug report texts; run tools/fetch_bug_texts.py once (it needs the "
             "network: it reads each issue from api.github.com)"
         ) from None
-    missing = [
-        f"{r['repo']}#{r['issue']}" for r in reports if f"{r['repo']}#{r['issue']}" not in texts
-    ]
+    missing = [bug_key(r) for r in reports if bug_key(r) not in texts]
     if missing:
         raise SystemExit(
             f"{texts_path}: no text for {', '.join(missing[:5])}"
             f"{' …' if len(missing) > 5 else ''}; run tools/fetch_bug_texts.py again"
         )
-    return [{**r, **texts[f"{r['repo']}#{r['issue']}"]} for r in reports]
+    return [{**r, **texts[bug_key(r)]} for r in reports]
 
 
 def run_bugs(args: argparse.Namespace) -> dict:
@@ -790,7 +793,7 @@ def run_bugs(args: argparse.Namespace) -> dict:
         for i, r in enumerate(reports):
             found = ranked["mcode lexical only"].rankings[i]
             if not any(p in r["targets"] for p in found[:5]):
-                print(f"MISS {r['repo']}#{r['issue']} {r['targets']}: {found[:5]}", file=sys.stderr)
+                print(f"MISS {bug_key(r)} {r['targets']}: {found[:5]}", file=sys.stderr)
     return results
 
 

@@ -339,9 +339,12 @@ class _ReferenceSpread:
     """
 
     def __init__(self) -> None:
-        self.files = 0
         self.using: Counter[str] = Counter()
         self._refs: dict[str, str] = {}
+
+    @property
+    def files(self) -> int:
+        return len(self._refs)
 
     def update(self, references: Iterable[tuple[str, str]]) -> None:
         """Take each indexed file's references (path, JSON text) as they are now."""
@@ -355,7 +358,6 @@ class _ReferenceSpread:
         for path in self._refs.keys() - current.keys():
             self.using.subtract(json.loads(self._refs[path]))
         self._refs = current
-        self.files = len(current)
 
     def rarity(self, name: str) -> float:
         """1 for a name no file uses, falling towards 0 for one that every file uses."""

@@ -423,3 +423,19 @@ def test_the_full_text_index_covers_every_row_whether_embedding_finished_or_not(
         unindexed = indexer.store.unindexed_rows()
         assert unindexed["text_idx"] == unindexed["head_idx"] == 0
         assert indexer.store.full_text("charge credit card", 3)[0]["symbol"] == "charge_credit_card"
+
+
+def test_search_ranks_by_words_when_the_embedding_service_fails(repo, tmp_path, llm_server):
+    env = mcode_env(
+        tmp_path / "home",
+        MCODE_EMBEDDING_MODEL="openai/mock-embedding",
+        MCODE_API_BASE=llm_server.url,
+        OPENAI_API_KEY="sk-test",
+    )
+    index(repo, env)
+    llm_server.stop()  # the service goes down after indexing
+    query = "give the money of a transaction back"
+    out = run_mcode(["search", query, "--repo", str(repo)], env)  # no connection kept alive
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("shop/payment.py:")
+    assert "note: ranked by words only: embedding model openai/mock-embedding failed" in out.stderr

@@ -134,7 +134,10 @@ def search(
         fail("the query is empty", EXIT_USAGE)
     settings = resolve_settings(repo)
     workspace = _open_reader(settings)
-    results = workspace.searcher().search(text, k=k, level=level)
+    searcher = workspace.searcher()
+    results = searcher.search(text, k=k, level=level)
+    if failed := workspace.vectors_failed or searcher.vectors_failed:
+        typer.echo(f"note: ranked by words only: {failed}", err=True)
     if json_output:
         print_json({"results": [r.as_json() for r in results]})
         return

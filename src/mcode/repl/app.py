@@ -15,10 +15,11 @@ import fcntl
 import os
 import queue
 import select
+import signal
 import sys
 import termios
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,52 @@ def eof_typed(fd: int) -> bool:
         return False
 
 
+class _Presses:
+    """Ctrl-C presses while a turn runs, counted by a SIGINT handler. Counting, rather than the
+    KeyboardInterrupt Python raises by default, means a press never lands inside drawing or inside
+    a lock held by the queue, which could leave either half-done; the loop reads the count at its
+    next poll. While the user answers a question the handler raises as usual, so the prompt can
+    be left with Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.pressed = 0
+        self.seen = 0
+        self.raising = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.raising:
+            raise KeyboardInterrupt
+        self.pressed += 1
+
+    def take(self) -> bool:
+        """True once per press not yet handled."""
+        if self.seen < self.pressed:
+            self.seen += 1
+            return True
+        return False
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        self.pressed = self.seen = 0
+        try:
+            previous = signal.signal(signal.SIGINT, self)
+        except ValueError:  # not the main thread: presses raise KeyboardInterrupt as before
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def raised(self) -> Iterator[None]:
+        self.raising = True
+        try:
+            yield
+        finally:
+            self.raising = False
+
+
 class TurnRunner:
     """Runs one turn at a time on a worker thread, drawing its events and asking its questions
     on the calling (main) thread. `on_event` and `ask` are the session's callbacks."""
@@ -108,6 +155,7 @@ class TurnRunner:
         self.terminal = terminal  # the terminal's file descriptor, watched for Ctrl-D
         self.queue: queue.Queue[Event | Question | _Finished] = queue.Queue()
         self._cancelling = False
+        self._presses = _Presses()
 
     # -- called on the worker thread ----------------------------------------------------------------
 
@@ -148,22 +196,23 @@ class TurnRunner:
                 self.queue.put(_Finished())
 
         worker = threading.Thread(target=work, name="mcode-turn", daemon=True)
-        try:
-            worker.start()
-        except KeyboardInterrupt:  # start() was waiting for the thread, which runs already
-            self._interrupted(session)
-        try:
-            while True:
-                try:
-                    if self._step(session):
-                        break
-                except KeyboardInterrupt:
-                    self._interrupted(session)
-        except Leave:
-            session.cancel()
-            worker.join(LEAVE_SECONDS)
-            self.renderer.flush()
-            raise
+        with self._presses.counting():
+            try:
+                worker.start()
+            except KeyboardInterrupt:  # start() was waiting for the thread, which runs already
+                self._interrupted(session)
+            try:
+                while True:
+                    try:
+                        if self._step(session):
+                            break
+                    except KeyboardInterrupt:
+                        self._interrupted(session)
+            except Leave:
+                session.cancel()
+                worker.join(LEAVE_SECONDS)
+                self.renderer.flush()
+                raise
         while worker.is_alive():
             with contextlib.suppress(KeyboardInterrupt):
                 worker.join(POLL_SECONDS)
@@ -172,6 +221,8 @@ class TurnRunner:
 
     def _step(self, session: ReplSession) -> bool:
         """Handle one queued item; True once the turn has finished."""
+        while self._presses.take():
+            self._cancel(session)
         try:
             item = self.queue.get(timeout=POLL_SECONDS)
         except queue.Empty:
@@ -193,7 +244,8 @@ class TurnRunner:
         try:
             if not self._cancelling:
                 self.renderer.flush()
-                answer = ask_user(self.renderer.console, question.request, self.read_line)
+                with self._presses.raised():
+                    answer = ask_user(self.renderer.console, question.request, self.read_line)
         except KeyboardInterrupt:
             if session is not None:
                 self._interrupted(session)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mcode.embed.base import EmbedderUnavailable
 from mcode.retrieval.query import QueryAnalysis, analyze
 from mcode.store import Manifest
 
@@ -122,6 +123,9 @@ class Searcher:
         self.chunks = chunks
         self.manifest = manifest
         self.embedder = embedder
+        # Why the last search ranked by words alone although vectors were expected (the embedder
+        # failed: a remote one timed out, say), for the caller to tell the user; else None.
+        self.vectors_failed: str | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._paths: tuple[int, _PathIndex] | None = None
         self._spread = _ReferenceSpread()
@@ -141,8 +145,12 @@ class Searcher:
         # The vector leg takes longest (the model alone ~7 ms): weigh the structure meanwhile, and
         # add it after the vectors, so every score sums its parts in the same order.
         evidence = [*self._symbol_evidence(analysis), *self._path_evidence(analysis)]
+        self.vectors_failed = None
         if nearest is not None:
-            scores.add_ranked(nearest.result(), W_VECTOR)
+            try:
+                scores.add_ranked(nearest.result(), W_VECTOR)
+            except EmbedderUnavailable as exc:  # the words still answer
+                self.vectors_failed = str(exc)
         for row, weight in evidence:
             scores.add(row, weight)
         if level == "file":

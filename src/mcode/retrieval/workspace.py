@@ -47,6 +47,9 @@ class Workspace:
     store: ChunkStore
     manifest: Manifest
     embedder: Embedder | None
+    # Why this reader has no vectors although the index has some: its embedder failed when asked
+    # for its dimension (a remote service that is down). Searches then rank by words alone.
+    vectors_failed: str | None = None
 
     @classmethod
     def open_reader(cls, settings: Settings) -> Workspace:
@@ -65,6 +68,7 @@ class Workspace:
         if not paths.manifest.exists():  # said before the chunk table's library loads (~1 s)
             raise IndexMissingError(f"{paths.repo} is not indexed yet: run `mcode index`")
         check_index_dir(paths.index)
+        from mcode.embed import EmbedderUnavailable
         from mcode.index.pipeline import index_identity
         from mcode.store.chunks import ChunkStore, StoreFormatError
 
@@ -75,14 +79,19 @@ class Workspace:
                 raise IndexMissingError(
                     "the index was built with another embedding model or format: run `mcode index`"
                 )
+            failed = None
             try:
-                store = ChunkStore(paths.chunks, embedder.dim if embedder else 0)
+                dim = embedder.dim if embedder else 0
+            except EmbedderUnavailable as exc:
+                failed, embedder, dim = str(exc), None, ChunkStore.stored_dim(paths.chunks)
+            try:
+                store = ChunkStore(paths.chunks, dim)
             except StoreFormatError as exc:
                 raise IndexMissingError(f"{exc}: run `mcode index`") from exc
         except BaseException:
             manifest.close()
             raise
-        return cls(settings, store, manifest, embedder)
+        return cls(settings, store, manifest, embedder, failed)
 
     def searcher(self, *, resident: bool = False, chunks: ChunkReads | None = None) -> Searcher:
         """`resident` keeps every chunk's metadata and vector in memory (~1 s and ~250 MB at

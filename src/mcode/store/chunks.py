@@ -118,6 +118,18 @@ class ChunkStore:
         )
 
     @staticmethod
+    def stored_dim(directory: Path) -> int:
+        """The length of the vectors the table in `directory` holds (0 for none): how a reader
+        whose embedder cannot tell (a remote service that is down) opens it."""
+        db = lancedb.connect(str(directory))
+        if TABLE not in db.table_names():
+            return 0
+        schema = db.open_table(TABLE).schema
+        if "vector" not in schema.names:
+            return 0
+        return schema.field("vector").type.list_size
+
+    @staticmethod
     def destroy(directory: Path) -> None:
         """Remove the chunk table and everything beside it: it is rebuildable, and may be damaged."""
         shutil.rmtree(directory, ignore_errors=True)

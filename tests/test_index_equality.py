@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 from support.embedders import HashEmbedder
+from support.polling import poll
 from support.repos import indexed_repo, opened_index, write_files
 
-from mcode.index.pipeline import EXACT_WITHIN_UPDATES, Indexer
+from mcode.index.pipeline import EXACT_WITHIN_UPDATES, FULL_TEXT_EXACT, Indexer
 from mcode.retrieval.resident import ResidentChunks
 from mcode.retrieval.search import Searcher
+from mcode.watch import IndexFollower
 
 WORDS = """
 invoice payment refund customer order cart discount coupon shipping address tax currency ledger
@@ -213,9 +215,17 @@ def test_hundreds_of_updates_answer_as_a_fresh_build_within_the_bound(
     kept: tuple[Indexer, ResidentChunks, Edits], tmp_path: Path
 ) -> None:
     indexer, resident, edits = kept
-    # Watcher batches without a pause: exact again by the bound.
-    for _ in range(EXACT_WITHIN_UPDATES):
-        indexer.process_changes(edits.batch(7))
+    # Watcher batches without a pause: exact again by the bound. The follower (what `mcode watch`
+    # and a session run) rebuilds right after the update that reaches it, in its own turn.
+    follower = IndexFollower(indexer, settle_after=3600)
+    try:
+        for _ in range(EXACT_WITHIN_UPDATES):
+            assert not indexer.exact_due
+            follower.process(edits.batch(7))
+        assert poll(lambda: not indexer.exact_due, timeout=120)
+    finally:
+        follower.stop()  # waits for a rebuild under way
+    assert indexer.manifest.get_meta(FULL_TEXT_EXACT)
     assert_answers_as_fresh(indexer, resident, tmp_path)
     # More batches, then the pause after which the watcher settles.
     for _ in range(8):

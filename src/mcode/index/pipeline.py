@@ -50,8 +50,9 @@ EMBED_FILES_PER_ROUND = 64
 EMBED_BEFORE_WRITE_ROWS = 2_000
 OPTIMIZE_EVERY_WRITES = 64
 CONSOLIDATE_EVERY_WRITES = 8  # see ChunkStore.consolidate: ~45 ms, where an optimize takes ~2 s
-# Updates (watcher batches) after which the full-text statistics are made exact again even if edits
-# never pause (see ChunkStore.rebuild_full_text: ~1.3 s for the standard library).
+# Updates (watcher batches) after which the full-text statistics are due to be made exact again even
+# if edits never pause (see ChunkStore.rebuild_full_text: ~1.3 s for the standard library). The
+# update that reaches it does not pay for that: it is searchable first, and `catch_up` rebuilds next.
 EXACT_WITHIN_UPDATES = 32
 # Manifest key naming the files whose rows are being written: if the run dies there, the next one
 # knows which rows may have no manifest entry.
@@ -480,17 +481,29 @@ class Indexer:
         self._exact = True
         self._updates_since_exact = 0
 
+    @property
+    def exact_due(self) -> bool:
+        """Whether updates in a row reached the bound, so `catch_up` should run next."""
+        return not self._exact and self._updates_since_exact >= EXACT_WITHIN_UPDATES
+
+    def catch_up(self) -> bool:
+        """Make the full-text statistics exact if the bound is reached; whether it did. Callers
+        run it right after the update that reached it (the follower, in its own turn), so that
+        update is searchable without waiting for the ~1.3 s rebuild."""
+        if not self.exact_due:
+            return False
+        self._make_exact()
+        return True
+
     def _maintain(self, fold: bool = False, whole: bool = False) -> None:
         self._ensure_lexical_indexes()
-        # A whole pass (`mcode index`) leaves the index answering as a fresh build would, and so
-        # does the update that reaches the bound.
-        due = whole or self._updates_since_exact >= EXACT_WITHIN_UPDATES
-        rebuilt = due and not self._exact
+        # A whole pass (`mcode index`) leaves the index answering as a fresh build would.
+        rebuilt = whole and not self._exact
         if rebuilt:
             self._make_exact()
         # The indexes a rebuild replaced stay on disk (~12 MB for the standard library) until an
         # optimize drops old versions: a whole pass drops them at once, a watcher when it settles.
-        if fold or (rebuilt and whole) or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
+        if fold or rebuilt or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
         elif self.store.writes_since_consolidate >= CONSOLIDATE_EVERY_WRITES:
             self.store.consolidate()

@@ -152,6 +152,10 @@ class IndexFollower:
             report = self.indexer.process_changes(paths, embed=self.embed)
         finally:
             self.turns.release()
+        if self.indexer.exact_due:
+            # After the update that reached the bound, not inside it: that update is searchable
+            # at once, and a batch arriving meanwhile goes first (the turn is polite).
+            self._later(0.0, self.indexer.catch_up)
         self._settle_later()
         return report
 
@@ -173,14 +177,20 @@ class IndexFollower:
                 self._idle.cancel()
             if self._stopped:
                 return
-            self._idle = threading.Timer(self._settle_after, self._settle)
-            self._idle.daemon = True
-            self._idle.start()
+            self._idle = self._later(self._settle_after, self.indexer.settle)
 
-    def _settle(self) -> None:
-        try:
-            with self.turns.turn(polite=True):
-                if not self._stopped:
-                    self.indexer.settle()
-        except Exception as exc:
-            self._on_error(exc)
+    def _later(self, seconds: float, work: Callable[[], object]) -> threading.Timer:
+        """Run `work` in a polite turn after `seconds`, on a timer thread; errors go to on_error."""
+
+        def polite() -> None:
+            try:
+                with self.turns.turn(polite=True):
+                    if not self._stopped:
+                        work()
+            except Exception as exc:
+                self._on_error(exc)
+
+        timer = threading.Timer(seconds, polite)
+        timer.daemon = True
+        timer.start()
+        return timer

@@ -482,17 +482,26 @@ class Indexer:
         self._updates_since_exact = 0
 
     @property
-    def exact_due(self) -> bool:
-        """Whether updates in a row reached the bound, so `catch_up` should run next."""
+    def upkeep_due(self) -> bool:
+        """Whether `catch_up` has work: updates in a row reached the bound, or enough writes wait
+        to be folded into the indexes."""
+        return self._exact_due or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES
+
+    @property
+    def _exact_due(self) -> bool:
         return not self._exact and self._updates_since_exact >= EXACT_WITHIN_UPDATES
 
     def catch_up(self) -> bool:
-        """Make the full-text statistics exact if the bound is reached; whether it did. Callers
-        run it right after the update that reached it (the follower, in its own turn), so that
-        update is searchable without waiting for the ~1.3 s rebuild."""
-        if not self.exact_due:
+        """The upkeep an update leaves due, done after it: the full-text rebuild at the bound
+        (~1.3 s) and the optimize every OPTIMIZE_EVERY_WRITES writes (~2 s). Callers run it
+        right after the update (the follower, in its own turn), so that update is searchable
+        without waiting for either. Whether it did work."""
+        if not self.upkeep_due:
             return False
-        self._make_exact()
+        if self._exact_due:
+            self._make_exact()
+        if self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
+            self.store.optimize(keep_versions_for=timedelta(seconds=30))
         return True
 
     def _maintain(self, fold: bool = False, whole: bool = False) -> None:
@@ -503,7 +512,9 @@ class Indexer:
             self._make_exact()
         # The indexes a rebuild replaced stay on disk (~12 MB for the standard library) until an
         # optimize drops old versions: a whole pass drops them at once, a watcher when it settles.
-        if fold or rebuilt or self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES:
+        # A batch of the watcher leaves its optimize to `catch_up`.
+        many = self.store.writes_since_optimize >= OPTIMIZE_EVERY_WRITES
+        if fold or rebuilt or (whole and many):
             self.store.optimize(keep_versions_for=timedelta(seconds=30))
         elif self.store.writes_since_consolidate >= CONSOLIDATE_EVERY_WRITES:
             self.store.consolidate()

@@ -152,7 +152,7 @@ class IndexFollower:
             report = self.indexer.process_changes(paths, embed=self.embed)
         finally:
             self.turns.release()
-        if self.indexer.exact_due:
+        if self.indexer.upkeep_due:
             # After the update that reached the bound, not inside it: that update is searchable
             # at once, and a batch arriving meanwhile goes first (the turn is polite).
             self._later(0.0, self.indexer.catch_up)

@@ -106,6 +106,12 @@ def test_the_end_of_a_session_consolidates_what_it_said_once(world: World) -> No
     assert world.log("consolidate")[0]["messages"] == 4
 
 
+def test_a_session_that_said_nothing_asks_nothing(world: World) -> None:
+    result = world.repl()
+    assert result.returncode == 0, result.stderr
+    assert world.server.requests == [] and "memory" not in result.stdout
+
+
 def test_without_a_sleep_model_nothing_is_asked(world: World) -> None:
     world.answers(6)
     result = world.repl(*turns(6), MCODE_SLEEP_MODEL="")

@@ -380,6 +380,7 @@ class Repl:
         return None
 
     def turn(self, text: str) -> None:
+        self.show_memory()  # what finished while the user typed, before the turn's output
         attachments = attach_mentions(text, self.ctx.settings.paths.repo)
         if attachments.attached:
             self.renderer.dim(f"attached {', '.join(attachments.attached)}")

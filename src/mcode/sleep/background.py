@@ -99,7 +99,7 @@ class BackgroundConsolidation:
                 if not self.wait(timeout):
                     say(
                         MemoryReport(
-                            f"memory consolidation still running after {timeout:g} s: left",
+                            f"memory consolidation did not finish within {timeout:g} s: left unfinished",
                             quiet=True,
                         )
                     )

@@ -24,7 +24,7 @@ from mcode.config import Settings
 from mcode.context import render_template
 from mcode.memory import BlockStore, BlockStoreError
 from mcode.memory.history import HistoryEntry
-from mcode.memory.sessions import SessionLog, StoredMessage
+from mcode.memory.sessions import SessionLog, SessionNotFound, StoredMessage
 from mcode.sleep.costs import CONSOLIDATE, PROPOSAL, Budget, BudgetSpent, log_event
 from mcode.sleep.model import estimate
 from mcode.tools.access import MemoryAccess
@@ -75,7 +75,10 @@ def due(
         if latest is None:
             return "", 0, []
         session = latest.id
-    messages = log.load(session)
+    try:
+        messages = log.load(session)
+    except SessionNotFound:  # a session that has said nothing has no transcript yet
+        return session, 0, []
     marks = [
         e.get("messages", 0)
         for e in entries

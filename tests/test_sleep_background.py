@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
-from support.repos import make_repo, mcode_env
+from support.polling import poll
+from support.repos import make_repo, mcode_env, spawn_mcode, terminal_env
 
 from mcode.config import Paths, load_settings
 from mcode.fsio import read_json_lines
 from mcode.memory import BlockStore
+from mcode.store import IndexLock
 
 MODEL = "openai/mock-model"
 # The first words of prompts/sleep_consolidate.md: what tells its requests from the agent's.
@@ -28,7 +30,12 @@ TABS = "- Indent with tabs (2025-05-01)."
 class World:
     repo: Path
     server: ScriptedLLMServer
-    env: dict[str, str]
+    home: Path
+    settings: dict[str, str]  # the environment variables that choose the models
+
+    @property
+    def env(self) -> dict[str, str]:
+        return mcode_env(self.home, **self.settings)
 
     @property
     def paths(self) -> Paths:
@@ -55,15 +62,14 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path, llm_server: ScriptedLLMServer) -> World:
     repo = make_repo(tmp_path / "repo", {"calc.py": "def add(a, b):\n    return a + b\n"})
-    env = mcode_env(
-        tmp_path / "home",
-        MCODE_MODEL=MODEL,
-        MCODE_SLEEP_MODEL=MODEL,
-        MCODE_API_BASE=llm_server.url,
-        OPENAI_API_KEY="sk-test",
-        MCODE_EMBEDDING_MODEL="none",
-    )
-    return World(repo, llm_server, env)
+    settings = {
+        "MCODE_MODEL": MODEL,
+        "MCODE_SLEEP_MODEL": MODEL,
+        "MCODE_API_BASE": llm_server.url,
+        "OPENAI_API_KEY": "sk-test",
+        "MCODE_EMBEDDING_MODEL": "none",
+    }
+    return World(repo, llm_server, tmp_path / "home", settings)
 
 
 def turns(count: int) -> list[str]:
@@ -141,13 +147,47 @@ def test_a_failing_sleep_model_costs_the_session_nothing(world: World) -> None:
     assert len(world.log("memory")) == 2
 
 
-def test_nothing_runs_while_a_person_edits_a_block(world: World) -> None:
+@pytest.mark.parametrize(
+    ("holder", "said"),
+    [
+        ("editor", "the lessons block is being edited"),
+        ("pass", "mcode sleep (pid"),
+    ],
+)
+def test_nothing_runs_while_a_person_edits_a_block_or_another_pass_runs(
+    world: World, holder: str, said: str
+) -> None:
     world.answers(5)
-    blocks = BlockStore.for_paths(world.paths)
-    with blocks.editing("lessons"):  # `mcode memory edit lessons`, its editor still open
+    if holder == "editor":  # `mcode memory edit lessons`, its editor still open
+        held = BlockStore.for_paths(world.paths).editing("lessons")
+    else:  # `mcode sleep` or `mcode watch` in the middle of a pass
+        held = IndexLock(world.paths.sleep_lock, "mcode sleep")
+    with held:
         result = world.repl(*turns(5))
     assert world.consolidations() == []
-    assert "memory not consolidated: the lessons block is being edited" in result.stdout
+    assert f"memory not consolidated: {said}" in result.stdout
+
+
+def test_leaving_waits_for_the_last_consolidation_and_ctrl_c_skips_it(world: World) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    world.server.reply_text("Tabs it is.")
+    world.server.reply_hang()  # the consolidation at the session's end never answers
+    child = spawn_mcode([], world.repo, terminal_env(world.home, **world.settings), 120)
+    try:
+        child.expect("❯")
+        child.sendline("we indent with tabs")
+        child.expect("Tabs it is.")
+        child.expect("❯")
+        child.sendcontrol("d")
+        child.expect("consolidating memory… \\(Ctrl-C to skip\\)")
+        assert poll(lambda: len(world.consolidations()) == 1, 120)  # its request hangs
+        child.sendcontrol("c")
+        child.expect("memory consolidation skipped")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert world.log("consolidate") == []  # no mark: nothing was recorded as done
 
 
 def test_a_headless_run_consolidates_at_its_end_within_the_days_cap(world: World) -> None:

@@ -51,7 +51,6 @@ from mcode.cli.common import (
 
 OUTPUT_FORMATS = ("text", "json", "stream-json")
 STDIN_WAIT_SECONDS = 2.0  # for the first bytes piped into `mcode -p PROMPT`
-MEMORY_WAIT_SECONDS = 60.0  # for the consolidation of memory at the end of the run
 
 
 @dataclass(frozen=True)
@@ -236,7 +235,7 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
     sys.stdout.flush()
     for denial in printer.denials:
         sys.stderr.write(f"mcode: refused: {_call_line(denial)}\n")
-    memory.finish(_say, MEMORY_WAIT_SECONDS)
+    memory.finish(_say)
     if result.stop_reason == "done" and not printer.refused_edit:
         return EXIT_OK
     sys.stderr.write(f"mcode: {_failure(result)}\n")

@@ -248,7 +248,7 @@ def edit(label: LabelArgument, repo: RepoOption = None, reason: ReasonOption = N
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(original)
     # A session's background consolidation leaves the block alone until this edit is saved.
-    with store.editing(label, before.scope if before is not None else PROJECT):
+    with _reporting(), store.editing(label, before.scope if before is not None else PROJECT):
         _save_edit(store, label, before, original, draft, reason)
 
 

@@ -299,7 +299,11 @@ class BlockStore:
         editor: their edit is not saved yet), so that background writers leave it alone. An flock:
         it ends with the editor's process, however that ends. A second editor is not refused
         (the first to save wins; the other gets a ConflictError)."""
-        fd = open_lock_file(self.scope(scope).editing_lock(check_label(label)))
+        path = self.scope(scope).editing_lock(check_label(label))
+        try:
+            fd = open_lock_file(path)
+        except OSError as exc:
+            raise BlockStoreError(f"cannot lock {path}: {exc.strerror or exc}") from exc
         held = try_lock(fd)
         try:
             yield

@@ -59,7 +59,6 @@ POLL_SECONDS = 0.1
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C before the REPL was up, as a shell reports SIGINT
 LEAVE_SECONDS = 1.0  # how long leaving waits for the cancelled turn to write its last messages
-MEMORY_WAIT_SECONDS = 60.0  # how long leaving waits for the last consolidation of memory
 
 
 @dataclass
@@ -411,12 +410,12 @@ class Repl:
         for report in self.memory.reports() if self.memory is not None else ():
             self._say(report)
 
-    def end_memory(self, timeout: float = MEMORY_WAIT_SECONDS) -> None:
-        """The session ends: consolidate its last turns, waiting up to `timeout` seconds (Ctrl-C
-        skips it)."""
+    def end_memory(self) -> None:
+        """The session ends: consolidate its last turns, waiting a bounded time (Ctrl-C skips
+        it)."""
         if self.memory is not None:
             self.memory.session_ended(self.ctx.session.session_id)
-            self.memory.finish(self._say, timeout)
+            self.memory.finish(self._say)
 
     def _say(self, report: MemoryReport) -> None:
         if report.quiet:

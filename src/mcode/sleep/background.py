@@ -7,8 +7,11 @@ mark is the sleep log's), under the sleep-pass lock (skipped while `mcode sleep`
 runs a pass, or while the user edits one of the blocks with `mcode memory edit`), within the
 day's and a pass's token caps, and logs a `memory` line to the sleep log. What it changed, or why
 it could not run, waits in `reports()` for the owner to show between turns: nothing here prints,
-and no error leaves the thread. At exit the owner `wait`s a bounded time; a run given up at exit
-leaves no half-written block (each edit is atomic) and no mark, so its turns are read again.
+and no error leaves the thread. At exit the owner `finish`es, waiting a bounded time; a run given
+up then leaves no half-written block (each edit is atomic) and no mark, so the next consolidation
+of that session (resumed, or `mcode sleep`) reads its turns again.
+
+The owner calls `turn_ended`, `session_ended` and `finish` from one thread (its main one).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from mcode.store import IndexLock, IndexLockedError
 PURPOSE = "a session's memory consolidation"
 NOT_DUE = "not due"
 FINISH_QUIETLY_SECONDS = 0.2  # a run that ends within this at exit is not announced
+FINISH_SECONDS = 60.0  # the longest wait at exit
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,7 @@ class BackgroundConsolidation:
             thread.join(timeout)
         return not self.running
 
-    def finish(self, say: Callable[[MemoryReport], None], timeout: float) -> None:
+    def finish(self, say: Callable[[MemoryReport], None], timeout: float = FINISH_SECONDS) -> None:
         """At exit: wait up to `timeout` seconds for the runs under way, saying so when it takes
         a moment, then `say` what they did. Ctrl-C skips the wait (the thread dies with the
         process; nothing is half-written)."""
@@ -97,12 +101,8 @@ class BackgroundConsolidation:
             say(MemoryReport("consolidating memory… (Ctrl-C to skip)", quiet=True))
             try:
                 if not self.wait(timeout):
-                    say(
-                        MemoryReport(
-                            f"memory consolidation did not finish within {timeout:g} s: left unfinished",
-                            quiet=True,
-                        )
-                    )
+                    late = f"memory consolidation unfinished after {timeout:g} s: left"
+                    say(MemoryReport(late, quiet=True))
             except KeyboardInterrupt:
                 say(MemoryReport("memory consolidation skipped", quiet=True))
                 return

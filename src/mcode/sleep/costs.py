@@ -3,8 +3,9 @@
 `.agentmemory/sleep.log` gets a JSON line for every model summary the moment it is stored (so a
 pass killed half-way still counts what it spent), one per consolidation of core memory and per
 change it proposes to a person's line, one per pass at its end, and one per consolidation a
-session ran in the background (what it changed, or why it could not run). Today's spend is the sum of
-the summary and consolidation lines of the current UTC day; it is what the daily cap is held to.
+session ran in the background (what it changed, or why it could not run). Today's spend is the
+sum of the summary and consolidation lines of the current UTC day; it is what the daily cap is
+held to.
 """
 
 from __future__ import annotations

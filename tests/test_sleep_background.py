@@ -112,6 +112,16 @@ def test_the_end_of_a_session_consolidates_what_it_said_once(world: World) -> No
     assert world.log("consolidate")[0]["messages"] == 4
 
 
+def test_clear_ends_the_session_it_leaves(world: World) -> None:
+    world.answers(1)
+    world.server.reply_tool_calls([("memory_insert", {"label": "project", "text": TABS})])
+    result = world.repl("we indent with tabs", "/clear")
+    assert result.returncode == 0, result.stderr
+    (prompt,) = world.consolidations()  # the new session said nothing: nothing more is asked
+    assert "we indent with tabs" in prompt
+    assert "memory: project +1 line (sleep)" in result.stdout
+
+
 def test_a_session_that_said_nothing_asks_nothing(world: World) -> None:
     result = world.repl()
     assert result.returncode == 0, result.stderr

@@ -15,6 +15,8 @@ import typer
 from typer.testing import CliRunner, Result
 
 from mcode.cli.memory_cmd import memory_app
+from mcode.config import Paths
+from mcode.memory import BlockStore
 
 app = typer.Typer()
 app.add_typer(memory_app, name="memory")
@@ -191,6 +193,20 @@ def test_edit_saves_a_valid_edit_with_its_front_matter(repo: Path, tmp_path: Pat
     assert "# raised for the monorepo" in block_path(repo, "style").read_text()
     entry = json.loads(mem(repo, "log", "style", "--json").stdout)["entries"][-1]
     assert (entry["actor"], entry["op"]) == ("user", "edit")
+
+
+def test_a_block_is_marked_as_being_edited_while_the_editor_runs(repo: Path, tmp_path: Path):
+    """So that a session's background consolidation leaves an unsaved edit alone."""
+    mem(repo, "set", "project", "Use tabs.")
+    body = (
+        "from mcode.config import Paths\nfrom mcode.memory import BlockStore\n"
+        f"store = BlockStore.for_paths(Paths.for_repo(pathlib.Path({str(repo)!r})))\n"
+        "seen = [store.being_edited(label) for label in ('project', 'lessons')]\n"
+        "path.write_text(path.read_text().replace('Use tabs.', str(seen)))"
+    )
+    assert mem(repo, "edit", "project", env=editor(tmp_path, body)).exit_code == 0
+    assert mem(repo, "show", "project").stdout == "[True, False]\n"
+    assert not BlockStore.for_paths(Paths.for_repo(repo)).being_edited("project")
 
 
 def test_edit_creates_a_missing_block(repo: Path, tmp_path: Path):

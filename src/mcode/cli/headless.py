@@ -12,7 +12,9 @@ prints its JSON object, with `error`, when JSON was asked for.
 The code index is kept as in the REPL (built and watched in the background; `--no-index` or
 `auto_index = false` leave it alone), and the run leaves its lexical part complete and current
 when it exits; vectors still pending wait for the next session or `mcode index`. No progress is
-printed: the output stays what the format says.
+printed: the output stays what the format says. With a `sleep_model`, the run's conversation is
+consolidated into the memory blocks as a session's end is (`mcode.sleep.background`), after the
+output is printed; stderr says so, and Ctrl-C skips it without changing the exit code.
 
 Exit codes: 0 the turn finished with an answer; 1 it failed (the model kept failing, the step limit
 came first, the user interrupted) or an edit was refused; 2 bad usage (unknown format, empty
@@ -217,6 +219,7 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
                 }
             )
         result = session.run_turn(prompt, max_steps=options.max_turns)
+        memory = _consolidate_memory(settings, session.session_id)  # beside closing the index
     finally:
         session.close()
         _close_index(index)
@@ -232,6 +235,7 @@ def run_headless(repo: Path | None, options: HeadlessOptions) -> int:
     sys.stdout.flush()
     for denial in printer.denials:
         sys.stderr.write(f"mcode: refused: {_call_line(denial)}\n")
+    memory.finish(_say)
     if result.stop_reason == "done" and not printer.refused_edit:
         return EXIT_OK
     sys.stderr.write(f"mcode: {_failure(result)}\n")
@@ -305,6 +309,20 @@ def _warm_up() -> None:
     from mcode.agent.llm import warm_up
 
     threading.Thread(target=warm_up, name="mcode-warm-up").start()
+
+
+def _consolidate_memory(settings: Any, session_id: str) -> Any:
+    from mcode.sleep.background import BackgroundConsolidation
+
+    memory = BackgroundConsolidation(settings)
+    memory.session_ended(session_id)
+    return memory
+
+
+def _say(report: Any) -> None:
+    """Memory's lines go to stderr: stdout holds only what the output format says."""
+    sys.stderr.write(f"mcode: {report.text}\n")
+    sys.stderr.flush()
 
 
 def _open_index(settings: Any, printer: Printer) -> Any:

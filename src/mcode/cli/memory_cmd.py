@@ -27,6 +27,7 @@ from mcode.cli.common import (
     resolve_paths,
 )
 from mcode.memory.blocks import (
+    PROJECT,
     USER,
     Block,
     BlockNotFoundError,
@@ -246,6 +247,20 @@ def edit(label: LabelArgument, repo: RepoOption = None, reason: ReasonOption = N
     draft = Path(name)
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(original)
+    # A session's background consolidation leaves the block alone until this edit is saved.
+    with _reporting(), store.editing(label, before.scope if before is not None else PROJECT):
+        _save_edit(store, label, before, original, draft, reason)
+
+
+def _save_edit(
+    store: BlockStore,
+    label: str,
+    before: Block | None,
+    original: str,
+    draft: Path,
+    reason: str | None,
+) -> None:
+    """The rest of `edit`, run while the block is marked as being edited by a person."""
     _run_editor(draft)
     edited = draft.read_text(encoding="utf-8")
     kept = f"; your edit is kept in {draft}"

@@ -58,6 +58,9 @@ class Settings:
     # What the sleep pass may spend with `sleep_model`, in tokens: per UTC day, and per pass.
     sleep_budget_tokens_per_day: int = 200_000
     sleep_pass_tokens: int = 50_000
+    # With `sleep_model`, a session consolidates its conversation into the `project` and `lessons`
+    # blocks in the background every this many turns, and once more when it ends; 0: never.
+    sleep_consolidate_every: int = 5
     # Seconds without edits before `mcode watch` runs the sleep pass.
     sleep_quiet_seconds: float = 60.0
     api_base: str = ""
@@ -91,6 +94,7 @@ _ENV = {
     "MCODE_SLEEP_MODEL": "sleep_model",
     "MCODE_SLEEP_BUDGET_TOKENS_PER_DAY": "sleep_budget_tokens_per_day",
     "MCODE_SLEEP_PASS_TOKENS": "sleep_pass_tokens",
+    "MCODE_SLEEP_CONSOLIDATE_EVERY": "sleep_consolidate_every",
     "MCODE_SLEEP_QUIET_SECONDS": "sleep_quiet_seconds",
     "MCODE_API_BASE": "api_base",
     "MCODE_FALLBACKS": "fallbacks",
@@ -130,7 +134,14 @@ def read_toml_bytes(path: Path) -> tuple[dict[str, Any], bytes | None]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
-_WHOLE_NUMBERS = frozenset({"max_file_bytes", "sleep_budget_tokens_per_day", "sleep_pass_tokens"})
+_WHOLE_NUMBERS = frozenset(
+    {
+        "max_file_bytes",
+        "sleep_budget_tokens_per_day",
+        "sleep_pass_tokens",
+        "sleep_consolidate_every",
+    }
+)
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

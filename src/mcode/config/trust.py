@@ -27,7 +27,8 @@ What needs trust (everything else in the file applies at once):
   embedders), so then the provider must be that of the user's own `model`. A name without a
   provider (`gpt-4o`, which litellm routes by guessing) never matches by provider.
 - `sleep_budget_tokens_per_day` and `sleep_pass_tokens` above the user's own: they spend the
-  user's money; lowering them applies at once.
+  user's money; lowering them applies at once. Likewise `sleep_consolidate_every` below the
+  user's own (consolidating more often), or turning it on; rarer, or 0 (off), applies at once.
 - Any setting this version of mcode does not know (tables such as `headers`, hooks, commands): it
   cannot vouch for what a newer reader would do with it, and nothing in `Settings.extra` reaches a
   provider call that way without the user's agreement. The only extra settings read today,
@@ -118,6 +119,9 @@ def _harmless(name: str, value: Any, own: dict[str, Any]) -> bool:
         return all(_stays_with_user(model, own) for model in _models(name, value))
     if name in BUDGET_SETTINGS:
         return isinstance(value, int) and value <= own.get(name, 0)
+    if name == "sleep_consolidate_every":  # how often the budget is spent: rarer is harmless
+        mine = own.get(name, 0)
+        return isinstance(value, int) and (value == 0 or 0 < mine <= value)
     return False
 
 

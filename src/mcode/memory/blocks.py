@@ -26,8 +26,11 @@ from mcode.fsio import (
     atomic_write_text,
     check,
     file_lock,
+    open_lock_file,
     read_bytes,
+    release_lock,
     remove_file,
+    try_lock,
 )
 from mcode.memory.defaults import DEFAULT_BLOCKS, template_text
 from mcode.memory.frontmatter import (
@@ -108,6 +111,10 @@ class Scope:
     def has_file(self, label: str) -> bool:
         """Whether a file, even a dangling link, claims `label` here: it counts, broken or not."""
         return os.path.lexists(self.block_path(label))
+
+    def editing_lock(self, label: str) -> Path:
+        """Held while a person edits `label` by hand (`BlockStore.editing`)."""
+        return self.lock_path.parent / f"{label}.editing.lock"
 
     @classmethod
     def under(cls, name: str, root: Path) -> Scope:
@@ -283,6 +290,41 @@ class BlockStore:
         known = [name for name in self.labels() if LABEL_PATTERN.fullmatch(name)]
         hint = f"; existing blocks: {', '.join(known)}" if known else ""
         return BlockNotFoundError(f"no memory block {label!r}{hint}")
+
+    # A person's edit in progress ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def editing(self, label: str, scope: str = PROJECT) -> Iterator[None]:
+        """Say, for as long as the block runs, that a person is editing `label` by hand (in an
+        editor: their edit is not saved yet), so that background writers leave it alone. An flock:
+        it ends with the editor's process, however that ends. A second editor is not refused
+        (the first to save wins; the other gets a ConflictError)."""
+        path = self.scope(scope).editing_lock(check_label(label))
+        try:
+            fd = open_lock_file(path)
+        except OSError as exc:
+            raise BlockStoreError(f"cannot lock {path}: {exc.strerror or exc}") from exc
+        held = try_lock(fd)
+        try:
+            yield
+        finally:
+            if held:
+                release_lock(fd)
+            else:
+                os.close(fd)
+
+    def being_edited(self, label: str) -> bool:
+        """Whether a person is editing `label` by hand right now (in either scope)."""
+        for scope in self.scopes:
+            path = scope.editing_lock(check_label(label))
+            if not path.exists():
+                continue
+            fd = open_lock_file(path)
+            if not try_lock(fd):
+                os.close(fd)
+                return True
+            release_lock(fd)
+        return False
 
     # Writing --------------------------------------------------------------------------------------
 

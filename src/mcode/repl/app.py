@@ -50,6 +50,7 @@ from mcode.tools import Answer, Request
 if TYPE_CHECKING:
     from mcode.agent.session import AgentSession
     from mcode.retrieval.live import LiveIndex
+    from mcode.sleep.background import BackgroundConsolidation, MemoryReport
 
 PROMPT = "❯ "
 CONTINUATION = "  "
@@ -355,7 +356,9 @@ def make_prompt(settings: Settings, status: StatusLine) -> PromptSession[str]:
 
 
 class Repl:
-    """The read-eval loop over one session at a time (/clear and /resume replace it)."""
+    """The read-eval loop over one session at a time (/clear and /resume replace it). With a
+    `memory` consolidation, it is told of each turn and each session's end, and what it changed
+    is shown before the next prompt, never inside a turn's output."""
 
     def __init__(
         self,
@@ -363,11 +366,14 @@ class Repl:
         runner: TurnRunner,
         read_message: Callable[[], str],
         status: StatusLine,
+        memory: BackgroundConsolidation | None = None,
     ) -> None:
         self.ctx = ctx
         self.runner = runner
         self.read_message = read_message
         self.status = status
+        self.memory = memory
+        self._session_id = ctx.session.session_id
 
     @property
     def renderer(self) -> Renderer:
@@ -379,6 +385,7 @@ class Repl:
         if first_message and (code := self._handle(first_message)) is not None:
             return code
         while True:
+            self.show_memory()
             try:
                 line = self.read_message()
             except KeyboardInterrupt:
@@ -402,6 +409,7 @@ class Repl:
             return None
         if text.startswith("/"):
             outcome = self._command(text)
+            self._session_switched()
             if isinstance(outcome, Exit):
                 return outcome.code
             if not isinstance(outcome, Submit):
@@ -423,6 +431,7 @@ class Repl:
         return None
 
     def turn(self, text: str) -> None:
+        self.show_memory()  # what finished while the user typed, before the turn's output
         attachments = attach_mentions(text, self.ctx.settings.paths.repo)
         if attachments.attached:
             self.renderer.dim(f"attached {', '.join(attachments.attached)}")
@@ -436,7 +445,35 @@ class Repl:
                 f"Stopped after {result.steps} steps without a final answer; say 'go on' to "
                 "let it continue."
             )
+        if self.memory is not None:
+            self.memory.turn_ended(self.ctx.session.session_id)
         self.status.refresh(self.ctx.session)
+
+    def _session_switched(self) -> None:
+        """/clear or /resume ended the session: its last turns are consolidated too."""
+        current = self.ctx.session.session_id
+        if current != self._session_id:
+            if self.memory is not None:
+                self.memory.session_ended(self._session_id)
+            self._session_id = current
+
+    def show_memory(self) -> None:
+        """What background consolidations changed in memory, or why they could not run."""
+        for report in self.memory.reports() if self.memory is not None else ():
+            self._say(report)
+
+    def end_memory(self) -> None:
+        """The session ends: consolidate its last turns, waiting a bounded time (Ctrl-C skips
+        it)."""
+        if self.memory is not None:
+            self.memory.session_ended(self.ctx.session.session_id)
+            self.memory.finish(self._say)
+
+    def _say(self, report: MemoryReport) -> None:
+        if report.quiet:
+            self.renderer.dim(report.text)
+        else:
+            self.renderer.notice(report.text)
 
 
 def _prompt_reader(prompt: PromptSession[str]) -> Callable[[], str]:
@@ -569,11 +606,16 @@ def run_repl(
         opener.index.on_change = lambda: status.refresh(ctx.session)
     status.refresh(session)
     _welcome(console, session)
+    from mcode.sleep.background import BackgroundConsolidation
+
+    repl = Repl(ctx, runner, read_message, status, BackgroundConsolidation(settings))
     try:
-        return Repl(ctx, runner, read_message, status).loop(first_message)
+        code = repl.loop(first_message)
     finally:
         ctx.session.close()
         opener.close()
+    repl.end_memory()
+    return code
 
 
 def _invalidate(prompt: PromptSession[str]) -> None:

@@ -2,7 +2,8 @@
 the index, within a token budget whose every use is logged.
 
 `run_pass` runs one pass (what `mcode sleep` does in the foreground); `QuietTrigger` runs one once
-edits have paused (what `mcode watch` does); `sleep_status` says what is spent and what waits.
+edits have paused (what `mcode watch` does); `sleep_status` says what is spent and what waits;
+`background.BackgroundConsolidation` consolidates a live session's memory (the REPL, `mcode -p`).
 """
 
 from mcode.sleep.run import PassOptions, PassReport, run_pass

@@ -2,8 +2,9 @@
 `project` and `lessons` blocks by `sleep_model` while the user is away.
 
 One request, over only what is new since the last consolidation of that session (the mark is a
-line in the sleep log), once at least `EVERY_TURNS` user turns have passed (Letta's sleep-time
-agent runs every 5). The model answers with calls to the ordinary `memory_insert` and
+line in the sleep log), once at least `sleep_consolidate_every` user turns have passed (Letta's
+sleep-time agent runs every 5; 0 turns consolidation off). A session that ends asks with fewer
+(`every=1`: anything new). The model answers with calls to the ordinary `memory_insert` and
 `memory_replace` tools, which run as actor `sleep`: limits, read-only blocks and history apply,
 and `mcode memory log` / `revert` show and undo each change. A line a person wrote (any line no
 `agent` or `sleep` change added, including lines edited by hand) is never changed: such a call is
@@ -23,7 +24,7 @@ from mcode.config import Settings
 from mcode.context import render_template
 from mcode.memory import BlockStore, BlockStoreError
 from mcode.memory.history import HistoryEntry
-from mcode.memory.sessions import SessionLog, StoredMessage
+from mcode.memory.sessions import SessionLog, SessionNotFound, StoredMessage
 from mcode.sleep.costs import CONSOLIDATE, PROPOSAL, Budget, BudgetSpent, log_event
 from mcode.sleep.model import estimate
 from mcode.tools.access import MemoryAccess
@@ -33,7 +34,6 @@ from mcode.tools.memory import memory_insert, memory_replace
 ACTOR = "sleep"
 MACHINE_ACTORS = frozenset({"agent", ACTOR})
 LABELS = ("project", "lessons")
-EVERY_TURNS = 5
 CONVERSATION_CHARS = 16_000  # the newest part of it, when more is new
 _TOOLS = {tool.name: tool for tool in (memory_insert, memory_replace)}
 
@@ -44,6 +44,7 @@ class Consolidation:
     applied: list[str] = field(default_factory=list)  # "insert project", "replace lessons"
     proposals: list[dict[str, str]] = field(default_factory=list)  # changes to a person's lines
     refused: list[str] = field(default_factory=list)  # what the tools refused, and why
+    lines: dict[str, list[int]] = field(default_factory=dict)  # label -> [added, removed]
     tokens: int = 0
     skipped: str = ""  # why nothing was asked: "not due", "budget", an error
 
@@ -63,22 +64,29 @@ def machine_lines(entries: Sequence[HistoryEntry], value: str) -> set[str]:
     return {line for line in value.split("\n") if authors.get(line) in MACHINE_ACTORS and line}
 
 
-def due(settings: Settings, entries: list[dict[str, Any]]) -> tuple[str, int, list[StoredMessage]]:
-    """The latest session, its length, and its messages since the last mark: none unless enough
-    user turns passed since."""
+def due(
+    settings: Settings, entries: list[dict[str, Any]], session: str | None, every: int
+) -> tuple[str, int, list[StoredMessage]]:
+    """The session (None: the latest), its length, and its messages since the last mark: none
+    unless `every` user turns passed since (never, when `every` is 0)."""
     log = SessionLog(settings.paths.sessions)
-    latest = log.latest()
-    if latest is None:
-        return "", 0, []
-    messages = log.load(latest.id)
+    if session is None:
+        latest = log.latest()
+        if latest is None:
+            return "", 0, []
+        session = latest.id
+    try:
+        messages = log.load(session)
+    except SessionNotFound:  # a session that has said nothing has no transcript yet
+        return session, 0, []
     marks = [
         e.get("messages", 0)
         for e in entries
-        if e.get("event") == CONSOLIDATE and e.get("session") == latest.id
+        if e.get("event") == CONSOLIDATE and e.get("session") == session
     ]
     new = messages[max(marks, default=0) :]
     turns = sum(1 for m in new if m.role == "user")
-    return latest.id, len(messages), new if turns >= EVERY_TURNS else []
+    return session, len(messages), new if every and turns >= every else []
 
 
 def consolidate(
@@ -87,9 +95,14 @@ def consolidate(
     model: str,
     budget: Budget,
     entries: list[dict[str, Any]],
+    *,
+    session: str | None = None,
+    every: int | None = None,
 ) -> Consolidation:
-    """One consolidation of the latest session, if it is due and fits the budget."""
-    session, count, new = due(settings, entries)
+    """One consolidation of `session` (None: the latest), if it is due (`every` user turns since
+    the last, by default `sleep_consolidate_every`) and fits the budget."""
+    every = settings.sleep_consolidate_every if every is None else every
+    session, count, new = due(settings, entries, session, every)
     result = Consolidation(session=session)
     if not new:
         result.skipped = "not due"
@@ -201,3 +214,10 @@ def _apply(
         result.refused.append(f"{name} {label}: {exc}")
         return
     result.applied.append(f"{name.removeprefix('memory_')} {label}")
+    counts = result.lines.setdefault(label, [0, 0])
+    counts[0] += _count_lines(arguments.get("text" if name == "memory_insert" else "new"))
+    counts[1] += _count_lines(old)  # empty for an insert
+
+
+def _count_lines(text: Any) -> int:
+    return sum(1 for line in str(text or "").split("\n") if line.strip())

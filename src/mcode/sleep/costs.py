@@ -2,8 +2,10 @@
 
 `.agentmemory/sleep.log` gets a JSON line for every model summary the moment it is stored (so a
 pass killed half-way still counts what it spent), one per consolidation of core memory and per
-change it proposes to a person's line, and one per pass at its end. Today's spend is the sum of
-the summary and consolidation lines of the current UTC day; it is what the daily cap is held to.
+change it proposes to a person's line, one per pass at its end, and one per consolidation a
+session ran in the background (what it changed, or why it could not run). Today's spend is the
+sum of the summary and consolidation lines of the current UTC day; it is what the daily cap is
+held to.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ SUMMARY = "summary"  # a line per model summary stored
 CONSOLIDATE = "consolidate"  # a line per consolidation of core memory (the session's mark)
 PROPOSAL = "proposal"  # a change to a person's memory line, shown, not made
 PASS = "pass"  # a line per pass, at its end
+MEMORY = "memory"  # a line per background consolidation of a session, at its end
 SPENDING = frozenset({SUMMARY, CONSOLIDATE})
 
 

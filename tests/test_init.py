@@ -298,6 +298,25 @@ def test_claude_imports_stay_inside_the_repo_and_never_loop(tmp_path: Path):
     assert sum(len(i.text.encode()) for i in found) <= INSTRUCTIONS_CAP
 
 
+def test_secret_files_are_not_imported_and_secret_values_are_redacted(tmp_path: Path):
+    key = "gh" + "p_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a GitHub token's shape
+    write_files(
+        tmp_path,
+        {
+            "CLAUDE.md": "Deploy with the keys in @.env and see @deploy.md\n",
+            ".env": "AWS_SECRET=from-the-env-file\n",
+            "deploy.md": f"Use access key {key} for staging.\n",
+        },
+    )
+    skipped: list[str] = []
+    found = collect_instructions(tmp_path, ["CLAUDE.md", "deploy.md"], on_skip=skipped.append)
+    assert [i.path for i in found] == ["CLAUDE.md", "deploy.md"]
+    assert skipped == [".env: looks like a secret; not imported"]
+    text = "\n".join(i.text for i in found)
+    assert "from-the-env-file" not in text and key not in text
+    assert "[REDACTED:" in text
+
+
 def test_a_claude_md_linked_to_agents_md_is_imported_once(tmp_path: Path):
     write_files(tmp_path, {"AGENTS.md": "SHARED-RULES\n", "outside.md": "OUTSIDE\n"})
     (tmp_path / "CLAUDE.md").symlink_to("AGENTS.md")

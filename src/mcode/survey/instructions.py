@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcode.fsio import UnsafePathError, inside
-from mcode.secrets import redact
+from mcode.secrets import is_secret_path, redact
 
 INSTRUCTIONS_CAP = 32 * 1024
 PROMPT_FILES = ("AGENTS.md", "CLAUDE.md")
@@ -92,7 +92,8 @@ def collect_instructions(
     root: Path, files: Iterable[str], cap: int = INSTRUCTIONS_CAP, on_skip: Skip = _quietly
 ) -> list[InstructionFile]:
     """AGENTS.md files root-down, then CLAUDE.md with its @imports, CONVENTIONS.md, .cursorrules;
-    each cut at a line end to keep within `cap` bytes in all. A file that is not UTF-8 is left
+    each cut at a line end to keep within `cap` bytes in all, with secret values redacted (the
+    memory block they seed goes to the model every session). A file that is not UTF-8 is left
     out."""
     listed = set(files)
     agents = [f for f in listed if f == "AGENTS.md" or f.endswith("/AGENTS.md")]
@@ -120,7 +121,7 @@ def collect_instructions(
         text = _read_text(real)
         if text is None or not text.strip():
             continue
-        kept, omitted = _fit(text.strip(), budget)
+        kept, omitted = _fit(redact(text.strip()), budget)
         budget -= len(kept.encode("utf-8"))
         out.append(InstructionFile(path, kept, omitted, imported_by))
     return out
@@ -146,6 +147,9 @@ def claude_imports(root: Path, name: str, on_skip: Skip = _quietly) -> list[str]
     for match in _IMPORT.finditer(text):
         target = match.group(1).rstrip(".:!?")
         if target.startswith(("~", "/")):
+            continue
+        if is_secret_path(target):  # `@.env`: keys go into no memory block, whoever asks
+            on_skip(f"{target}: looks like a secret; not imported")
             continue
         path = repo_file(root, (root / name).parent / target, on_skip)
         if path is None or path in seen:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcode.store.filters import in_filter
-from mcode.store.journals import TextTable, _schema
+from mcode.store.journals import TextTable, _compatible, _schema
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,6 +27,7 @@ TABLE = "summaries"
 LEVELS = ("file", "dir")
 STRUCTURAL = "structural"
 MODEL_PREFIX = "model:"  # a model summary's generator: "model:openai/gpt-4.1-mini"
+SEPARATOR = " — "  # a summary's first line: `PATH — what it is for`
 _STATE_COLUMNS = ["id", "path", "level", "source_hash", "file_hash", "generator", "time", "tokens"]
 
 
@@ -45,6 +46,12 @@ def summary_schema(dim: int = 0, embedder_id: str = "") -> pa.Schema:
         pa.field("text", pa.string()),
     ]
     return _schema(fields, dim, embedder_id)
+
+
+def purpose_line(text: str) -> str:
+    """What a summary's first line says a module is for, without the path before it."""
+    line = text.split("\n", 1)[0]
+    return line.split(SEPARATOR, 1)[1] if SEPARATOR in line else line
 
 
 def summary_id(level: str, path: str) -> str:
@@ -148,6 +155,21 @@ class SummaryStore:
     def count(self) -> int:
         return self._table.count()
 
+    def search_files(self, query: str, k: int) -> list[str]:
+        """The files whose summary matches `query` in full text, best first: what a summary
+        says a module is for finds it even when its code words differ from the query's."""
+        rows = self._table.reading().full_text(query, k, "level = 'file'")
+        return [row["path"] for row in rows]
+
+    def purposes(self, paths: Sequence[str]) -> dict[str, str]:
+        """What each file's summary says it is for (its first line, without the path), for the
+        files that have one."""
+        ids = [summary_id("file", path) for path in dict.fromkeys(paths)]
+        if not ids:
+            return {}
+        rows = self._table.reading().scan(in_filter("id", ids), ["path", "text"])
+        return {row["path"]: purpose_line(row["text"] or "") for row in rows if row["text"]}
+
     def compact(self) -> None:
         """Fold a pass's many small commits together, so that readers stay fast."""
         self._table.compact_if_fragmented()
@@ -166,10 +188,20 @@ class _SummaryTable(TextTable):
             return
         try:
             table = self._db.open_table(self.name)
+            found = table.schema
             table.count_rows()
         except Exception:  # half-created or damaged: nothing to read yet
             return
+        if not _compatible(found, self.wanted):  # an older format: nothing to read until the
+            return  # next pass rebuilds it
         self._table = table
+
+    def reading(self) -> _SummaryTable:
+        """Itself, after looking again for a table that was missing when it was opened: a
+        long-lived reader (a session's searcher) sees the first pass's summaries."""
+        if self._table is None and not self._writer:
+            self._open()
+        return self
 
     def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:

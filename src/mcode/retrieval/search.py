@@ -159,7 +159,9 @@ class Searcher:
             scores.add_ranked(nearest.result(), W_VECTOR)
         for row, weight in evidence:
             scores.add(row, weight)
-        if self.summaries is not None and self.summary_weight > 0:
+        if level == "file" and self.summaries is not None and self.summary_weight > 0:
+            # Files only: credited to a file's best chunk, a summary hit lifts that chunk above
+            # the symbols a query names (tools/eval_search.py stdlib: symbol Acc@10 fell).
             found = self.summaries.search_files(" ".join(analysis.terms), SUMMARY_CANDIDATES)
             for row, rank in self._file_evidence(scores, found):
                 scores.add(row, self.summary_weight, rank)

@@ -101,8 +101,11 @@ class Workspace:
                 from mcode.retrieval.resident import ResidentChunks
 
                 chunks = ResidentChunks(self.store, self.manifest)
-        # Opened whether or not a pass has run yet: it finds the table once one has.
-        modules = SummaryStore(self.settings.paths.summaries) if summaries else None
+        modules = None
+        if summaries:
+            # Opened whether or not a pass has run yet: it finds the table once one has.
+            with contextlib.suppress(OSError):  # no summaries is no reason to fail a search
+                modules = SummaryStore(self.settings.paths.summaries)
         return Searcher(self.settings.paths.repo, chunks, self.manifest, vectors, modules)
 
     def has_vectors(self) -> bool:

@@ -55,6 +55,14 @@ def test_results_carry_their_files_purpose_once_a_pass_has_written_it(settings: 
         by_path = {hit.path: hit.summary for hit in searcher.search("sell stock", 5)}
         assert by_path["shop/till.py"] == "The till: sells items out of the stock."
         assert by_path["shop/store.py"].startswith("Keeps the shop's stock")
+
+        till = settings.paths.repo / "shop" / "till.py"
+        till.write_text(till.read_text().replace("The till: sells", "The till: rings up"))
+        with opened_index(settings.paths.repo, settings.paths.user_config.parent) as indexer:
+            indexer.update()
+        run_pass(settings)
+        by_path = {hit.path: hit.summary for hit in searcher.search("sell stock", 5)}
+        assert by_path["shop/till.py"] == "The till: rings up items out of the stock."
     finally:
         workspace.manifest.close()
 

@@ -7,16 +7,18 @@ library, lexical index without vectors). The summary pass runs in this process, 
 come after the summaries, as the index's do). The issue's target: covering the repository costs
 about what its lexical index costs.
 
-Then save → refreshed summary, as `mcode watch` wires it (a watcher that re-indexes, and a
-`QuietTrigger` whose pass runs once edits pause, here after `--quiet` seconds): `--edits` saves
-of one file, one at a time, each timed from the write until its summary row holds the new
-content, minus the quiet period; p50/p95. Then tokens per pass with `sleep_model` set to the
-scripted stand-in (tools/summary_server.py, on 127.0.0.1, counting what it is sent and answers):
-a pass after one edit, and a pass over the corpus at the default per-pass cap. Last, a dry run
-counts the tokens a model pass over every module would send (nothing is called). Figures only:
-nothing here is a pass or fail.
+Then what summaries add to a search (each result's summary line; at the file level, summary hits
+at `--summary-weight`), beside the same searches without them. Then save → refreshed summary, as
+`mcode watch` wires it (a watcher that re-indexes, and a `QuietTrigger` whose pass runs once edits
+pause, here after `--quiet` seconds): `--edits` saves of one file, one at a time, each timed from
+the write until its summary row holds the new content, minus the quiet period; p50/p95. Then
+tokens per pass with `sleep_model` set to the scripted stand-in (tools/summary_server.py, on
+127.0.0.1, counting what it is sent and answers): a pass after one edit, and a pass over the corpus
+at the default per-pass cap. Last, a dry run counts the tokens a model pass over every module would
+send (nothing is called). Figures only: nothing here is a pass or fail but the coverage target.
 
     python tools/bench_sleep.py [--json] [--corpus PATH] [--edits N] [--quiet SECONDS]
+                                [--summary-weight W]
 """
 
 from __future__ import annotations
@@ -127,6 +129,13 @@ def search_cost(work: Path, repo: Path, weight: float) -> dict:
         runs = {"off": [], "lines": [], "off_file": [], "ranked_file": []}
         for searcher in (plain, with_lines, ranked):  # a warm-up each
             searcher.search(QUERIES[0], 10, "file")
+        # What the lines cost a reader: one per file, with its first result (as code_search
+        # and the prompt's retrieved code show them), at four characters a token.
+        lines = [
+            {hit.path: hit.summary for hit in with_lines.search(query, 10) if hit.summary}
+            for query in QUERIES
+        ]
+        shown = [len(text) for found in lines for text in found.values()]
         for _ in range(3):
             for query in QUERIES:
                 for key, searcher, level in (
@@ -138,7 +147,10 @@ def search_cost(work: Path, repo: Path, weight: float) -> dict:
                     started = time.perf_counter()
                     searcher.search(query, 10, level)
                     runs[key].append((time.perf_counter() - started) * 1000)
-        return {key: round(statistics.median(ms), 1) for key, ms in runs.items()}
+        cost = {key: round(statistics.median(ms), 1) for key, ms in runs.items()}
+        cost["lines_per_search"] = round(len(shown) / len(QUERIES), 1)
+        cost["tokens_per_line"] = round(statistics.mean(shown) / 4, 1) if shown else 0.0
+        return cost
     finally:
         workspace.manifest.close()
 
@@ -250,7 +262,8 @@ def main() -> None:
             f"search, median of {3 * len(QUERIES)}: symbol level {cost['off']} ms without "
             f"summaries, {cost['lines']} ms with each result's summary line; file level "
             f"{cost['off_file']} ms without, {cost['ranked_file']} ms with summary hits at "
-            f"w={args.summary_weight:g} and the lines"
+            f"w={args.summary_weight:g} and the lines; {cost['lines_per_search']} summary lines "
+            f"a search (10 results), ~{cost['tokens_per_line']} tokens each"
         )
 
         saves = save_to_summary(work, repo, settings, args.edits, args.quiet)

@@ -17,11 +17,12 @@ For each, Acc@1/5/10 (is a target among the first k results) for the file level 
 pooled to files against BM25 over whole files — and, for stdlib, mcode's symbol level too. The
 ablations (lexical only; no structure) show what each signal is worth.
 
-For stdlib and git, `--summaries` also measures module summaries (issue 13) in the same run: off,
-structural (the sleep pass without a model, over the corpus as indexed: for stdlib, the one whose
-query docstrings were removed), and model (the pass with `sleep_model` set to a scripted stand-in
-on 127.0.0.1, tools/summary_server.py, which measures the plumbing, not a real model's quality).
-With summaries, each `--summary-weight` is one row: how much a summary hit counts for its file.
+For stdlib, git and patches, `--summaries` also measures module summaries (issue 13) in the same
+run: off, structural (the sleep pass without a model, over the corpus as indexed: for stdlib, the
+one whose query docstrings were removed), and model (the pass with `sleep_model` set to a scripted
+stand-in on 127.0.0.1, tools/summary_server.py, which measures the plumbing, not a real model's
+quality). With summaries, each `--summary-weight` is one row: how much a summary hit counts for its
+file.
 
     python tools/eval_search.py stdlib [--sample 600] [--lexical-only] [--json]
     python tools/eval_search.py git [--repo PATH] [--json]
@@ -203,11 +204,12 @@ SUMMARY_WEIGHTS = [0.5, 1.0, 2.0]
 
 
 def summary_modes(text: str) -> list[str]:
-    modes = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in SUMMARY_MODES]
-    if unknown or not modes:
+    """The modes asked for, in the order they can be run: a model pass redoes structural summaries,
+    but a structural pass leaves model ones in place."""
+    modes = {m.strip() for m in text.split(",") if m.strip()}
+    if not modes or not modes <= set(SUMMARY_MODES):
         raise argparse.ArgumentTypeError(f"use some of {', '.join(SUMMARY_MODES)}, comma-separated")
-    return modes
+    return [m for m in SUMMARY_MODES if m in modes]
 
 
 def weights(text: str) -> list[float]:

@@ -70,8 +70,9 @@ def test_results_carry_their_files_purpose_once_a_pass_has_written_it(settings: 
 def test_a_summary_hit_counts_for_its_file_only_with_a_weight(
     settings: Settings, llm_server: ScriptedLLMServer
 ) -> None:
-    # The model describes the till in words its code never uses.
-    llm_server.reply_text("shop/till.py — the checkout counter where customers pay")
+    # The model describes the till in words its code never uses, on one very long line.
+    long_line = "the checkout counter where customers pay" + ", and then some" * 100
+    llm_server.reply_text(f"shop/till.py — {long_line}")
     with_model = replace(
         settings,
         sleep_model="openai/mock-model",
@@ -88,7 +89,9 @@ def test_a_summary_hit_counts_for_its_file_only_with_a_weight(
         searcher.summary_weight = 1.0
         hits = searcher.search("checkout counter customers pay", 5, level="file")
         assert [hit.path for hit in hits] == ["shop/till.py"]
-        assert hits[0].summary == "the checkout counter where customers pay"
+        about = hits[0].summary  # cut to one short line for every result it labels
+        assert about.startswith("the checkout counter where customers pay, and then some")
+        assert len(about) <= 300 and about.endswith("…")
         searcher.summary_weight = 0.0
         assert searcher.search("checkout counter customers pay", 5, level="file") == []
     finally:

@@ -28,6 +28,7 @@ LEVELS = ("file", "dir")
 STRUCTURAL = "structural"
 MODEL_PREFIX = "model:"  # a model summary's generator: "model:openai/gpt-4.1-mini"
 SEPARATOR = " — "  # a summary's first line: `PATH — what it is for`
+PURPOSE_MAX_CHARS = 300  # a structural one has at most 240
 _STATE_COLUMNS = ["id", "path", "level", "source_hash", "file_hash", "generator", "time", "tokens"]
 
 
@@ -48,10 +49,12 @@ def summary_schema(dim: int = 0, embedder_id: str = "") -> pa.Schema:
     return _schema(fields, dim, embedder_id)
 
 
-def purpose_line(text: str) -> str:
-    """What a summary's first line says a module is for, without the path before it."""
+def purpose_line(text: str, limit: int = PURPOSE_MAX_CHARS) -> str:
+    """What a summary's first line says a module is for, without the path before it, and cut at
+    `limit` characters: a model may write its whole summary on one line."""
     line = text.split("\n", 1)[0]
-    return line.split(SEPARATOR, 1)[1] if SEPARATOR in line else line
+    line = line.split(SEPARATOR, 1)[1] if SEPARATOR in line else line
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def summary_id(level: str, path: str) -> str:

@@ -171,10 +171,11 @@ class SummaryStore:
         files that have one. Every search asks: the lines are read once per table version (a
         query per search cost ~10 ms at 2,400 summaries, half a search's time)."""
         table = self._table.reading()
-        if table.version != self._purposes_version:
+        version = table.version  # before the read: a commit meanwhile is read again next time
+        if version != self._purposes_version:
             rows = table.scan("level = 'file'", ["path", "text"])
             self._purposes = {r["path"]: purpose_line(r["text"]) for r in rows if r["text"]}
-            self._purposes_version = table.version
+            self._purposes_version = version
         return {path: self._purposes[path] for path in paths if path in self._purposes}
 
     def compact(self) -> None:

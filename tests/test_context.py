@@ -80,6 +80,7 @@ class FakeSnippet:
     symbol: str
     snippet: str
     kind: str = "function"
+    summary: str = ""
 
 
 class Counted:

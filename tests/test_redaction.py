@@ -177,6 +177,7 @@ class StaleIndex:
     def search(self, query: str, k: int, level: str) -> list[SimpleNamespace]:
         snippet = SETTINGS.split("\n", 2)[2]
         hit = {"path": "app/settings.py", "start_line": 3, "end_line": 5, "symbol": "", "kind": ""}
+        hit["summary"] = ""
         return [SimpleNamespace(**hit, snippet=snippet)]
 
 

@@ -573,6 +573,7 @@ class Hit:
     symbol: str
     kind: str
     snippet: str
+    summary: str = ""
 
 
 class FakeSearcher:
@@ -597,6 +598,24 @@ def test_code_search_shows_located_snippets(repo: Path) -> None:
     assert out.startswith("1. src/app.py:5-9 function total\n     5→def total(items):")
     assert "     6→    result = 0\n      …" in out
     assert ".env" not in out
+
+
+def test_code_search_gives_a_files_module_summary_with_its_first_result(repo: Path) -> None:
+    about = "Totals of orders (key sk-live-0123456789abcdef0123 in a comment)"
+    searcher = FakeSearcher(
+        [
+            Hit("src/app.py", 5, 9, "total", "function", "def total(items):", about),
+            Hit("src/app.py", 12, 14, "tax", "function", "def tax(amount):", about),
+            Hit("src/util.py", 1, 2, "pad", "function", "def pad(text):"),
+        ]
+    )
+    out = run(context(repo, searcher=searcher), "code_search", query="order totals")
+    first, second, third = out.split("\n\n")
+    assert first.split("\n")[:2] == [
+        "1. src/app.py:5-9 function total",
+        "   module summary: Totals of orders (key [REDACTED:openai-key] in a comment)",
+    ]
+    assert "module summary" not in second and "module summary" not in third
 
 
 def test_code_search_without_an_index_suggests_grep(repo: Path) -> None:

@@ -17,7 +17,14 @@ For each, Acc@1/5/10 (is a target among the first k results) for the file level 
 pooled to files against BM25 over whole files — and, for stdlib, mcode's symbol level too. The
 ablations (lexical only; no structure) show what each signal is worth.
 
-    python tools/eval_search.py stdlib [--sample 600] [--json]
+For stdlib, git and patches, `--summaries` also measures module summaries (issue 13) in the same
+run: off, structural (the sleep pass without a model, over the corpus as indexed: for stdlib, the
+one whose query docstrings were removed), and model (the pass with `sleep_model` set to a scripted
+stand-in on 127.0.0.1, tools/summary_server.py, which measures the plumbing, not a real model's
+quality). With summaries, each `--summary-weight` is one row: how much a summary hit counts for its
+file.
+
+    python tools/eval_search.py stdlib [--sample 600] [--lexical-only] [--json]
     python tools/eval_search.py git [--repo PATH] [--json]
     python tools/eval_search.py patches --source DIR [--json]
     python tools/eval_search.py bugs [--repos DIR] [--hybrid] [--json]
@@ -41,8 +48,8 @@ import sysconfig
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mcode.embed.local import DEFAULT_MAX_TOKENS
@@ -192,6 +199,82 @@ class RepoIndex:
         self.lock.release()
 
 
+SUMMARY_MODES = ("off", "structural", "model")
+SUMMARY_WEIGHTS = [0.5, 1.0, 2.0]
+
+
+def summary_modes(text: str) -> list[str]:
+    """The modes asked for, in the order they can be run: a model pass redoes structural summaries,
+    but a structural pass leaves model ones in place."""
+    modes = {m.strip() for m in text.split(",") if m.strip()}
+    if not modes or not modes <= set(SUMMARY_MODES):
+        raise argparse.ArgumentTypeError(f"use some of {', '.join(SUMMARY_MODES)}, comma-separated")
+    return [m for m in SUMMARY_MODES if m in modes]
+
+
+def weights(text: str) -> list[float]:
+    return [float(w) for w in text.split(",") if w.strip()]
+
+
+def summarise(workspace, mode: str, server) -> dict:
+    """Bring the index's module summaries to `mode` with one sleep pass (vectors off: search reads
+    summaries by full text). A model pass after a structural one redoes every file."""
+    from mcode.sleep import run_pass
+
+    settings = replace(workspace.settings, embedding_model="none")
+    if mode == "model":
+        settings = replace(
+            settings,
+            sleep_model=server.model,
+            api_base=server.url,
+            api_keys={"OPENAI_API_KEY": "sk-scripted"},
+            sleep_budget_tokens_per_day=10**12,
+            sleep_pass_tokens=10**12,
+        )
+    started = time.perf_counter()
+    report = run_pass(settings)
+    return {
+        "files": len(report.files),
+        "dirs": report.dirs,
+        "generators": report.generators,
+        "tokens": report.tokens,
+        "seconds": round(time.perf_counter() - started, 1),
+        "note": report.note,
+    }
+
+
+def summary_variants(
+    workspace, args: argparse.Namespace, results: dict, tag: str
+) -> Iterator[tuple[str, object]]:
+    """(row name, searcher) for each summary mode and weight asked for, the pass for each mode
+    run just before its rows; what each pass did goes into `results`."""
+    shutil.rmtree(workspace.settings.paths.summaries, ignore_errors=True)  # a fresh start
+    server = None
+    try:
+        for mode in args.summaries:
+            if mode == "off":
+                yield f"mcode {tag}", workspace.searcher(summaries=False)
+                continue
+            if mode == "model" and server is None:
+                from summary_server import SummaryServer
+
+                server = SummaryServer().start()
+            results.setdefault("summary_passes", {})[f"{tag}, {mode}"] = summarise(
+                workspace, mode, server
+            )
+            if server is not None:
+                results["summary_passes"][f"{tag}, {mode}"]["server_tokens"] = (
+                    server.prompt_tokens + server.completion_tokens
+                )
+            for weight in args.summary_weight:
+                searcher = workspace.searcher()
+                searcher.summary_weight = weight
+                yield f"mcode {tag}, {mode} summaries w={weight:g}", searcher
+    finally:
+        if server is not None:
+            server.stop()
+
+
 @dataclass
 class Scores:
     hits: dict[int, int]
@@ -291,28 +374,30 @@ def run_stdlib(args: argparse.Namespace) -> dict:
         "corpus_files": len(docs),
     }
     rows: dict[str, Scores] = {}
-    for embed in (False, True):
+    for embed in (False,) if args.lexical_only else (False, True):
         info, workspace = build_index(repo, args, embed)
         results[f"index_{'hybrid' if embed else 'lexical'}"] = info
-        searcher = workspace.searcher()
         tag = "hybrid" if embed else "lexical only"
-        symbol, files = new_scores(), new_scores()
-        misses = 0
-        for t in targets:
-            hits = searcher.search(t.query, k=10)
-            found = [h.path == t.path and h.symbol == t.symbol for h in hits]
-            symbol.add(found)
-            if embed and not any(found[:1]) and misses < args.show_misses:
-                misses += 1
-                print(f"MISS {t.path}:{t.line} {t.symbol}: {t.query[:100]!r}", file=sys.stderr)
-                for h in hits[:3]:
-                    print(
-                        f"    {h.path}:{h.start_line}-{h.end_line} {h.symbol} ({h.kind}) {h.score:.4f}",
-                        file=sys.stderr,
-                    )
-            files.add([h.path == t.path for h in searcher.search(t.query, k=10, level="file")])
-        rows[f"mcode {tag}, symbol level"] = symbol
-        rows[f"mcode {tag}, file level"] = files
+        for name, searcher in summary_variants(workspace, args, results, tag):
+            symbol, files = new_scores(), new_scores()
+            misses = 0
+            for t in targets:
+                hits = searcher.search(t.query, k=10)
+                found = [h.path == t.path and h.symbol == t.symbol for h in hits]
+                symbol.add(found)
+                if embed and not any(found[:1]) and misses < args.show_misses:
+                    misses += 1
+                    print(f"MISS {t.path}:{t.line} {t.symbol}: {t.query[:100]!r}", file=sys.stderr)
+                    for h in hits[:3]:
+                        print(
+                            f"    {h.path}:{h.start_line}-{h.end_line} {h.symbol} ({h.kind}) "
+                            f"{h.score:.4f}",
+                            file=sys.stderr,
+                        )
+                file_hits = searcher.search(t.query, k=10, level="file")
+                files.add([h.path == t.path for h in file_hits])
+            rows[f"{name}, symbol level"] = symbol
+            rows[f"{name}, file level"] = files
     base = new_scores()
     for t in targets:
         base.add([p == t.path for p in bm25.search(t.query, 10)])
@@ -538,14 +623,15 @@ def evaluate_changes(
     bm25 = WholeFileBM25(docs)
     results.update(queries=len(changes), corpus_files=len(docs))
     rows: dict[str, Scores] = {}
-    for embed in (False, True):
+    for embed in (False,) if args.lexical_only else (False, True):
         info, workspace = build_index(repo, args, embed)
         results[f"index_{'hybrid' if embed else 'lexical'}"] = info
-        searcher = workspace.searcher()
-        scores = new_scores()
-        for message, files in changes:
-            scores.add([h.path in files for h in searcher.search(message, k=10, level="file")])
-        rows[f"mcode {'hybrid' if embed else 'lexical only'}, file level"] = scores
+        tag = "hybrid" if embed else "lexical only"
+        for name, searcher in summary_variants(workspace, args, results, tag):
+            scores = new_scores()
+            for message, files in changes:
+                scores.add([h.path in files for h in searcher.search(message, k=10, level="file")])
+            rows[f"{name}, file level"] = scores
     base = new_scores()
     for message, files in changes:
         base.add([p in files for p in bm25.search(message, 10)])
@@ -835,6 +921,24 @@ def main() -> int:
         metavar="DIR",
         help="leave this sub-tree out (repeatable); patches touching it are dropped",
     )
+    for p in (stdlib, history_task, patches):
+        p.add_argument(
+            "--lexical-only", action="store_true", help="skip the hybrid rows (vectors: slow)"
+        )
+        p.add_argument(
+            "--summaries",
+            type=summary_modes,
+            default=["off"],
+            metavar="MODES",
+            help="module summaries to measure, comma-separated: off,structural,model",
+        )
+        p.add_argument(
+            "--summary-weight",
+            type=weights,
+            default=SUMMARY_WEIGHTS,
+            metavar="W[,W...]",
+            help="how much a summary hit counts for its file (default: %(default)s)",
+        )
     for p in (history_task, patches):
         p.add_argument("--max-files", type=int, default=15)
         p.add_argument(
@@ -908,6 +1012,8 @@ def main() -> int:
         for key in ("index_lexical", "index_hybrid"):
             if key in results:
                 print(f"  {key}: {results[key]}")
+        for name, done in results.get("summary_passes", {}).items():
+            print(f"  summary pass ({name}): {done}")
         print("\n".join(results["report"]))
     return 0
 

@@ -248,9 +248,12 @@ def _fence(code: str) -> str:
     return "`" * (longest + 1)
 
 
-def render_snippet(snippet: SearchHit) -> str:
+def render_snippet(snippet: SearchHit, *, about: bool = True) -> str:
+    """The snippet under its place; with `about`, its file's module summary line too."""
     where = f"{snippet.path}:{snippet.start_line}-{snippet.end_line}"
     head = f"{where} {snippet.symbol}".rstrip()
+    if about and snippet.summary:
+        head += f"\nmodule summary: {redact(snippet.summary)}"
     code = redact(snippet.snippet.rstrip("\n"))  # an index built before redaction may hold keys
     fence = _fence(code)
     return f"{head}\n{fence}\n{code}\n{fence}"
@@ -314,14 +317,17 @@ def fit_repo_map(source: RepoMapSource | None, budget: int, counter: TokenCounte
 
 
 def fit_snippets(snippets: Sequence[SearchHit], budget: int, counter: TokenCounter) -> _Fitted:
-    """Best first, each snippet that still fits; a long one may be skipped for shorter ones."""
+    """Best first, each snippet that still fits; a long one may be skipped for shorter ones.
+    A file's module summary line comes with its first snippet kept."""
     room = budget - counter(_snippets_section(["x"]))
     kept: list[str] = []
+    described: set[str] = set()
     for snippet in snippets:
-        rendered = render_snippet(snippet)
+        rendered = render_snippet(snippet, about=snippet.path not in described)
         cost = counter(rendered + "\n\n")
         if cost <= room:
             kept.append(rendered)
+            described.add(snippet.path)
             room -= cost
     note = f"{len(kept)} of {len(snippets)} snippets" if len(kept) < len(snippets) else ""
     return _Fitted(_snippets_section(kept), note)

@@ -25,6 +25,10 @@ class SearchHit(Protocol):
     def kind(self) -> str: ...
     @property
     def snippet(self) -> str: ...
+    @property
+    def summary(self) -> str:
+        """What its file's module summary says the file is for (one line), or "" without one."""
+        ...
 
 
 class SearchUnavailable(Exception):

@@ -93,11 +93,15 @@ class Workspace:
             raise
         return cls(settings, store, manifest, embedder, failed)
 
-    def searcher(self, *, resident: bool = False, chunks: ChunkReads | None = None) -> Searcher:
+    def searcher(
+        self, *, resident: bool = False, chunks: ChunkReads | None = None, summaries: bool = True
+    ) -> Searcher:
         """`resident` keeps every chunk's metadata and vector in memory (~1 s and ~250 MB at
         66k chunks, then a search is several times faster): for processes that search often.
-        `chunks` reuses such a copy."""
+        `chunks` reuses such a copy. With `summaries`, results carry their file's module summary
+        line, and summary hits count for their files (as far as `W_SUMMARY` says)."""
         from mcode.retrieval.search import Searcher
+        from mcode.store.summaries import SummaryStore
 
         vectors = self.embedder if self.embedder is not None and self.has_vectors() else None
         if chunks is None:
@@ -106,7 +110,12 @@ class Workspace:
                 from mcode.retrieval.resident import ResidentChunks
 
                 chunks = ResidentChunks(self.store, self.manifest)
-        return Searcher(self.settings.paths.repo, chunks, self.manifest, vectors)
+        modules = None
+        if summaries:
+            # Opened whether or not a pass has run yet: it finds the table once one has.
+            with contextlib.suppress(OSError):  # no summaries is no reason to fail a search
+                modules = SummaryStore(self.settings.paths.summaries)
+        return Searcher(self.settings.paths.repo, chunks, self.manifest, vectors, modules)
 
     def has_vectors(self) -> bool:
         return self.manifest.pending_chunks() < self.manifest.chunk_count()

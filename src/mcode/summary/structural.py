@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from mcode.index.model import ParsedFile
+from mcode.store.summaries import SEPARATOR, purpose_line
 from mcode.summary.graph import ModuleGraph
 
 PURPOSE_CHARS = 240
@@ -22,7 +23,6 @@ LINKS = 8
 IMPORTS = 15
 NOTES = 3
 DIR_ENTRIES = 40
-SEPARATOR = " — "
 _IMPORT = re.compile(
     r"""^[ \t]*(?:
         from[ \t]+([\w.]+)[ \t]+import
@@ -43,12 +43,6 @@ def first_sentence(text: str, limit: int = PURPOSE_CHARS) -> str:
     paragraph = " ".join(text.strip().split("\n\n", 1)[0].split())
     sentence = _SENTENCE_END.split(paragraph, 1)[0] if paragraph else ""
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
-
-
-def purpose_line(text: str) -> str:
-    """What a summary's first line says a module is for, without the path before it."""
-    line = text.split("\n", 1)[0]
-    return line.split(SEPARATOR, 1)[1] if SEPARATOR in line else line
 
 
 def file_summary(parsed: ParsedFile, text: str, graph: ModuleGraph) -> str:

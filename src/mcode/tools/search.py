@@ -185,7 +185,8 @@ def code_search(
     """Search the indexed codebase by meaning and by the names it mentions, best match first.
 
     Use it to find where something is implemented when you do not know the exact identifier, or to
-    locate the code a bug report is about. For exact text, grep is better.
+    locate the code a bug report is about. For exact text, grep is better. A file's first result
+    carries its module summary (what the file is for), when the index has one.
 
     Args:
         query: What you are looking for, in words or code: a behaviour, an error message,
@@ -215,13 +216,18 @@ def code_search(
     if not hits:
         return f"No results for {query!r}. Try other words, or grep for an exact identifier."
     blocks = []
+    described: set[str] = set()
     for rank, hit in enumerate(hits, 1):
         name = f" {hit.kind} {hit.symbol}".rstrip() if hit.symbol else ""
         lines = redact(hit.snippet).split("\n")  # an index built before redaction may hold keys
         more = lines[-1] == "…"
         body = number_lines(lines[:-1] if more else lines, hit.start_line)
+        about = ""
+        if hit.summary and hit.path not in described:  # once per file, with its first hit
+            described.add(hit.path)
+            about = f"   module summary: {redact(hit.summary)}\n"
         blocks.append(
-            f"{rank}. {hit.path}:{hit.start_line}-{hit.end_line}{name}\n{body}"
+            f"{rank}. {hit.path}:{hit.start_line}-{hit.end_line}{name}\n{about}{body}"
             + ("\n      …" if more else "")
         )
     return "\n\n".join(blocks)

@@ -690,10 +690,12 @@ LEXICAL, HYBRID, BM25 = "mcode lexical only", "mcode hybrid", "BM25 whole files 
 
 @dataclass
 class Ranked:
-    """One system's file rankings for the reports, in order, and its search times."""
+    """One system's file rankings for the reports, in order, and its search times; for an
+    ablation, the system whose candidates it ranks again with a signal off."""
 
     rankings: list[list[str]]
     seconds: list[float]
+    ablates: str = ""
 
 
 @dataclass
@@ -747,7 +749,7 @@ def gather_bugs(
                         searcher = index.workspace().searcher()
                         started = time.perf_counter()
                         candidates = searcher.gather(query)
-                        rank_files(candidates, weights, 10)
+                        rank_files(candidates, weights, 10)  # timed as `search` would run
                         gathered[system].seconds.append(time.perf_counter() - started)
                         gathered[system].candidates.append(slim(candidates))
                     started = time.perf_counter()
@@ -779,7 +781,7 @@ def rank_bugs(reports: list[dict], args: argparse.Namespace) -> dict[str, Ranked
             if system == LEXICAL and signal == "vector":
                 continue  # nothing to switch off
             ablated = top_files(found.candidates, weights.without(signal))
-            ranked[f"{system}, no {signal}"] = Ranked(ablated, [])
+            ranked[f"{system}, no {signal}"] = Ranked(ablated, [], ablates=system)
     ranked[BM25] = base
     return ranked
 
@@ -857,19 +859,18 @@ def run_bugs(args: argparse.Namespace) -> dict:
     for group, members in bug_groups(reports).items():
         results["report"].append(f" {group}:")
         for system, found in ranked.items():
-            ablated = ", no " in system
-            if ablated and not group.startswith(("all", "split")):
+            if found.ablates and not group.startswith(("all", "split")):
                 continue  # the ablation for all reports and each split only
             scores = acc(reports, found.rankings, members)
             results["scores"].setdefault(group, {})[system] = scores.as_dict()
             text = line(system, scores)
-            if ablated:
-                full = acc(reports, ranked[system.split(", no ")[0]].rankings, members)
+            if found.ablates:
+                full = acc(reports, ranked[found.ablates].rankings, members)
                 text += f"  Acc@5 {(scores.hits[5] - full.hits[5]) / max(1, scores.n):+6.1%}"
             results["report"].append(text)
     results["hubness"] = {}
     for system, found in ranked.items():
-        if ", no " in system:
+        if found.ablates:
             continue
         hubs = hubness(reports, found.rankings)
         pooled = sum(h["share"] * h["reports"] for h in hubs.values()) / max(1, len(reports))

@@ -8,10 +8,11 @@ move only when it raises the dev split's Acc@5 (then its mean reciprocal rank) s
 at the shipped value. The full-text weight stays 1: it sets the scale the others are measured on.
 
 The fitted weights are worth shipping only if the test split, which the fit never saw, improves too
-(more reports found at some depth, none fewer at any), and the stdlib task does not get worse: the
-last lines say so, and print the command that checks the stdlib task with them. Rerun as is when bugs.json grows (`--data`, `--texts` for other files).
+(more reports found at some depth, none fewer at any), and the stdlib task does not get worse (no
+Acc@k of mcode's lower, lexical or hybrid, symbol or file level, on `--stdlib` docstrings): the
+last lines say which. Rerun as is when bugs.json grows (`--data`, `--texts` for other files).
 
-    python tools/fit_search.py [--repos DIR] [--data FILE --texts FILE] [--hybrid] [--json]
+    python tools/fit_search.py [--repos DIR] [--data FILE --texts FILE] [--hybrid] [--stdlib N] [--json]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from eval_search import (
     bug_groups,
     gather_bugs,
     load_bugs,
+    run_stdlib,
     top_files,
     weights_text,
 )
@@ -47,6 +49,12 @@ GRID = {
     "pool": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0),
 }
 PASSES = 4
+# The stdlib task's figures for mcode that fitted weights must not lower.
+MCODE_ROWS = [
+    f"mcode {system}, {level} level"
+    for system in ("lexical only", "hybrid")
+    for level in ("symbol", "file")
+]
 
 
 def figures(
@@ -111,6 +119,32 @@ def fit(
     return best, moves
 
 
+def stdlib_check(args: argparse.Namespace, fitted: Weights) -> dict[str, dict[str, dict]]:
+    """mcode's stdlib figures (`--stdlib` docstrings, lexical and hybrid, symbol and file level)
+    with the shipped and the fitted weights."""
+    scores = {}
+    for name, weights in (("shipped", args.weights), ("fitted", fitted)):
+        task = argparse.Namespace(
+            **{**vars(args), "weights": weights, "sample": args.stdlib},
+            corpus=None,
+            seed=7,
+            show_misses=0,
+        )
+        rows = run_stdlib(task)["scores"]
+        scores[name] = {system: figure for system, figure in rows.items() if system in MCODE_ROWS}
+    return scores
+
+
+def worse(fitted: dict[str, dict], shipped: dict[str, dict]) -> list[str]:
+    """The stdlib figures the fitted weights lower."""
+    return [
+        f"{system} {k}: {shipped[system][k]:.1%} -> {fitted[system][k]:.1%}"
+        for system in MCODE_ROWS
+        for k in shipped[system]
+        if fitted[system][k] < shipped[system][k]
+    ]
+
+
 def row(name: str, figure: dict[str, float], n: int) -> str:
     cells = "  ".join(f"Acc@{k} {figure[f'acc@{k}']:6.1%}" for k in (1, 5, 10))
     return f"  {name:<22} {cells}  MRR {figure['mrr']:.3f}   (n={n})"
@@ -122,6 +156,14 @@ def main() -> int:
     )
     add_bug_arguments(parser)
     add_index_arguments(parser)
+    parser.add_argument(
+        "--stdlib",
+        type=int,
+        default=200,
+        metavar="N",
+        help="when the test split improves, check the stdlib task on N docstrings with both "
+        "weights (0: only print the command; default: %(default)s)",
+    )
     args = parser.parse_args()
     args.ablation = False
     started = time.perf_counter()
@@ -152,6 +194,26 @@ def main() -> int:
     test_scores = results["scores"]["test"]
     better = improves(test_scores["fitted"], test_scores["shipped"])
     results["test_improves"] = better
+    lowered: list[str] = []
+    if fitted == shipped:
+        verdict = "the fit kept every shipped weight; the defaults stand"
+    elif not better:
+        verdict = "no more test reports found at any depth (Acc@1/5/10); the defaults stand"
+    elif not args.stdlib:
+        verdict = (
+            "the test split improves; ship them if the stdlib task does not get worse:\n"
+            f"  tools/eval_search.py stdlib --sample 200 --weights {weights_text(fitted)}\n"
+            "  against the same without --weights"
+        )
+    else:
+        results["stdlib"] = stdlib_check(args, fitted)
+        lowered = worse(results["stdlib"]["fitted"], results["stdlib"]["shipped"])
+        verdict = (
+            "the test split improves, but the stdlib task gets worse; the defaults stand"
+            if lowered
+            else "the test split improves and the stdlib task does not get worse: ship them"
+        )
+    results["verdict"] = verdict
     results["seconds"] = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps(results, indent=2))
@@ -169,16 +231,14 @@ def main() -> int:
     print(f"  as constants: {fitted!r}")
     if not args.hybrid:
         print("  (vector: not fitted, lexical only; --hybrid fits it too)")
-    if fitted == shipped:
-        print("verdict: the fit kept every shipped weight; the defaults stand")
-    elif not better:
-        print("verdict: no more test reports found at any depth (Acc@1/5/10); the defaults stand")
-    else:
-        print(
-            "verdict: the test split improves; ship them if the stdlib task does not get worse:\n"
-            f"  tools/eval_search.py stdlib --sample 200 --weights {weights_text(fitted)}\n"
-            "  against the same without --weights"
-        )
+    if "stdlib" in results:
+        print(f" stdlib task, {args.stdlib} docstrings:")
+        for name in ("shipped", "fitted"):
+            for system, figure in results["stdlib"][name].items():
+                cells = "  ".join(f"{k} {v:6.1%}" for k, v in figure.items())
+                print(f"  {name} weights, {system:<32} {cells}")
+        print("\n".join(f"  worse: {text}" for text in lowered))
+    print(f"verdict: {verdict}")
     return 0
 
 

@@ -31,9 +31,7 @@ class Weights:
     path: float = 1.0  # the query names this chunk's file
     frame: float = 2.0  # a stack-trace frame points inside this chunk
     test_penalty: float = 0.6  # factor on a test file's chunks, unless the query is about tests
-    pool: float = (
-        0.5  # at the file level, the share of a file's other good chunks added to its best
-    )
+    pool: float = 0.5  # file level: the share of a file's other good chunks added to its best
 
     def without(self, signal: str) -> Weights:
         """These weights with one signal switched off (`SIGNALS` names them)."""

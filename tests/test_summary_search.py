@@ -12,6 +12,7 @@ from support.repos import make_repo, opened_index
 
 from mcode.config import Paths, Settings
 from mcode.context.system_prompt import fit_snippets
+from mcode.retrieval.ranking import Weights
 from mcode.retrieval.search import SearchResult
 from mcode.retrieval.workspace import Workspace
 from mcode.sleep import PassOptions, run_pass
@@ -86,13 +87,13 @@ def test_a_summary_hit_counts_for_its_file_only_with_a_weight(
         plain = workspace.searcher(summaries=False)
         assert plain.search("checkout counter customers pay", 5, level="file") == []
         searcher = workspace.searcher()
-        searcher.summary_weight = 1.0
+        searcher.weights = Weights(summary=1.0)
         hits = searcher.search("checkout counter customers pay", 5, level="file")
         assert [hit.path for hit in hits] == ["shop/till.py"]
         about = hits[0].summary  # cut to one short line for every result it labels
         assert about.startswith("the checkout counter where customers pay, and then some")
         assert len(about) <= 300 and about.endswith("…")
-        searcher.summary_weight = 0.0
+        searcher.weights = Weights(summary=0.0)
         assert searcher.search("checkout counter customers pay", 5, level="file") == []
     finally:
         workspace.manifest.close()

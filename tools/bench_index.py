@@ -60,6 +60,7 @@ TARGET_COLD_RATIO = 1.5
 TARGET_UPDATE_P95_MS = 300.0
 TARGET_SEARCH_P50_MS = 30.0
 TARGET_SEARCH_AT_CHUNKS = 50_000
+TARGET_REPORT_P95_MS = 1000.0  # issue 16: a ~3 kB bug report at 50k chunks, on 2 cores
 TARGET_HELP_S = 0.3
 TARGET_SECRET_SCAN_SHARE = 0.10
 BEFORE_TOKENS = 256  # what the local model read of each chunk before issue 12
@@ -843,28 +844,37 @@ def identifier_queries(indexer: Indexer, count: int, rng: random.Random) -> list
 
 
 def bug_report(rng: random.Random, frames: list[tuple[str, int, str]], prose: list[str]) -> str:
-    """A multi-kB report: prose, a Python traceback through real corpus files, a log excerpt."""
-    stack = rng.sample(frames, 5)
+    """A ~3 kB report as people write them: prose, the code that fails, a Python traceback through
+    real corpus files, a log excerpt, the environment."""
+    stack = rng.sample(frames, 6)
     lines = ["Traceback (most recent call last):"]
     for path, line, func in stack:
         lines.append(f'  File "/usr/lib/python3.11/{path}", line {line}, in {func}')
         lines.append(f"    result = {func}(*args, **kwargs)")
     lines.append(f"ValueError: unexpected state in {stack[-1][2]}() after retry")
+    first = stack[0]
+    module = first[0].removesuffix(".py").replace("/", ".")
     paragraphs = [
         "Since upgrading we see this intermittently in production when the worker restarts. "
         + " ".join(rng.sample(prose, 4)),
         "Steps to reproduce: start the service, send a few hundred requests, then reload the "
         "configuration while requests are in flight. Expected the reload to be transparent; "
         "instead the request fails with the traceback below and the worker stays unhealthy.",
+        "```python\n"
+        f"from {module} import {first[2]}\n\n"
+        "for attempt in range(3):\n"
+        f"    value = {first[2]}(payload, timeout=attempt + 1)\n"
+        "    print(attempt, repr(value))\n"
+        "```",
         "\n".join(lines),
         "Log around the failure:\n"
         + "\n".join(
             f"2024-05-{rng.randint(1, 28):02d}T12:{rng.randint(0, 59):02d}:00Z INFO "
             f"{p.rsplit('/', 1)[-1]} {f} finished in {rng.randint(1, 900)} ms"
-            for p, _, f in rng.sample(frames, 12)
+            for p, _, f in rng.sample(frames, 14)
         ),
         "Environment: Linux x86_64, Python 3.11, 2 vCPU container, 4 GB RAM. "
-        + " ".join(rng.sample(prose, 4)),
+        + " ".join(rng.sample(prose, 5)),
     ]
     return "\n\n".join(paragraphs)
 
@@ -976,7 +986,9 @@ def state_text(state: dict[str, Any]) -> str:
     )
 
 
-def report_search(out: Report, label: str, figures: dict[str, Any], chunks: int) -> None:
+def report_search(
+    out: Report, label: str, figures: dict[str, Any], chunks: int, report_chars: int
+) -> None:
     hybrid, lexical = figures["hybrid"], figures["lexical_only"]
     ok = hybrid["p50_ms"] < TARGET_SEARCH_P50_MS
     out.line(
@@ -1005,6 +1017,19 @@ def report_search(out: Report, label: str, figures: dict[str, Any], chunks: int)
         f"without them (one-shot `mcode search`, every part a store query): "
         f"p50 {one_shot['p50_ms']:.0f} ms, p95 {one_shot['p95_ms']:.0f} ms; by part: {parts}"
     )
+    reports = hybrid["by_kind"].get("bug report")
+    if reports:
+        # Issue 16's target holds for both ways a report is searched: the REPL and agent (rows
+        # resident) and a one-shot `mcode search -` (every part a store query).
+        cold = one_shot["by_kind"]["bug report"]
+        ok = max(reports["p95_ms"], cold["p95_ms"]) <= TARGET_REPORT_P95_MS
+        out.line(
+            "  bug report search",
+            f"p50 {reports['p50_ms']:.0f} ms, p95 {reports['p95_ms']:.0f} ms hybrid, resident "
+            f"(one-shot: p50 {cold['p50_ms']:.0f} ms, p95 {cold['p95_ms']:.0f} ms) for "
+            f"{reports['n']} reports of median {report_chars} chars at {chunks} chunks; "
+            f"target p95 <= {TARGET_REPORT_P95_MS:.0f} ms: {verdict(ok)}",
+        )
 
 
 def measure_search(indexer: Indexer, queries: list[tuple[str, str]]) -> dict[str, Any]:
@@ -1031,6 +1056,7 @@ def stage_search(
     queries = search_queries(indexer, sample, total, seed)
     chunks = indexer.store.count()
     sizes = [len(q) for k, q in queries if k == "bug report"]
+    chars = int(statistics.median(sizes)) if sizes else 0
     after_updates = measure_search(indexer, queries)
     started = time.perf_counter()
     indexer.store.optimize()
@@ -1039,20 +1065,21 @@ def stage_search(
     out.data["search"] = {
         "chunks": chunks,
         "vectors": vectors,
-        "bug_report_chars_median": int(statistics.median(sizes)) if sizes else 0,
+        "bug_report_chars_median": chars,
         "after_updates": after_updates,
         "optimize_seconds": round(optimize_s, 2),
         "after_optimize": optimized,
         "target_p50_ms": TARGET_SEARCH_P50_MS,
+        "target_bug_report_p95_ms": TARGET_REPORT_P95_MS,
     }
     out.note(
         f"queries: {len(queries)} (identifiers, docstring sentences, bug reports of median "
         f"{out.data['search']['bug_report_chars_median']} chars with a traceback); "
         f"vectors: {vectors}"
     )
-    report_search(out, "6 search, after edits", after_updates, chunks)
+    report_search(out, "6 search, after edits", after_updates, chunks, chars)
     out.note(f"store.optimize() took {optimize_s:.1f} s")
-    report_search(out, "6 search, optimized", optimized, chunks)
+    report_search(out, "6 search, optimized", optimized, chunks, chars)
 
 
 def stage_repo_map(indexer: Indexer, out: Report, runs: int = 5) -> None:

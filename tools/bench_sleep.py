@@ -38,6 +38,7 @@ from bench_index import cold_build, copy_corpus, make_settings
 from summary_server import SummaryServer
 
 from mcode.config import Settings
+from mcode.retrieval.ranking import Weights
 from mcode.retrieval.workspace import open_writer
 from mcode.sleep import PassOptions, run_pass
 from mcode.store.summaries import SummaryStore
@@ -125,7 +126,7 @@ def search_cost(work: Path, repo: Path, weight: float) -> dict:
         plain = workspace.searcher(summaries=False)
         with_lines = workspace.searcher()
         ranked = workspace.searcher()
-        ranked.summary_weight = weight
+        ranked.weights = Weights(summary=weight)
         runs = {"off": [], "lines": [], "off_file": [], "ranked_file": []}
         for searcher in (plain, with_lines, ranked):  # a warm-up each
             searcher.search(QUERIES[0], 10, "file")

@@ -15,19 +15,22 @@ Four tasks, all offline once the corpus is on disk (tools/README.md says how to 
 
 For each, Acc@1/5/10 (is a target among the first k results) for the file level — mcode's hybrid search
 pooled to files against BM25 over whole files — and, for stdlib, mcode's symbol level too. The
-ablations (lexical only; no structure) show what each signal is worth.
+ablations show what each signal is worth: lexical only against hybrid, and for bugs, `--ablation`
+ranks each report's candidates again with each ranking signal switched off (indexed once per tree).
+`--weights fts=1,symbol=2,...` ranks with other weights than the shipped ones (tools/fit_search.py
+fits them).
 
 For stdlib, git and patches, `--summaries` also measures module summaries (issue 13) in the same
 run: off, structural (the sleep pass without a model, over the corpus as indexed: for stdlib, the
 one whose query docstrings were removed), and model (the pass with `sleep_model` set to a scripted
 stand-in on 127.0.0.1, tools/summary_server.py, which measures the plumbing, not a real model's
 quality). With summaries, each `--summary-weight` is one row: how much a summary hit counts for its
-file.
+file (`Weights.summary`).
 
-    python tools/eval_search.py stdlib [--sample 600] [--lexical-only] [--json]
+    python tools/eval_search.py stdlib [--sample 600] [--lexical-only] [--weights K=V,...] [--json]
     python tools/eval_search.py git [--repo PATH] [--json]
     python tools/eval_search.py patches --source DIR [--json]
-    python tools/eval_search.py bugs [--repos DIR] [--hybrid] [--json]
+    python tools/eval_search.py bugs [--repos DIR] [--hybrid] [--ablation] [--json]
 """
 
 from __future__ import annotations
@@ -49,11 +52,12 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from mcode.embed.local import DEFAULT_MAX_TOKENS
 from mcode.index.rows import DEFAULT_EMBEDDING_STYLE, EMBEDDING_STYLES
+from mcode.retrieval.ranking import SIGNALS, Candidate, Weights, rank_files
 
 KS = (1, 5, 10)
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
@@ -139,6 +143,26 @@ class WholeFileBM25:
 
 
 # -- mcode, in process ---------------------------------------------------------------------------
+
+
+def parse_weights(text: str) -> Weights:
+    """`fts=1,symbol=2.5`: the shipped weights with these changed (empty: the shipped ones)."""
+    known = [f.name for f in fields(Weights)]
+    changed = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = (part.strip() for part in item.partition("="))
+        if name not in known:
+            raise argparse.ArgumentTypeError(f"unknown signal {name!r} (one of {', '.join(known)})")
+        try:
+            changed[name] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not NAME=NUMBER") from None
+    return Weights(**changed)
+
+
+def weights_text(weights: Weights) -> str:
+    """The `--weights` argument that gives these weights."""
+    return ",".join(f"{f.name}={getattr(weights, f.name):g}" for f in fields(Weights))
 
 
 def build_index(repo: Path, args: argparse.Namespace, embed: bool) -> tuple[dict, object]:
@@ -253,7 +277,9 @@ def summary_variants(
     try:
         for mode in args.summaries:
             if mode == "off":
-                yield f"mcode {tag}", workspace.searcher(summaries=False)
+                searcher = workspace.searcher(summaries=False)
+                searcher.weights = args.weights
+                yield f"mcode {tag}", searcher
                 continue
             if mode == "model" and server is None:
                 from summary_server import SummaryServer
@@ -268,7 +294,7 @@ def summary_variants(
                 )
             for weight in args.summary_weight:
                 searcher = workspace.searcher()
-                searcher.summary_weight = weight
+                searcher.weights = replace(args.weights, summary=weight)
                 yield f"mcode {tag}, {mode} summaries w={weight:g}", searcher
     finally:
         if server is not None:
@@ -296,7 +322,7 @@ def new_scores() -> Scores:
 
 def line(name: str, scores: Scores) -> str:
     cells = "  ".join(f"Acc@{k} {scores.hits[k] / max(1, scores.n):6.1%}" for k in KS)
-    return f"  {name:<34} {cells}   (n={scores.n})"
+    return f"  {name:<36} {cells}   (n={scores.n})"
 
 
 # -- task 1: stdlib docstring -> function ------------------------------------------------------------
@@ -745,20 +771,46 @@ class TreeCounts:
         return WholeFileBM25.from_counts(tfs)
 
 
+LEXICAL, HYBRID, BM25 = "mcode lexical only", "mcode hybrid", "BM25 whole files (baseline)"
+
+
 @dataclass
 class Ranked:
-    """One system's file rankings for the reports, in order, and its search times."""
+    """One system's file rankings for the reports, in order, and its search times; for an
+    ablation, the system whose candidates it ranks again with a signal off."""
 
     rankings: list[list[str]]
     seconds: list[float]
+    ablates: str = ""
 
 
-def rank_bugs(reports: list[dict], args: argparse.Namespace) -> dict[str, Ranked]:
-    """Each report searched at its fix's parent: by mcode (lexical; hybrid with --hybrid) and by
-    whole-file BM25. The trees of one repository are visited in the order of their fixes, each
-    indexed incrementally from the one before."""
-    systems = ["mcode lexical only"] + (["mcode hybrid"] if args.hybrid else [])
-    ranked = {name: Ranked([], []) for name in [*systems, "BM25 whole files (baseline)"]}
+@dataclass
+class Gathered:
+    """What one mcode system's search gathered for each report, in order, before weighing, and the
+    time each search took (gathering, then ranking with the weights of --weights)."""
+
+    candidates: list[list[Candidate]]
+    seconds: list[float]
+
+
+def slim(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates with only what ranking reads of their rows: hundreds of reports' worth stay
+    in memory."""
+    for c in candidates:
+        c.row = {"id": c.row["id"], "path": c.row["path"], "start_line": c.row["start_line"]}
+    return candidates
+
+
+def gather_bugs(
+    reports: list[dict], args: argparse.Namespace
+) -> tuple[dict[str, Gathered], Ranked]:
+    """Each report searched at its fix's parent by mcode (lexical; hybrid with --hybrid), kept as
+    its unweighed candidates, and ranked by whole-file BM25. The trees of one repository are visited
+    in the order of their fixes, each indexed incrementally from the one before."""
+    systems = [LEXICAL] + ([HYBRID] if args.hybrid else [])
+    weights = args.weights
+    gathered = {name: Gathered([], []) for name in systems}
+    base = Ranked([], [])
     work = Path(tempfile.mkdtemp(prefix="mcode-eval-bugs-"))
     try:
         for name in sorted({r["repo"] for r in reports}):
@@ -772,7 +824,7 @@ def rank_bugs(reports: list[dict], args: argparse.Namespace) -> dict[str, Ranked
                 )
             tree = trees[systems[0]]
             counts = TreeCounts()
-            indexes = {s: RepoIndex(trees[s], args, embed=s == "mcode hybrid") for s in systems}
+            indexes = {s: RepoIndex(trees[s], args, embed=s == HYBRID) for s in systems}
             try:
                 for report in (r for r in reports if r["repo"] == name):
                     for checkout in trees.values():
@@ -782,11 +834,11 @@ def rank_bugs(reports: list[dict], args: argparse.Namespace) -> dict[str, Ranked
                         index.update()
                         searcher = index.workspace().searcher()
                         started = time.perf_counter()
-                        hits = searcher.search(query, k=10, level="file")
-                        ranked[system].seconds.append(time.perf_counter() - started)
-                        ranked[system].rankings.append([h.path for h in hits])
+                        candidates = searcher.gather(query)
+                        rank_files(candidates, weights, 10)  # timed as `search` would run
+                        gathered[system].seconds.append(time.perf_counter() - started)
+                        gathered[system].candidates.append(slim(candidates))
                     started = time.perf_counter()
-                    base = ranked["BM25 whole files (baseline)"]
                     base.rankings.append(counts.bm25(tree).search(query, 10))
                     base.seconds.append(time.perf_counter() - started)
                     print(f"  {name}#{report['issue']}", file=sys.stderr, end="\r")
@@ -795,7 +847,37 @@ def rank_bugs(reports: list[dict], args: argparse.Namespace) -> dict[str, Ranked
                     index.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return gathered, base
+
+
+def top_files(candidates: list[list[Candidate]], weights: Weights) -> list[list[str]]:
+    """Each report's first 10 files under `weights`."""
+    return [[c.path for _, c in rank_files(found, weights, 10)] for found in candidates]
+
+
+def rank_bugs(reports: list[dict], args: argparse.Namespace) -> dict[str, Ranked]:
+    """Every system's rankings; with --ablation, mcode's again with each signal off in turn
+    (`<system>, no <signal>`: no times, since nothing was searched again)."""
+    weights = args.weights
+    gathered, base = gather_bugs(reports, args)
+    ranked = {}
+    for system, found in gathered.items():
+        ranked[system] = Ranked(top_files(found.candidates, weights), found.seconds)
+        for signal in SIGNALS if args.ablation else ():
+            unused = system == LEXICAL and signal == "vector"
+            if unused or getattr(weights, signal) == SIGNALS[signal]:
+                continue  # nothing to switch off
+            ablated = top_files(found.candidates, weights.without(signal))
+            ranked[f"{system}, no {signal}"] = Ranked(ablated, [], ablates=system)
+    ranked[BM25] = base
     return ranked
+
+
+def acc(reports: list[dict], rankings: list[list[str]], members: list[int]) -> Scores:
+    scores = new_scores()
+    for i in members:
+        scores.add([path in reports[i]["targets"] for path in rankings[i]])
+    return scores
 
 
 def hubness(reports: list[dict], rankings: list[list[str]]) -> dict[str, dict]:
@@ -830,34 +912,53 @@ def with_texts(reports: list[dict], texts_path: Path) -> list[dict]:
     return [{**r, **texts[bug_key(r)]} for r in reports]
 
 
-def run_bugs(args: argparse.Namespace) -> dict:
+def load_bugs(args: argparse.Namespace) -> list[dict]:
+    """The reports of --data (narrowed by --only-repo) with their texts, each repository's in the
+    order of their fixes."""
     data = json.loads(Path(args.data).read_text(encoding="utf-8"))
     reports = [r for r in data["reports"] if not args.only_repo or r["repo"] in args.only_repo]
     reports = with_texts(reports, Path(args.texts).expanduser())
     reports.sort(key=lambda r: (r["repo"], r["fix_date"]))
+    return reports
+
+
+def bug_groups(reports: list[dict], by_repo: bool = True) -> dict[str, list[int]]:
+    """Which reports each figure counts: all, each split and (`by_repo`) each repository."""
+    groups: dict[str, list[int]] = {"all": list(range(len(reports)))}
+    for split in ("dev", "test"):
+        groups[f"split {split}"] = [i for i, r in enumerate(reports) if bug_split(r) == split]
+    for i, r in enumerate(reports if by_repo else ()):
+        groups.setdefault(r["repo"], []).append(i)
+    return groups
+
+
+def run_bugs(args: argparse.Namespace) -> dict:
+    reports = load_bugs(args)
     ranked = rank_bugs(reports, args)
     results: dict = {
         "task": "bug report -> files its fix changed",
         "queries": len(reports),
         "repositories": dict(Counter(r["repo"] for r in reports)),
         "data": str(args.data),
+        "weights": weights_text(args.weights),
     }
-    groups: dict[str, list[int]] = {"all": list(range(len(reports)))}
-    for i, r in enumerate(reports):
-        groups.setdefault(f"split {bug_split(r)}", []).append(i)
-    for i, r in enumerate(reports):
-        groups.setdefault(r["repo"], []).append(i)
     results["scores"], results["report"] = {}, []
-    for group, members in groups.items():
+    for group, members in bug_groups(reports).items():
         results["report"].append(f" {group}:")
         for system, found in ranked.items():
-            scores = new_scores()
-            for i in members:
-                scores.add([path in reports[i]["targets"] for path in found.rankings[i]])
+            if found.ablates and not group.startswith(("all", "split")):
+                continue  # the ablation for all reports and each split only
+            scores = acc(reports, found.rankings, members)
             results["scores"].setdefault(group, {})[system] = scores.as_dict()
-            results["report"].append(line(system, scores))
+            text = line(system, scores)
+            if found.ablates:
+                full = acc(reports, ranked[found.ablates].rankings, members)
+                text += f"  Acc@5 {(scores.hits[5] - full.hits[5]) / max(1, scores.n):+6.1%}"
+            results["report"].append(text)
     results["hubness"] = {}
     for system, found in ranked.items():
+        if found.ablates:
+            continue
         hubs = hubness(reports, found.rankings)
         pooled = sum(h["share"] * h["reports"] for h in hubs.values()) / max(1, len(reports))
         results["hubness"][system] = {"all": round(pooled, 3), **hubs}
@@ -877,10 +978,65 @@ def run_bugs(args: argparse.Namespace) -> dict:
             )
     if args.show_misses:
         for i, r in enumerate(reports):
-            found = ranked["mcode lexical only"].rankings[i]
+            found = ranked[LEXICAL].rankings[i]
             if not any(p in r["targets"] for p in found[:5]):
                 print(f"MISS {bug_key(r)} {r['targets']}: {found[:5]}", file=sys.stderr)
     return results
+
+
+def add_bug_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the bug reports and their repositories are: for this task and tools/fit_search.py."""
+    parser.add_argument("--data", default=str(BUGS_DATA), help="the reports (default: %(default)s)")
+    parser.add_argument(
+        "--texts",
+        default=str(BUG_TEXTS),
+        help="their title and body, from tools/fetch_bug_texts.py (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repos",
+        default=str(Path.home() / ".cache" / "mcode-eval" / "repos"),
+        help="where the repositories are, as owner+name (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repo",
+        action="append",
+        default=[],
+        metavar="OWNER/NAME=PATH",
+        help="a repository's git directory or clone elsewhere (repeatable)",
+    )
+    parser.add_argument(
+        "--only-repo", action="append", default=[], metavar="OWNER/NAME", help="repeatable"
+    )
+    parser.add_argument("--hybrid", action="store_true", help="also mcode with vectors (slow)")
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    """How mcode indexes and ranks: every task's, and tools/fit_search.py's."""
+    parser.add_argument(
+        "--cache",
+        default=str(Path.home() / ".cache" / "mcode-eval"),
+        help="vector cache kept across runs",
+    )
+    parser.add_argument(
+        "--embedding-text",
+        choices=sorted(EMBEDDING_STYLES),
+        default=DEFAULT_EMBEDDING_STYLE,
+        help="what the model reads of a chunk (raw: path, symbol and text as before 'words')",
+    )
+    parser.add_argument(
+        "--embed-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        help="how many tokens of each chunk the local model reads (256 before 'words')",
+    )
+    parser.add_argument(
+        "--weights",
+        type=parse_weights,
+        default=Weights(),
+        metavar="NAME=W,...",
+        help=f"ranking weights to change ({', '.join(SIGNALS)}); default: the shipped ones",
+    )
+    parser.add_argument("--json", action="store_true")
 
 
 def main() -> int:
@@ -949,48 +1105,15 @@ def main() -> int:
     bugs = sub.add_parser(
         "bugs", help="bug report -> files its fix changed, over each repository at the fix's parent"
     )
-    bugs.add_argument("--data", default=str(BUGS_DATA), help="the reports (default: %(default)s)")
+    add_bug_arguments(bugs)
     bugs.add_argument(
-        "--texts",
-        default=str(BUG_TEXTS),
-        help="their title and body, from tools/fetch_bug_texts.py (default: %(default)s)",
+        "--ablation",
+        action="store_true",
+        help="also rank with each signal off in turn (all reports and each split)",
     )
-    bugs.add_argument(
-        "--repos",
-        default=str(Path.home() / ".cache" / "mcode-eval" / "repos"),
-        help="where the repositories are, as owner+name (default: %(default)s)",
-    )
-    bugs.add_argument(
-        "--repo",
-        action="append",
-        default=[],
-        metavar="OWNER/NAME=PATH",
-        help="a repository's git directory or clone elsewhere (repeatable)",
-    )
-    bugs.add_argument(
-        "--only-repo", action="append", default=[], metavar="OWNER/NAME", help="repeatable"
-    )
-    bugs.add_argument("--hybrid", action="store_true", help="also mcode with vectors (slow)")
     bugs.add_argument("--show-misses", action="store_true", help="print lexical top-5 misses")
     for p in (stdlib, history_task, patches, bugs):
-        p.add_argument(
-            "--cache",
-            default=str(Path.home() / ".cache" / "mcode-eval"),
-            help="vector cache kept across runs",
-        )
-        p.add_argument(
-            "--embedding-text",
-            choices=sorted(EMBEDDING_STYLES),
-            default=DEFAULT_EMBEDDING_STYLE,
-            help="what the model reads of a chunk (raw: path, symbol and text as before 'words')",
-        )
-        p.add_argument(
-            "--embed-tokens",
-            type=int,
-            default=DEFAULT_MAX_TOKENS,
-            help="how many tokens of each chunk the local model reads (256 before 'words')",
-        )
-        p.add_argument("--json", action="store_true")
+        add_index_arguments(p)
     args = parser.parse_args()
     started = time.perf_counter()
     tasks = {"stdlib": run_stdlib, "git": run_git, "patches": run_patches, "bugs": run_bugs}

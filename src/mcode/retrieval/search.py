@@ -2,8 +2,7 @@
 code — definitions the query names (names defined in fewer places and used by fewer files count more),
 paths and stack-trace frames it mentions — and pooled to files when asked for files.
 
-Every signal contributes in reciprocal-rank units, weight / (RRF_K + rank), so they add up on one scale
-without calibrating BM25 scores against cosine distances.
+The search gathers what each signal says about each candidate chunk (`gather`); `ranking` weighs it.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mcode.embed.base import EmbedderUnavailable
 from mcode.retrieval.query import QueryAnalysis, analyze
+from mcode.retrieval.ranking import Candidate, Weights, rank_chunks, rank_files
 from mcode.store import Manifest
 
 if TYPE_CHECKING:
@@ -28,25 +28,13 @@ if TYPE_CHECKING:
 
     from mcode.embed import Embedder
 
-RRF_K = 10
 # Full-text candidates cost time roughly in proportion; 50 scored the same as 100 on
 # tools/eval_search.py (stdlib, n=300), where a rank past 50 adds under 1/60 to a fused score.
 FTS_CANDIDATES = 50
 VECTOR_CANDIDATES = 100  # free in memory: the dot product covers every row anyway
-W_FTS = 1.0
-W_VECTOR = 2.0  # measured on tools/eval_search.py: meaning beats words on prose queries
-W_SYMBOL = 1.5  # the query names a symbol this chunk defines
-W_PATH = 1.0  # the query names this chunk's file
-W_FRAME = 2.0  # a stack-trace frame points inside this chunk
-# A file's module summary matches the query: off. On tools/eval_search.py (file Acc@1, w=0.5, n~200)
-# it moved stdlib +5.0 lexical / +1.5 hybrid and git (mcode's history) -2.0 / +1.0: too small and
-# mixed to turn on. `--summary-weight` measures it again; the summaries still label every result.
-W_SUMMARY = 0.0
-SUMMARY_CANDIDATES = 20
+SUMMARY_CANDIDATES = 20  # files whose module summary matches, when `Weights.summary` counts them
 MAX_DEFS_PER_NAME = 25  # a name defined in more places than this says little
-TEST_PENALTY = 0.6
 SNIPPET_LINES = 12
-FILE_POOL_DEPTH = 20
 
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec)(/|$)|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$"
@@ -88,21 +76,6 @@ def _snippet(text: str, lines: int = SNIPPET_LINES) -> str:
     return "\n".join(head[:lines]) + ("\n…" if len(head) > lines else "")
 
 
-class _Scores:
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-        self.score: dict[str, float] = {}
-
-    def add(self, row: dict[str, Any], weight: float, rank: int = 0) -> None:
-        key = row["id"]
-        self.rows.setdefault(key, row)
-        self.score[key] = self.score.get(key, 0.0) + weight / (RRF_K + rank)
-
-    def add_ranked(self, rows: Iterable[dict[str, Any]], weight: float) -> None:
-        for rank, row in enumerate(rows):
-            self.add(row, weight, rank)
-
-
 class ChunkReads(Protocol):
     """The reads ranking makes: `ChunkStore` (one query each) or `ResidentChunks` (from memory)."""
 
@@ -115,7 +88,7 @@ class ChunkReads(Protocol):
 
 
 class SummaryReads(Protocol):
-    """The reads of module summaries ranking makes (`store.summaries.SummaryStore`)."""
+    """The reads of module summaries a search makes (`store.summaries.SummaryStore`)."""
 
     def search_files(self, query: str, k: int) -> list[str]: ...
     def purposes(self, paths: Sequence[str]) -> dict[str, str]: ...
@@ -130,16 +103,16 @@ class Searcher:
         chunks: ChunkReads,
         manifest: Manifest,
         embedder: Embedder | None = None,
+        weights: Weights | None = None,
         summaries: SummaryReads | None = None,
-        summary_weight: float = W_SUMMARY,
     ) -> None:
         self.repo = repo
         self._root = str(repo)
         self.chunks = chunks
         self.manifest = manifest
         self.embedder = embedder
-        self.summaries = summaries
-        self.summary_weight = summary_weight
+        self.weights = weights or Weights()
+        self.summaries = summaries  # results carry their file's summary line; see Weights.summary
         # Why the last search ranked by words alone although vectors were expected (the embedder
         # failed: a remote one timed out, say), for the caller to tell the user; else None.
         self.vectors_failed: str | None = None
@@ -151,37 +124,84 @@ class Searcher:
     def search(self, query: str, k: int = 10, level: str = "symbol") -> list[SearchResult]:
         if level not in ("symbol", "file"):
             raise ValueError(f"unknown level {level!r}: use 'symbol' or 'file'")
+        candidates = self.gather(query)
+        if level == "file":
+            ranked = rank_files(candidates, self.weights, k)
+        else:
+            ranked = rank_chunks(candidates, self.weights)[:k]
+        return self._with_snippets([_result(score, c) for score, c in ranked])
+
+    def gather(self, query: str) -> list[Candidate]:
+        """Every chunk some signal finds for `query`, with what each signal says of it, unweighed:
+        `ranking.rank_chunks` or `rank_files` weighs them, under any `Weights`, as often as wanted."""
         analysis = analyze(query)
-        scores = _Scores()
+        found: dict[str, Candidate] = {}
+
+        def at(row: dict[str, Any]) -> Candidate:
+            if row["id"] not in found:
+                found[row["id"]] = Candidate(row)
+            return found[row["id"]]
+
         nearest = None
         if self.embedder is not None and analysis.text.strip():
             # The model, LanceDB and numpy all run outside the GIL: the vector leg (embed the
-            # query, then find its neighbours) runs beside full-text search.
+            # query, then find its neighbours) runs beside full-text search and the structure.
             nearest = self._pool().submit(self._vector_leg, analysis.vector_text)
-        scores.add_ranked(self.chunks.full_text(" ".join(analysis.terms), FTS_CANDIDATES), W_FTS)
-        # The vector leg takes longest (the model alone ~7 ms): weigh the structure meanwhile, and
-        # add it after the vectors, so every score sums its parts in the same order.
-        evidence = [*self._symbol_evidence(analysis), *self._path_evidence(analysis)]
+        terms = " ".join(analysis.terms)
+        for rank, row in enumerate(self.chunks.full_text(terms, FTS_CANDIDATES)):
+            at(row).fts_rank = rank
+        for row, strength, rarity in self._symbol_evidence(analysis):
+            at(row).names.append((strength, rarity))
+        for row, share, hit in self._path_evidence(analysis):
+            candidate = at(row)
+            candidate.path_share += share
+            candidate.frame_hit = candidate.frame_hit or hit
+        if self.summaries is not None and self.weights.summary > 0:
+            # Off as shipped: a lookup per file without a candidate chunk costs ~80 ms a search.
+            for row, rank in self._summary_evidence(terms, found):
+                at(row).summary_rank = rank
         self.vectors_failed = None
         if nearest is not None:
             try:
-                scores.add_ranked(nearest.result(), W_VECTOR)
+                for rank, row in enumerate(nearest.result()):
+                    at(row).vector_rank = rank
             except EmbedderUnavailable as exc:  # the words still answer
                 self.vectors_failed = str(exc)
-        for row, weight in evidence:
-            scores.add(row, weight)
-        if level == "file" and self.summaries is not None and self.summary_weight > 0:
-            # Files only: credited to a file's best chunk, a summary hit lifts that chunk above
-            # the symbols a query names (tools/eval_search.py stdlib: symbol Acc@10 fell).
-            found = self.summaries.search_files(" ".join(analysis.terms), SUMMARY_CANDIDATES)
-            for row, rank in self._file_evidence(scores, found):
-                scores.add(row, self.summary_weight, rank)
-        if level == "file":
-            # Enough chunks to fill k files and give each its bonus for other good chunks.
-            ranked = self._pool_files(self._finalise(analysis, scores, k * FILE_POOL_DEPTH), k)
-        else:
-            ranked = self._finalise(analysis, scores, k)
-        return self._with_snippets(ranked)
+        return self._present(analysis, list(found.values()))
+
+    def _summary_evidence(
+        self, terms: str, found: dict[str, Candidate]
+    ) -> list[tuple[dict[str, Any], int]]:
+        """(row, rank) for the files whose module summary matches, best first: a chunk of the
+        file already found, else its first chunk (the summary counts for the file, not a chunk)."""
+        assert self.summaries is not None
+        paths = self.summaries.search_files(terms, SUMMARY_CANDIDATES)
+        held: dict[str, dict[str, Any]] = {}
+        for candidate in found.values():
+            held.setdefault(candidate.path, candidate.row)
+        for row in self.chunks.rows_for_paths([p for p in paths if p not in held]):
+            first = held.get(row["path"])
+            if first is None or (row["start_line"], row["id"]) < (first["start_line"], first["id"]):
+                held[row["path"]] = row
+        return [(held[path], rank) for rank, path in enumerate(paths) if path in held]
+
+    def _present(self, analysis: QueryAnalysis, candidates: list[Candidate]) -> list[Candidate]:
+        """The candidates whose file is still there, tests marked unless the query is about them."""
+        files: dict[str, tuple[bool, bool]] = {}  # path -> (exists, penalised)
+        kept = []
+        for candidate in candidates:
+            path = candidate.path
+            if path not in files:
+                # Never answer with a file that is gone, even if the index has not caught up.
+                files[path] = (
+                    os.path.isfile(os.path.join(self._root, path)),
+                    not analysis.mentions_tests and is_test_path(path),
+                )
+            exists, candidate.penalised = files[path]
+            if exists:
+                candidate.names.sort()  # the same sum whatever order the index returned them in
+                kept.append(candidate)
+        return kept
 
     def warm_up(self) -> None:
         """Load now what the first search would wait for: the resident rows and the model."""
@@ -227,8 +247,12 @@ class Searcher:
 
     # -- structural evidence -------------------------------------------------------------------
 
-    def _symbol_evidence(self, analysis: QueryAnalysis) -> list[tuple[dict[str, Any], float]]:
-        """(row, weight) for the chunks that define names the query mentions."""
+    def _symbol_evidence(
+        self, analysis: QueryAnalysis
+    ) -> list[tuple[dict[str, Any], float, float]]:
+        """(row, strength, rarity) for the chunks that define names the query mentions: how
+        code-like the mention is over the square root of the files defining the name, and how
+        few files use the name (`Weights.rarity` says how much that counts)."""
         names = {n: c for n, c in analysis.identifiers.items() if len(n) >= 3}
         if not names:
             return []
@@ -240,57 +264,36 @@ class Searcher:
         by_name: dict[str, list] = {}
         for d in defs:
             by_name.setdefault(d.name, []).append(d)
-        wanted: dict[str, list[tuple[str, float]]] = {}  # path -> [(symbol, weight)]
+        # path -> [(symbol, strength, rarity)]
+        wanted: dict[str, list[tuple[str, float, float]]] = {}
         spread = self._reference_spread() if by_name else None
         for name, rows in by_name.items():
             files = {d.path for d in rows}
             if len(files) > MAX_DEFS_PER_NAME:
                 continue
-            weight = W_SYMBOL * names[name] / math.sqrt(len(files))
-            if spread is not None:
-                # A name the whole repository uses (`click.command`, `attrs.define`) turns up in
-                # the example code of most reports, whatever they are about: it says little.
-                weight *= spread.rarity(name)
+            strength = names[name] / math.sqrt(len(files))
+            # A name the whole repository uses (`click.command`, `attrs.define`) turns up in
+            # the example code of most reports, whatever they are about: it says little.
+            rarity = spread.rarity(name) if spread is not None else 1.0
             for d in rows:
-                wanted.setdefault(d.path, []).append((d.symbol, weight))
+                wanted.setdefault(d.path, []).append((d.symbol, strength, rarity))
         if not wanted:
             return []
-        # The strongest few files only: each costs a lookup. Equals in path order, not in the
-        # order the manifest happens to hold them (which follows the index's history).
-        top = sorted(wanted, key=lambda p: (-max(w for _, w in wanted[p]), p))[:30]
-        symbols = sorted({symbol for path in top for symbol, _ in wanted[path]})
+        # The strongest few files only (by strength times rarity, whatever the weights): each
+        # costs a lookup. Equals in path order, not in the order the manifest happens to hold them
+        # (which follows the index's history).
+        top = sorted(wanted, key=lambda p: (-max(s * r for _, s, r in wanted[p]), p))[:30]
+        symbols = sorted({symbol for path in top for symbol, _, _ in wanted[path]})
         return [
-            (row, weight)
+            (row, strength, rarity)
             for row in self.chunks.rows_for_paths(top, symbols=symbols)
-            for symbol, weight in wanted.get(row["path"], ())
+            for symbol, strength, rarity in wanted.get(row["path"], ())
             if row["symbol"] == symbol
         ]
 
-    def _file_evidence(
-        self, scores: _Scores, paths: Sequence[str]
-    ) -> list[tuple[dict[str, Any], int]]:
-        """(row, rank) crediting each of `paths` (ranked best first) to its file: to the file's
-        best chunk so far, or to its first chunk when none is a candidate yet."""
-        best: dict[str, tuple[float, str]] = {}
-        for key, score in scores.score.items():
-            path = scores.rows[key]["path"]
-            if path not in best or score > best[path][0]:
-                best[path] = (score, key)
-        missing = [path for path in paths if path not in best]
-        first: dict[str, dict[str, Any]] = {}
-        for row in self.chunks.rows_for_paths(missing):
-            held = first.get(row["path"])
-            if held is None or (row["start_line"], row["id"]) < (held["start_line"], held["id"]):
-                first[row["path"]] = row
-        evidence = []
-        for rank, path in enumerate(paths):
-            row = scores.rows[best[path][1]] if path in best else first.get(path)
-            if row is not None:
-                evidence.append((row, rank))
-        return evidence
-
-    def _path_evidence(self, analysis: QueryAnalysis) -> list[tuple[dict[str, Any], float]]:
-        """(row, weight) for the chunks of files the query names, most for a frame's lines."""
+    def _path_evidence(self, analysis: QueryAnalysis) -> list[tuple[dict[str, Any], float, bool]]:
+        """(row, share, frame hit) for the chunks of files the query names: how clearly it names
+        the file (less when the mention fits several), and whether a frame points inside."""
         if not analysis.paths and not analysis.frames:
             return []
         indexed = self._path_index()
@@ -300,12 +303,12 @@ class Searcher:
             matches = indexed.match(fragment)
             if 0 < len(matches) <= 10:
                 for path in matches:
-                    file_weight[path] = file_weight.get(path, 0.0) + W_PATH / len(matches)
+                    file_weight[path] = file_weight.get(path, 0.0) + 1 / len(matches)
         for frame in analysis.frames:
             matches = indexed.match(frame.path)
             if 0 < len(matches) <= 3:
                 for path in matches:
-                    file_weight[path] = file_weight.get(path, 0.0) + W_PATH / len(matches)
+                    file_weight[path] = file_weight.get(path, 0.0) + 1 / len(matches)
                     frame_lines.setdefault(path, []).append(frame.line)
         if not file_weight:
             return []
@@ -315,76 +318,25 @@ class Searcher:
             path = row["path"]
             lines = frame_lines.get(path, ())
             hit = any(row["start_line"] <= line <= row["end_line"] for line in lines)
-            weight = file_weight[path] * (0.5 if row["kind"] in ("module", "window") else 0.35)
-            if hit:
-                weight += W_FRAME
-            evidence.append((row, weight))
+            share = file_weight[path] * (0.5 if row["kind"] in ("module", "window") else 0.35)
+            evidence.append((row, share, hit))
         return evidence
 
-    # -- ranking --------------------------------------------------------------------------------
 
-    def _finalise(self, analysis: QueryAnalysis, scores: _Scores, limit: int) -> list[SearchResult]:
-        """The best `limit` results, best first; only their files are checked on disk."""
-        penalised: dict[str, bool] = {}
-        final: dict[str, float] = {}
-        for key, score in scores.score.items():
-            path = scores.rows[key]["path"]
-            if path not in penalised:
-                penalised[path] = not analysis.mentions_tests and is_test_path(path)
-            final[key] = score * TEST_PENALTY if penalised[path] else score
-        order = sorted(
-            final,
-            key=lambda key: (
-                -final[key],
-                scores.rows[key]["path"],
-                scores.rows[key]["start_line"],
-                key,
-            ),
-        )
-        results: list[SearchResult] = []
-        exists: dict[str, bool] = {}
-        for key in order:
-            row = scores.rows[key]
-            path = row["path"]
-            if path not in exists:
-                # Never answer with a file that is gone, even if the index has not caught up.
-                exists[path] = os.path.isfile(os.path.join(self._root, path))
-            if not exists[path]:
-                continue
-            results.append(
-                SearchResult(
-                    path=path,
-                    start_line=int(row["start_line"]),
-                    end_line=int(row["end_line"]),
-                    symbol=row["symbol"] or "",
-                    kind=row["kind"] or "",
-                    score=final[key],
-                    snippet="",
-                    language=row.get("language") or "",
-                    signature=row.get("signature") or "",
-                    chunk_id=key,
-                )
-            )
-            if len(results) >= limit:
-                break
-        return results
-
-    @staticmethod
-    def _pool_files(ranked: list[SearchResult], k: int) -> list[SearchResult]:
-        """One row per file: its best chunk, scored by that chunk plus a little for its others."""
-        best: dict[str, SearchResult] = {}
-        extra: dict[str, list[float]] = {}
-        for result in ranked:
-            if result.path not in best:
-                best[result.path] = result
-            else:
-                extra.setdefault(result.path, []).append(result.score)
-        pooled = []
-        for path, result in best.items():
-            bonus = sum(s * 0.5 ** (i + 1) for i, s in enumerate(extra.get(path, [])[:3]))
-            pooled.append(replace(result, score=result.score + 0.5 * bonus))
-        pooled.sort(key=lambda r: (-r.score, r.path))
-        return pooled[:k]
+def _result(score: float, candidate: Candidate) -> SearchResult:
+    row = candidate.row
+    return SearchResult(
+        path=row["path"],
+        start_line=int(row["start_line"]),
+        end_line=int(row["end_line"]),
+        symbol=row["symbol"] or "",
+        kind=row["kind"] or "",
+        score=score,
+        snippet="",
+        language=row.get("language") or "",
+        signature=row.get("signature") or "",
+        chunk_id=row["id"],
+    )
 
 
 class _ReferenceSpread:

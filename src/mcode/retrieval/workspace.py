@@ -99,7 +99,7 @@ class Workspace:
         """`resident` keeps every chunk's metadata and vector in memory (~1 s and ~250 MB at
         66k chunks, then a search is several times faster): for processes that search often.
         `chunks` reuses such a copy. With `summaries`, results carry their file's module summary
-        line, and summary hits count for their files (as far as `W_SUMMARY` says)."""
+        line, and summary hits count for their files (as far as `Weights.summary` says)."""
         from mcode.retrieval.search import Searcher
         from mcode.store.summaries import SummaryStore
 
@@ -115,7 +115,7 @@ class Workspace:
             # Opened whether or not a pass has run yet: it finds the table once one has.
             with contextlib.suppress(OSError):  # no summaries is no reason to fail a search
                 modules = SummaryStore(self.settings.paths.summaries)
-        return Searcher(self.settings.paths.repo, chunks, self.manifest, vectors, modules)
+        return Searcher(self.settings.paths.repo, chunks, self.manifest, vectors, summaries=modules)
 
     def has_vectors(self) -> bool:
         return self.manifest.pending_chunks() < self.manifest.chunk_count()

@@ -12,6 +12,7 @@ Every wait polls the terminal's output, the index or the server with a generous 
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
 from support.polling import poll
 from support.repos import make_repo, spawn_mcode, terminal_env
@@ -179,3 +181,39 @@ def test_the_repl_indexes_and_watches_by_itself_and_a_second_session_reads(
     assert second.leave() == 0
     assert "being written" not in second.output
     assert first.leave() == 0
+
+
+def test_the_repl_keeps_module_summaries_current_once_files_are_quiet(
+    tmp_path: Path, llm_server: ScriptedLLMServer
+) -> None:
+    """As `mcode watch` does: a sleep pass once files have been quiet (here 1 s), at the start for
+    what changed while nobody watched, then after an edit made in another process."""
+    repo = make_repo(tmp_path / "repo", {"pkg/api.py": "def fetch_page(url):\n    return url\n"})
+    env = terminal_env(
+        tmp_path / "home",
+        MCODE_MODEL="openai/mock-model",
+        MCODE_API_BASE=llm_server.url,
+        OPENAI_API_KEY="sk-test",
+        MCODE_EMBEDDING_MODEL="none",
+        MCODE_SLEEP_QUIET_SECONDS="1",
+    )
+    del env["PROMPT_TOOLKIT_NO_CPR"]
+    session = Terminal(spawn_mcode([], repo, env, WAIT))
+    try:
+        session.expect(PROMPT)
+
+        def summary_names(name: str) -> bool:
+            shown = run_in_process(["summary", "pkg/api.py", "--json", "--repo", str(repo)], env)
+            if shown.returncode != 0:
+                return False
+            found = json.loads(shown.stdout)
+            return found["current"] and name in found["text"]
+
+        assert poll(lambda: summary_names("fetch_page"), WAIT)
+        api = repo / "pkg" / "api.py"
+        api.write_text(api.read_text() + "\ndef parse_quixotic_header(raw):\n    return raw\n")
+        assert poll(lambda: summary_names("parse_quixotic_header"), WAIT)
+        assert session.leave() == 0
+    finally:
+        if session.child.isalive():
+            session.child.terminate(force=True)

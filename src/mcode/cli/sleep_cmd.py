@@ -13,6 +13,7 @@ from mcode.cli.index_cmds import JsonOption, RepoOption
 
 if TYPE_CHECKING:
     from mcode.config import Settings
+    from mcode.sleep.run import PassReport
     from mcode.sleep.trigger import QuietTrigger
 
 EXIT_INTERRUPTED = 130
@@ -84,27 +85,20 @@ def sleep(
 def start_watch_trigger(settings: Settings) -> QuietTrigger:
     """What `mcode watch` adds: a pass once files have been quiet for `sleep_quiet_seconds`,
     reported in a line on stderr; it stops early when edits resume, and resumes later."""
-    from mcode.retrieval.workspace import IndexMissingError
-    from mcode.sleep import PassOptions, run_pass
-    from mcode.sleep.trigger import QuietTrigger
-    from mcode.store import IndexLockedError
+    from mcode.sleep.trigger import pass_when_quiet
 
-    def action() -> None:
-        options = PassOptions(purpose="mcode watch")
-        try:
-            report = run_pass(settings, options, should_stop=trigger.edited)
-        except (IndexLockedError, IndexMissingError) as exc:
-            typer.echo(f"sleep pass skipped: {exc}", err=True)
-            return
+    def report(report: PassReport) -> None:
         data = report.as_json()
         if data["files"] or data["dirs"] or data["deleted"] or data["stopped"]:
             typer.echo("sleep: " + _pass_text(data).replace("\n", "; "), err=True)
 
-    def report_error(exc: BaseException) -> None:
-        typer.echo(f"sleep pass failed: {exc}", err=True)
-
-    trigger = QuietTrigger(action, settings.sleep_quiet_seconds, on_error=report_error)
-    return trigger.start()
+    return pass_when_quiet(
+        settings,
+        "mcode watch",
+        on_report=report,
+        on_skip=lambda why: typer.echo(f"sleep pass skipped: {why}", err=True),
+        on_error=lambda exc: typer.echo(f"sleep pass failed: {exc}", err=True),
+    )
 
 
 def summary(

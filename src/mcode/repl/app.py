@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import queue
 import select
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from mcode.agent.session import AgentSession
     from mcode.retrieval.live import LiveIndex
     from mcode.sleep.background import BackgroundConsolidation, MemoryReport
+    from mcode.sleep.trigger import QuietTrigger
+
+log = logging.getLogger(__name__)
 
 PROMPT = "❯ "
 CONTINUATION = "  "
@@ -155,6 +159,7 @@ class TurnRunner:
         self.read_line = read_line
         self.terminal = terminal  # the terminal's file descriptor, watched for Ctrl-D
         self.queue: queue.Queue[Event | Question | _Finished] = queue.Queue()
+        self.busy = False  # a turn runs: background work (the sleep pass) waits for its end
         self._cancelling = False
         self._presses = _Presses()
 
@@ -185,8 +190,15 @@ class TurnRunner:
 
     def run(self, session: ReplSession, text: str) -> TurnResult:
         """Run a turn to its end; Ctrl-C meanwhile cancels it (the program goes on)."""
-        outcome: list[TurnResult] = []
         self._cancelling = False
+        self.busy = True
+        try:
+            return self._run(session, text)
+        finally:
+            self.busy = False
+
+    def _run(self, session: ReplSession, text: str) -> TurnResult:
+        outcome: list[TurnResult] = []
 
         def work() -> None:
             try:
@@ -609,13 +621,40 @@ def run_repl(
     from mcode.sleep.background import BackgroundConsolidation
 
     repl = Repl(ctx, runner, read_message, status, BackgroundConsolidation(settings))
+    summaries = _summaries_when_quiet(settings, runner, opener.index)
     try:
         code = repl.loop(first_message)
     finally:
+        if summaries is not None:
+            summaries.stop(timeout=LEAVE_SECONDS)
         ctx.session.close()
         opener.close()
     repl.end_memory()
     return code
+
+
+def _summaries_when_quiet(
+    settings: Settings, runner: TurnRunner, index: LiveIndex | None
+) -> QuietTrigger | None:
+    """The sleep pass as `mcode watch` runs it: module summaries brought up to date once files
+    have been quiet for `sleep_quiet_seconds`, never while a turn runs. Once at the start (what
+    changed while no one watched), then after the watcher's batches. Its outcome goes to the log
+    only: the user asked for none of it."""
+    if index is None:
+        return None
+    from mcode.sleep.trigger import pass_when_quiet
+
+    trigger = pass_when_quiet(
+        settings,
+        "mcode",
+        busy=lambda: runner.busy,
+        on_report=lambda report: None,
+        on_skip=lambda why: log.info("sleep pass skipped: %s", why),
+        on_error=lambda exc: log.warning("sleep pass failed: %s", exc),
+    )
+    index.on_files_changed = trigger.mark
+    trigger.mark()
+    return trigger
 
 
 def _invalidate(prompt: PromptSession[str]) -> None:

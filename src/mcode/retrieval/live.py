@@ -93,6 +93,7 @@ class LiveIndex:
         self.write = write
         self.notice = notice
         self.on_change: Callable[[], None] = lambda: None  # the status line redraws
+        self.on_files_changed: Callable[[], None] = lambda: None  # a watcher batch was indexed
         self.code: CodeIndex | None = None
         self._stop = threading.Event()
         self._finish = False  # closing completes the lexical index first
@@ -397,6 +398,8 @@ class LiveIndex:
         self._open_code()
         self._wake.set()
         self._announce(force=True)
+        with contextlib.suppress(Exception):  # the owner's follow-up work is not the index's
+            self.on_files_changed()
 
     def _watch_failed(self, exc: BaseException) -> None:
         self._notice_once(f"watching the repository: {exc}")

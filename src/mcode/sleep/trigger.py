@@ -11,6 +11,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcode.config import Settings
+    from mcode.sleep.run import PassReport
 
 BUSY_POLL_SECONDS = 0.5  # how often a busy owner is asked again
 
@@ -90,3 +95,32 @@ class QuietTrigger:
             return None
         left = self.quiet - (time.monotonic() - self._last_mark)
         return max(left, 0.0) if left > 0 else BUSY_POLL_SECONDS
+
+
+def pass_when_quiet(
+    settings: Settings,
+    purpose: str,
+    *,
+    on_report: Callable[[PassReport], None],
+    on_skip: Callable[[str], None],
+    on_error: Callable[[BaseException], None],
+    busy: Callable[[], bool] = lambda: False,
+) -> QuietTrigger:
+    """A started trigger whose action is one sleep pass, stopped early when files change again:
+    what `mcode watch` and a session run. `on_skip` hears why a pass could not start (another
+    pass runs, no index yet); `on_report` what each pass did."""
+
+    def action() -> None:
+        from mcode.retrieval.workspace import IndexMissingError
+        from mcode.sleep.run import PassOptions, run_pass
+        from mcode.store import IndexLockedError
+
+        try:
+            report = run_pass(settings, PassOptions(purpose=purpose), should_stop=trigger.edited)
+        except (IndexLockedError, IndexMissingError) as exc:
+            on_skip(str(exc))
+            return
+        on_report(report)
+
+    trigger = QuietTrigger(action, settings.sleep_quiet_seconds, busy=busy, on_error=on_error)
+    return trigger.start()

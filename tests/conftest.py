@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
 from support.llm_server import ScriptedLLMServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C is what many tests send (to the REPL, to `mcode watch`). A suite started in the
+    background by a non-interactive shell (`.ci/run &`) inherits SIGINT ignored, and so would
+    every process it starts: give it Python's own handler, which children reset to the default."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

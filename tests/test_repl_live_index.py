@@ -23,7 +23,7 @@ import pytest
 from support.cli import run_in_process
 from support.llm_server import ScriptedLLMServer
 from support.polling import poll
-from support.repos import make_repo, spawn_mcode, terminal_env
+from support.repos import make_repo, model_terminal_env, spawn_mcode
 
 from mcode.store import Manifest
 
@@ -121,11 +121,9 @@ class Terminal:
 @pytest.fixture
 def spawn(tmp_path: Path, llm_server: ScriptedLLMServer) -> Iterator[Any]:
     started: list[Any] = []
-    env = terminal_env(
+    env = model_terminal_env(
         tmp_path / "home",
-        MCODE_MODEL="openai/mock-model",
-        MCODE_API_BASE=llm_server.url,
-        OPENAI_API_KEY="sk-test",
+        llm_server.url,
         MCODE_EMBEDDING_MODEL="openai/mock-embedding",  # served by llm_server, slowly
     )
     llm_server.embedding_delay = EMBEDDING_DELAY
@@ -189,11 +187,9 @@ def test_the_repl_keeps_module_summaries_current_once_files_are_quiet(
     """As `mcode watch` does: a sleep pass once files have been quiet (here 1 s), at the start for
     what changed while nobody watched, then after an edit made in another process."""
     repo = make_repo(tmp_path / "repo", {"pkg/api.py": "def fetch_page(url):\n    return url\n"})
-    env = terminal_env(
+    env = model_terminal_env(
         tmp_path / "home",
-        MCODE_MODEL="openai/mock-model",
-        MCODE_API_BASE=llm_server.url,
-        OPENAI_API_KEY="sk-test",
+        llm_server.url,
         MCODE_EMBEDDING_MODEL="none",
         MCODE_SLEEP_QUIET_SECONDS="1",
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support.llm_server import ScriptedLLMServer
 from support.polling import poll
-from support.repos import make_repo, spawn_mcode, terminal_env
+from support.repos import make_repo, model_terminal_env, spawn_mcode
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -46,11 +46,9 @@ def spawn(tmp_path: Path, repo: Path, llm_server: ScriptedLLMServer) -> Iterator
     started = []
 
     def start(*args: str):
-        env = terminal_env(
+        env = model_terminal_env(
             tmp_path / "home",
-            MCODE_MODEL="openai/mock-model",
-            MCODE_API_BASE=llm_server.url,
-            OPENAI_API_KEY="sk-test",
+            llm_server.url,
             MCODE_EMBEDDING_MODEL="none",
         )
         child = spawn_mcode(list(args), repo, env, WAIT)

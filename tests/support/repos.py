@@ -128,6 +128,17 @@ def terminal_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def model_terminal_env(home: Path, api_base: str, **extra: str) -> dict[str, str]:
+    """`terminal_env` whose model is the scripted server at `api_base` (the `llm_server` fixture)."""
+    return terminal_env(
+        home,
+        MCODE_MODEL="openai/mock-model",
+        MCODE_API_BASE=api_base,
+        OPENAI_API_KEY="sk-test",
+        **extra,
+    )
+
+
 def spawn_mcode(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Any:
     """The real `mcode` in a pseudo-terminal (a `pexpect.spawn`), as a user's terminal runs it."""
     import pexpect

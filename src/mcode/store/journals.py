@@ -171,13 +171,19 @@ class TextTable:
 
     def add_missing(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append the rows whose ids the table lacks; a repeated call changes nothing."""
+        self._merge(rows, replace=False)
+
+    def _merge(self, rows: Sequence[dict[str, Any]], *, replace: bool) -> None:
+        """Insert the rows whose ids are new; with `replace`, overwrite the others too."""
         if not rows:
             return
         if self._table is None:
             self.add(rows)
             return
-        merge = self._table.merge_insert("id").when_not_matched_insert_all()
-        merge.execute(self._arrow(rows), on_bad_vectors="null")
+        merge = self._table.merge_insert("id")
+        if replace:
+            merge = merge.when_matched_update_all()
+        merge.when_not_matched_insert_all().execute(self._arrow(rows), on_bad_vectors="null")
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         if self._table is None:

@@ -217,13 +217,7 @@ class _SummaryTable(TextTable):
         return self
 
     def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        if self._table is None:
-            self.add(rows)
-            return
-        merge = self._table.merge_insert("id").when_matched_update_all()
-        merge.when_not_matched_insert_all().execute(self._arrow(rows), on_bad_vectors="null")
+        self._merge(rows, replace=True)
 
     def update_column(self, column: str, items: Sequence[tuple[str, str]]) -> None:
         """Set one string column by id; ids no longer present are skipped."""

@@ -22,6 +22,7 @@ from mcode.vcs import RepoNotFoundError, find_repo_root
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 
 REPO_OPTION_HELP = "Repository to work on (default: the git top level of the current directory)."
 

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from mcode.cli.common import (
+    EXIT_INTERRUPTED,
     EXIT_USAGE,
     REPO_OPTION_HELP,
     fail,
@@ -96,7 +97,10 @@ def index(
     except EmbedderUnavailable as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        fail("interrupted: what was written is kept; run `mcode index` again to finish", 130)
+        fail(
+            "interrupted: what was written is kept; run `mcode index` again to finish",
+            EXIT_INTERRUPTED,
+        )
     finally:
         lock.release()
     data = report.as_json()

@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mcode.cli.common import EXIT_USAGE, fail, print_json, resolve_settings
+from mcode.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, fail, print_json, resolve_settings
 from mcode.cli.index_cmds import JsonOption, RepoOption
 
 if TYPE_CHECKING:
     from mcode.config import Settings
     from mcode.sleep.run import PassReport
     from mcode.sleep.trigger import QuietTrigger
-
-EXIT_INTERRUPTED = 130
 
 
 def sleep(

@@ -153,8 +153,9 @@ class IndexFollower:
         finally:
             self.turns.release()
         if self.indexer.upkeep_due:
-            # After the update that reached the bound, not inside it: that update is searchable
-            # at once, and a batch arriving meanwhile goes first (the turn is polite).
+            # The rebuild at the equality bound, the periodic optimize: after the update that
+            # made them due, not inside it, so that update is searchable at once; a batch
+            # arriving meanwhile goes first (the turn is polite).
             self._later(0.0, self.indexer.catch_up)
         self._settle_later()
         return report
